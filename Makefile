@@ -1,0 +1,33 @@
+# Two commands for a fresh machine: `make demo` (main job) and `make test` (test suite).
+# Both create .venv in the checkout from the pinned lock first if it is missing or stale.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: install demo test test-fast bench clean-runs
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements/lock.txt
+	$(PIP) --no-deps -r requirements/no-deps.txt
+	$(PIP) --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/rudder train --dataset ogbn-arxiv --parts 2 --epochs 3 --out runs/demo --overwrite
+
+test: install
+	$(PY) -m pytest -q -ra
+
+test-fast: install
+	$(PY) -m pytest -q -m "not integration and not llm"
+
+bench: install
+	$(PY) benchmarks/bench_buffer.py
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,133 @@
+"""The per-minibatch buffer protocol, free of DistDGL: shared by the live prefetcher and replay.
+
+Per minibatch, in this order:
+
+1. ``prepare``: split the input nodes into local and remote (ids are contiguous per
+   partition, so ownership is a range check), look the remote ones up, and play one scoring
+   round (hits +delta, the rest of the buffer x gamma; misses feed the candidate tracker).
+   Hits are decided HERE, before any replacement of this minibatch. With ``replace`` it
+   plans the replacement (stale and free slots <- best candidates, this minibatch's misses
+   included) and returns the ids to pull in ONE read: the non-hit inputs (local rows and
+   remote misses, in input order) followed by the inserted ids that are not already misses.
+2. the caller reads ``plan.pull_ids`` (one DistTensor read, or nothing in replay);
+3. ``complete``: assemble the input features (hits gathered from the buffer first), THEN
+   apply the replacement with the pulled rows, so it serves later minibatches only.
+
+``prepare`` and ``complete`` must alternate: a plan whose minibatch was followed by another
+``prepare`` is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rudder_agent.buffer.idtable import IdTable, as_ids
+from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
+
+
+@dataclass(frozen=True, slots=True)
+class FetchCounts:
+    """Row counts of one minibatch, named as in MinibatchMetrics (stale/occupancy before replacement)."""
+
+    input_nodes: int
+    remote_inputs: int
+    hits: int
+    misses: int
+    replace_rows: int
+    comm_rows: int
+    stale: int
+    occupancy: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPlan:
+    """What to pull for one minibatch and how to assemble it afterwards."""
+
+    input_nodes: np.ndarray
+    pull_ids: np.ndarray
+    pull_pos: np.ndarray
+    hit_pos: np.ndarray
+    hit_slots: np.ndarray
+    replacement: ReplacementPlan | None
+    insert_src: np.ndarray
+    counts: FetchCounts
+
+
+_NONE = np.empty(0, dtype=np.int64)
+
+
+class BufferEngine:
+    """Runs the buffer protocol for one trainer; ``buffer=None`` is DistDGL as shipped."""
+
+    def __init__(self, buffer: PersistentBuffer | None, part_bounds: np.ndarray, my_part: int):
+        bounds = as_ids(part_bounds)
+        if bounds.ndim != 1 or not 0 <= my_part < bounds.shape[0] or np.any(np.diff(bounds) < 0):
+            raise ValueError("part_bounds must be non-decreasing cumulative upper bounds and my_part one of them")
+        self.buffer = buffer
+        self.my_part = my_part
+        self.local_lo = int(bounds[my_part - 1]) if my_part else 0
+        self.local_hi = int(bounds[my_part])
+
+    def prepare(self, input_nodes: np.ndarray | torch.Tensor, replace: bool) -> FetchPlan:
+        """Classify, look up, score and (if ``replace``) plan; see the module docstring for the order."""
+        ids = as_ids(input_nodes.numpy() if isinstance(input_nodes, torch.Tensor) else input_nodes)
+        remote_pos = np.flatnonzero((ids < self.local_lo) | (ids >= self.local_hi))
+        buf = self.buffer
+        if buf is None:
+            r = remote_pos.shape[0]
+            counts = FetchCounts(ids.shape[0], r, 0, r, 0, r, 0, 0, 0)
+            return FetchPlan(ids, ids, _NONE, _NONE, _NONE, None, _NONE, counts)
+
+        slots = buf.lookup(ids[remote_pos])
+        hit = slots >= 0
+        hit_pos, hit_slots = remote_pos[hit], slots[hit]
+        miss_pos = remote_pos[~hit]
+        miss_ids = ids[miss_pos]
+        buf.update_scores(hit_slots)
+        buf.record_misses(miss_ids)
+        stale = buf.stale_count()
+        replacement = buf.plan_replacement() if replace else None
+
+        pulled = np.ones(ids.shape[0], dtype=np.bool_)
+        pulled[hit_pos] = False
+        pull_pos = np.flatnonzero(pulled)
+        base = ids[pull_pos]
+        insert_src, extra = _NONE, _NONE
+        if replacement is not None and len(replacement):
+            # where each inserted id's row will be: at its miss in ``base``, else appended
+            miss_rank = np.searchsorted(pull_pos, miss_pos)
+            insert_src = IdTable.of(miss_ids, miss_rank).lookup(replacement.insert_ids)
+            new = insert_src < 0
+            extra = replacement.insert_ids[new]
+            insert_src[new] = base.shape[0] + np.arange(extra.shape[0])
+        pull_ids = np.concatenate((base, extra)) if extra.shape[0] else base
+
+        misses, replace_rows = miss_ids.shape[0], extra.shape[0]
+        counts = FetchCounts(ids.shape[0], remote_pos.shape[0], hit_pos.shape[0], misses, replace_rows,
+                             misses + replace_rows, stale, buf.occupancy, buf.capacity)
+        return FetchPlan(ids, pull_ids, pull_pos, hit_pos, hit_slots, replacement, insert_src, counts)
+
+    def complete(self, plan: FetchPlan, pulled_rows: torch.Tensor | None) -> torch.Tensor | None:
+        """Input features in input order, then the replacement; None in replay (``pulled_rows=None``)."""
+        buf = self.buffer
+        if pulled_rows is None:
+            if buf is not None and plan.replacement is not None:
+                buf.apply_replacement(plan.replacement, None)
+            return None
+        if pulled_rows.shape[0] != plan.pull_ids.shape[0]:
+            raise ValueError(f"pulled {pulled_rows.shape[0]} rows for {plan.pull_ids.shape[0]} pull ids")
+        n = plan.input_nodes.shape[0]
+        if buf is None or not plan.hit_pos.shape[0]:
+            out = pulled_rows[:n]
+        else:
+            out = torch.empty((n, pulled_rows.shape[1]), dtype=pulled_rows.dtype)
+            out.index_copy_(0, torch.from_numpy(plan.hit_pos), buf.gather(plan.hit_slots).to(pulled_rows.dtype))
+            out.index_copy_(0, torch.from_numpy(plan.pull_pos), pulled_rows[: plan.pull_pos.shape[0]])
+        if plan.replacement is not None:
+            rows = pulled_rows.index_select(0, torch.from_numpy(plan.insert_src)) if len(plan.replacement) else None
+            buf.apply_replacement(plan.replacement, rows)
+        return out

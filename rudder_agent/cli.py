@@ -1,0 +1,166 @@
+"""The ``rudder`` command line: partition graphs, train on a local DistDGL cluster."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from rudder_agent.errors import RudderError
+from rudder_agent.log import configure_logging
+
+app = typer.Typer(
+    help="Rudder: persistent remote-feature buffers for DistDGL, steered by an LLM agent.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Print RudderError messages without a traceback and exit non-zero."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RudderError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted: every process was stopped", fg=typer.colors.YELLOW, err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def parse_fanouts(text: str) -> list[int]:
+    """'10,25' -> [10, 25]."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers like 10,25, got {text!r}") from None
+
+
+@app.callback()
+def main(log_level: str = typer.Option("info", help="debug, info, warning or error")) -> None:
+    """Configure logging for every command."""
+    configure_logging(log_level)
+
+
+@app.command()
+@user_errors
+def datasets() -> None:
+    """List the datasets Rudder can load and where each is read from."""
+    from rudder_agent.data import DATASETS
+
+    for name, description in DATASETS.items():
+        typer.echo(f"{name:14s} {description}")
+
+
+@app.command()
+@user_errors
+def partition(
+    dataset: str = typer.Option(..., help="dataset name (see `rudder datasets`)"),
+    parts: int = typer.Option(2, help="number of partitions (machines)"),
+    method: str = typer.Option("metis", help="metis or random"),
+    force: bool = typer.Option(False, help="rebuild even if a cached partition exists"),
+) -> None:
+    """Partition a dataset with DGL's partition_graph (cached by dataset/parts/method)."""
+    from rudder_agent.dist.partition import partition_dataset
+
+    info = partition_dataset(dataset, parts, method, force=force)
+    typer.echo(json.dumps(info.model_dump(mode="json"), indent=2))
+
+
+@app.command()
+@user_errors
+def train(
+    dataset: str = typer.Option("ogbn-arxiv", help="dataset name (see `rudder datasets`)"),
+    parts: int = typer.Option(2, help="partitions = machines = trainers"),
+    epochs: int = typer.Option(3, help="training epochs"),
+    out: Path = typer.Option(Path("runs/latest"), help="run directory (metrics, logs, summary.json)"),
+    method: str = typer.Option("metis", help="partitioning: metis or random"),
+    batch_size: int = typer.Option(1000, help="seed nodes per minibatch"),
+    fanouts: str = typer.Option("10,25", help="neighbours sampled per layer, comma-separated"),
+    hidden: int = typer.Option(256, help="GraphSAGE hidden size"),
+    lr: float = typer.Option(0.003, help="Adam learning rate"),
+    seed: int = typer.Option(0, help="random seed"),
+    controller: str = typer.Option("none", help="none, fixed, massivegnn, llm or classifier"),
+    buffer_fraction: float = typer.Option(0.25, help="buffer capacity as a fraction of the partition's halo nodes"),
+    delta: float = typer.Option(1.0, help="score gain when a buffered node is sampled"),
+    gamma: float = typer.Option(0.95, help="score decay per round a buffered node is not sampled"),
+    tau: Optional[float] = typer.Option(None, help="staleness threshold (default gamma**25)"),
+    period: int = typer.Option(32, help="massivegnn: replace every P minibatches"),
+    sync: bool = typer.Option(False, "--sync", help="wait for a controller decision every minibatch"),
+    model: str = typer.Option("llamacpp:smollm2-135m", help="llm controller: model string"),
+    prompt_version: str = typer.Option("v1", help="llm controller: prompt template version"),
+    cot: bool = typer.Option(False, "--cot", help="llm controller: chain-of-thought"),
+    trace: bool = typer.Option(False, "--trace", help="record the per-minibatch access trace"),
+    trace_only: bool = typer.Option(False, "--trace-only", help="record traces without backward/optimizer steps"),
+    timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
+    overwrite: bool = typer.Option(False, help="replace an existing run directory"),
+    fail_at_step: Optional[int] = typer.Option(None, hidden=True, help="testing aid: trainer 0 raises at this step"),
+) -> None:
+    """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
+    from rudder_agent.config import BufferConfig, ModelConfig, TrainConfig
+    from rudder_agent.dist.launcher import LocalCluster
+    from rudder_agent.dist.partition import partition_dataset
+    from rudder_agent.summary import write_summary
+
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
+        shutil.rmtree(out)
+    info = partition_dataset(dataset, parts, method)
+    cfg = TrainConfig(
+        dataset=dataset,
+        parts=parts,
+        part_method=method,
+        part_config=info.config_path.resolve(),
+        graph_name=json.loads(info.config_path.read_text())["graph_name"],
+        epochs=epochs,
+        batch_size=batch_size,
+        fanouts=parse_fanouts(fanouts),
+        seed=seed,
+        model=ModelConfig(hidden=hidden, lr=lr),
+        buffer=BufferConfig(
+            controller=controller,
+            fraction=buffer_fraction,
+            delta=delta,
+            gamma=gamma,
+            tau=tau,
+            period=period,
+            mode="sync" if sync else "async",
+            model=model,
+            prompt_version=prompt_version,
+            cot=cot,
+        ),
+        trace=trace or trace_only,
+        trace_only=trace_only,
+        out_dir=out.resolve(),
+        fail_at_step=fail_at_step,
+    )
+    LocalCluster(cfg).run(timeout_s=timeout)
+    summary = write_summary(out)
+    typer.echo(format_summary(summary))
+
+
+def format_summary(s: dict) -> str:
+    """A few human lines for the end of a run."""
+    acc = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    return (
+        f"{s['dataset']} x{s['parts']} [{s['controller']}]: {s['epochs']} epochs, {s['minibatches']} minibatches\n"
+        f"  epoch time (median after first): {s['epoch_time_s']:.2f} s\n"
+        f"  remote share of input nodes: {100 * s['remote_share']:.1f}%  comm rows/epoch: {s['comm_rows_per_epoch']:.0f}"
+        f"  %-Hits: {s['hit_pct']:.1f}\n"
+        f"  val acc {acc(s['val_acc'])}  test acc {acc(s['test_acc'])}  (majority class {acc(s['majority_test_acc'])})"
+    )
+
+
+if __name__ == "__main__":
+    app()
