@@ -95,17 +95,17 @@ def bench_replacement(args, rng) -> tuple[float, float]:
     return measure(run, args.repeats, args.warmup)
 
 
-def bench_engine(args, rng, replace: bool) -> tuple[tuple[float, float], list[FetchCounts]]:
+def bench_engine(args, rng, replace: bool) -> tuple[tuple[float, float], list[tuple[FetchCounts, int]]]:
     """(c): fresh skewed minibatches on a warmed-up buffer; returns timings and the timed counts."""
     table = torch.randn(args.nodes, args.dim)
     bounds = np.cumsum(np.full(4, args.nodes // 4))
     bounds[-1] = args.nodes
     engine = BufferEngine(PersistentBuffer(args.capacity, args.dim, ScoringPolicy()), bounds, 0)
     pool = rng.permutation(args.nodes)
-    for _ in range(20):  # warm-up stream: buffer filled, candidates tracked
+    for _ in range(60):  # warm-up stream, longer than 25 rounds: full buffer with stale entries
         p = engine.prepare(skewed_unique(rng, pool, args.batch), replace=True)
         engine.complete(p, table[torch.from_numpy(p.pull_ids)])
-    counts: list[FetchCounts] = []
+    counts: list[tuple[FetchCounts, int]] = []
 
     def run() -> float:
         batch = skewed_unique(rng, pool, args.batch)
@@ -115,7 +115,7 @@ def bench_engine(args, rng, replace: bool) -> tuple[tuple[float, float], list[Fe
         rows = table[torch.from_numpy(plan.pull_ids)]  # the DistTensor read: not ours, not timed
         t2 = time.perf_counter()
         engine.complete(plan, rows)
-        counts.append(plan.counts)
+        counts.append((plan.counts, len(plan.replacement or ())))
         return (t1 - t0) + (time.perf_counter() - t2)
 
     return measure(run, args.repeats, args.warmup), counts[args.warmup:]
@@ -131,9 +131,10 @@ def main() -> None:
     ]
     for replace in (False, True):
         timing, counts = bench_engine(args, rng, replace)
-        hits = 100.0 * sum(c.hits for c in counts) / max(1, sum(c.remote_inputs for c in counts))
-        extra = statistics.mean(c.replace_rows for c in counts)
-        what = f"replace, {extra:.0f} extra rows" if replace else "no replacement"
+        hits = 100.0 * sum(c.hits for c, _ in counts) / max(1, sum(c.remote_inputs for c, _ in counts))
+        inserted = statistics.mean(n for _, n in counts)
+        extra = statistics.mean(c.replace_rows for c, _ in counts)
+        what = f"replacing {inserted:.0f} rows ({extra:.0f} extra pulled)" if replace else "no replacement"
         rows.append((f"(c) engine prepare+complete, {args.batch} inputs, {what}, {hits:.0f}% hits", timing))
     width = max(len(name) for name, _ in rows)
     print(f"{'benchmark'.ljust(width)}  median ms     min ms")

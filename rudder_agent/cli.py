@@ -104,6 +104,7 @@ def train(
     trace_only: bool = typer.Option(False, "--trace-only", help="record traces without backward/optimizer steps"),
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
+    verify: bool = typer.Option(False, "--verify", help="check every served feature row against the DistTensor"),
     fail_at_step: Optional[int] = typer.Option(None, hidden=True, help="testing aid: trainer 0 raises at this step"),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
@@ -143,6 +144,7 @@ def train(
         trace=trace or trace_only,
         trace_only=trace_only,
         out_dir=out.resolve(),
+        verify=verify,
         fail_at_step=fail_at_step,
     )
     LocalCluster(cfg).run(timeout_s=timeout)

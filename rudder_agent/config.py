@@ -56,6 +56,7 @@ class TrainConfig(BaseModel):
     trace: bool = False
     trace_only: bool = Field(False, description="record traces without backward/optimizer steps")
     out_dir: Path
+    verify: bool = Field(False, description="compare every served feature row with a direct DistTensor read")
     fail_at_step: int | None = Field(None, description="testing aid: raise in trainer rank 0 at this step")
 
     @field_validator("fanouts")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
+
+import numpy as np
 
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import median_after_first, read_jsonl
@@ -14,12 +16,13 @@ def summarize(run_dir: Path) -> dict:
     """Totals over all trainers; epoch time is the slowest trainer's, median after the first epoch."""
     cfg = TrainConfig.model_validate_json((run_dir / "config.json").read_text())
     ranks = sorted(run_dir.glob("metrics-rank*.jsonl"))
-    minibatches, epochs, evals = [], [], []
+    minibatches, epochs, evals, controllers = [], [], [], []
     for path in ranks:
         rows = read_jsonl(path)
         minibatches += [r for r in rows if r["kind"] == "minibatch"]
         epochs += [r for r in rows if r["kind"] == "epoch"]
         evals += [r for r in rows if r["kind"] == "eval"]
+        controllers += [r for r in rows if r["kind"] == "controller"]
     epoch_time = defaultdict(float)
     for e in epochs:
         epoch_time[e["epoch"]] = max(epoch_time[e["epoch"]], e["epoch_time_s"])
@@ -27,6 +30,9 @@ def summarize(run_dir: Path) -> dict:
     total = lambda key: int(sum(m[key] for m in minibatches))  # noqa: E731
     inputs, remote, hits = total("input_nodes"), total("remote_inputs"), total("hits")
     ev = evals[0] if evals else {}
+    warm_rows = int(sum(c.get("warm_rows", 0) for c in controllers))
+    comm_rows = total("comm_rows") + warm_rows
+    row_bytes = total("comm_bytes") // total("comm_rows") if total("comm_rows") else 0
     return {
         "dataset": cfg.dataset,
         "parts": cfg.parts,
@@ -44,16 +50,46 @@ def summarize(run_dir: Path) -> dict:
         "hit_pct": 100.0 * hits / remote if remote else 0.0,
         "miss_rows": total("misses"),
         "replace_rows": total("replace_rows"),
-        "comm_rows": total("comm_rows"),
-        "comm_bytes": total("comm_bytes"),
-        "comm_rows_per_epoch": total("comm_rows") / n_epochs if n_epochs else 0.0,
+        "warm_rows": warm_rows,
+        "comm_rows": comm_rows,
+        "comm_bytes": total("comm_bytes") + warm_rows * row_bytes,
+        "comm_rows_per_epoch": comm_rows / n_epochs if n_epochs else 0.0,
         "epoch_time_s": median_after_first(epoch_time[k] for k in sorted(epoch_time)),
         "epoch_times_s": [epoch_time[k] for k in sorted(epoch_time)],
         "agent_wait_s": float(sum(m["t_wait"] for m in minibatches)),
         "val_acc": ev.get("val_acc"),
         "test_acc": ev.get("test_acc"),
         "majority_test_acc": ev.get("majority_test_acc"),
-        **{k: v for k, v in ev.items() if k not in {"kind", "rank", "val_acc", "test_acc", "majority_test_acc"}},
+        **controller_summary(controllers, minibatches),
+    }
+
+
+def replacement_interval(minibatches: list[dict]) -> float | None:
+    """Mean number of minibatches between consecutive applied decisions, per trainer."""
+    gaps = []
+    for rank in {m["rank"] for m in minibatches}:
+        steps = sorted(m["step"] for m in minibatches if m["rank"] == rank and m["decision_applied"])
+        gaps += list(np.diff(steps))
+    return float(np.mean(gaps)) if gaps else None
+
+
+def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict:
+    """Decision counts, latency percentiles and capacities over all trainers."""
+    decisions = Counter()
+    latencies: list[float] = []
+    for c in controllers:
+        decisions.update(c.get("decisions", {}))
+        latencies += c.get("latencies_s", [])
+    pct = lambda q: float(np.percentile(latencies, q)) if latencies else None  # noqa: E731
+    return {
+        "capacity": [c["capacity"] for c in sorted(controllers, key=lambda c: c["rank"])],
+        "decisions": {k: decisions.get(k, 0) for k in ("replace", "skip", "invalid", "guarded")},
+        "requests": int(sum(c.get("requests", 0) for c in controllers)),
+        "dropped_requests": int(sum(c.get("dropped", 0) for c in controllers)),
+        "latency_p50_s": pct(50),
+        "latency_p95_s": pct(95),
+        "replacement_interval": replacement_interval(minibatches),
+        "verified_rows": int(sum(c.get("verified_rows", 0) for c in controllers)),
     }
 
 

@@ -13,8 +13,9 @@ Per minibatch, in this order:
 3. ``complete``: assemble the input features (hits gathered from the buffer first), THEN
    apply the replacement with the pulled rows, so it serves later minibatches only.
 
-``prepare`` and ``complete`` must alternate: a plan whose minibatch was followed by another
-``prepare`` is refused.
+``prepare`` and ``complete`` must alternate, from one thread at a time (the kernels release the
+GIL, so that thread runs beside training): a replacement planned before another ``prepare``
+is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
 
 @dataclass(frozen=True, slots=True)
 class FetchCounts:
-    """Row counts of one minibatch, named as in MinibatchMetrics (stale/occupancy before replacement)."""
+    """Row counts of one minibatch, named as in MinibatchMetrics.
+
+    ``stale`` (free slots + entries below tau) is taken after this minibatch's scoring round,
+    ``stale`` and ``occupancy`` before its replacement is applied.
+    """
 
     input_nodes: int
     remote_inputs: int
@@ -47,13 +52,13 @@ class FetchCounts:
 class FetchPlan:
     """What to pull for one minibatch and how to assemble it afterwards."""
 
-    input_nodes: np.ndarray
-    pull_ids: np.ndarray
-    pull_pos: np.ndarray
-    hit_pos: np.ndarray
-    hit_slots: np.ndarray
-    replacement: ReplacementPlan | None
-    insert_src: np.ndarray
+    input_nodes: np.ndarray  # int64, as given
+    pull_ids: np.ndarray  # read these rows, in this order: non-hit inputs, then extra insert ids
+    pull_pos: np.ndarray  # input position of each non-hit input (= pull_ids[:len(pull_pos)])
+    hit_pos: np.ndarray  # input position of each buffer hit ...
+    hit_slots: np.ndarray  # ... and its buffer slot
+    replacement: ReplacementPlan | None  # None when not asked to replace; empty when skipped
+    insert_src: np.ndarray  # row of pull_ids holding each replacement.insert_ids[i]
     counts: FetchCounts
 
 

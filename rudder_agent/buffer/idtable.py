@@ -70,6 +70,7 @@ def _delete(keys: np.ndarray, vals: np.ndarray, key: int, shift: np.uint64, mask
 
 @numba.njit(cache=True, nogil=True)
 def _lookup_many(keys, vals, ids, out, shift, mask) -> None:
+    """out[n] = value of ids[n] or -1."""
     for n in range(ids.shape[0]):
         i = _find(keys, ids[n], shift, mask)
         out[n] = vals[i] if i >= 0 else -1
@@ -77,6 +78,7 @@ def _lookup_many(keys, vals, ids, out, shift, mask) -> None:
 
 @numba.njit(cache=True, nogil=True)
 def _insert_many(keys, vals, ids, values, shift, mask) -> int:
+    """Insert pairs; returns how many keys were new."""
     added = 0
     for n in range(ids.shape[0]):
         added += _insert(keys, vals, ids[n], values[n], shift, mask)
@@ -85,6 +87,7 @@ def _insert_many(keys, vals, ids, values, shift, mask) -> int:
 
 @numba.njit(cache=True, nogil=True)
 def _delete_many(keys, vals, ids, shift, mask) -> int:
+    """Delete keys; returns how many were present."""
     removed = 0
     for n in range(ids.shape[0]):
         removed += _delete(keys, vals, ids[n], shift, mask) >= 0

@@ -87,7 +87,12 @@ class PersistentBuffer:
         self._candidates = CandidateTracker(self.policy, candidate_factor * capacity)
         self._round = 0
         self._version = 0
-        self.occupancy = 0
+        self._occupancy = 0
+
+    @property
+    def occupancy(self) -> int:
+        """Slots holding a node."""
+        return self._occupancy
 
     @property
     def track_features(self) -> bool:
@@ -147,9 +152,9 @@ class PersistentBuffer:
             raise RuntimeError("stale ReplacementPlan: the buffer changed since it was planned")
         self._write_rows(plan.evict_slots, rows)
         t = self._table
-        self.occupancy += _replace(self._slot_ids, self._scores, t.keys, t.vals, t.shift, t.mask,
+        self._occupancy += _replace(self._slot_ids, self._scores, t.keys, t.vals, t.shift, t.mask,
                                    plan.evict_slots, plan.insert_ids, self.policy.delta)
-        t.size = self.occupancy
+        t.size = self._occupancy
         self._candidates.remove(plan.insert_ids)
         self._version += 1
 
@@ -167,7 +172,7 @@ class PersistentBuffer:
         ids = as_ids(ids)
         if np.unique(ids).shape[0] != ids.shape[0]:
             raise ValueError("warm_load ids must be unique")
-        take = np.flatnonzero(self.lookup(ids) < 0)[: self.capacity - self.occupancy]
+        take = np.flatnonzero(self.lookup(ids) < 0)[: self.capacity - self._occupancy]
         free = np.flatnonzero(self._slot_ids == EMPTY)[: take.shape[0]]
         plan = ReplacementPlan(free, ids[take], self._version)
         self.apply_replacement(plan, None if rows is None else rows[torch.from_numpy(take)])

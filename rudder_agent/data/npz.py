@@ -28,10 +28,14 @@ def load_npz_dataset(name: str, base: str, seed: int) -> RawGraph:
     """Real bag-of-words features and labels; Planetoid-style seeded split (20 per class / 500 / 1000)."""
     path = shared_data_dir() / FILES[base]
     if not path.exists():
-        raise RudderError(f"{base}: expected {path}; set RUDDER_DATA to the folder holding {FILES[base].split('/')[0]}/")
+        raise RudderError(
+            f"{base}: expected {path}; set RUDDER_DATA to the folder holding {FILES[base].split('/')[0]}/"
+        )
     arrays = _read_npz(path)
     adj = sp.csr_matrix((arrays["adj_data"], arrays["adj_indices"], arrays["adj_indptr"]), shape=arrays["adj_shape"])
-    attr = sp.csr_matrix((arrays["attr_data"], arrays["attr_indices"], arrays["attr_indptr"]), shape=arrays["attr_shape"])
+    attr = sp.csr_matrix(
+        (arrays["attr_data"], arrays["attr_indices"], arrays["attr_indptr"]), shape=arrays["attr_shape"]
+    )
     n = adj.shape[0]
     src, dst = undirected_edges(np.repeat(np.arange(n), np.diff(adj.indptr)), adj.indices, n)
     label = arrays["labels"].astype(np.int64)

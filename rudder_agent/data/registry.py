@@ -25,14 +25,30 @@ class DatasetSpec:
 
 
 REGISTRY: dict[str, DatasetSpec] = {
-    "ogbn-arxiv": DatasetSpec(load_arxiv, {"feat_dim": 128}, "169k papers, 40 classes, official time split"),
-    "com-dblp": DatasetSpec(load_com_dblp, {"feat_dim": 128, "seed": 0}, "317k authors, top-5000 community labels"),
-    "cora": DatasetSpec(lambda name, seed: load_npz_dataset(name, "cora", seed), {"seed": 0}, "2.7k papers, 7 classes"),
+    "ogbn-arxiv": DatasetSpec(
+        load_arxiv,
+        {"feat_dim": 128},
+        "169k papers, 40 classes; shared ogbn-arxiv/ (structural features) or OGB download",
+    ),
+    "com-dblp": DatasetSpec(
+        load_com_dblp,
+        {"feat_dim": 128, "seed": 0},
+        "317k authors, top-5000 community labels; shared com-dblp/ or SNAP download",
+    ),
+    "cora": DatasetSpec(
+        lambda name, seed: load_npz_dataset(name, "cora", seed),
+        {"seed": 0},
+        "2.7k papers, 7 classes; shared cora/cora.npz",
+    ),
     "citeseer": DatasetSpec(
-        lambda name, seed: load_npz_dataset(name, "citeseer", seed), {"seed": 0}, "3.3k papers, 6 classes"
+        lambda name, seed: load_npz_dataset(name, "citeseer", seed),
+        {"seed": 0},
+        "3.3k papers, 6 classes; shared citeseer/citeseer.npz",
     ),
     "amazon-photo": DatasetSpec(
-        lambda name, seed: load_npz_dataset(name, "amazon-photo", seed), {"seed": 0}, "7.6k products, 8 classes"
+        lambda name, seed: load_npz_dataset(name, "amazon-photo", seed),
+        {"seed": 0},
+        "7.6k products, 8 classes; shared amazon-photo/*.zip",
     ),
     "synthetic": DatasetSpec(
         generate_synthetic,
@@ -46,9 +62,12 @@ REGISTRY: dict[str, DatasetSpec] = {
             "feat_noise": 0.7,
             "seed": 0,
         },
-        "degree-corrected SBM; 'synthetic:N' sets num_nodes (N may end in k or M)",
+        "generated degree-corrected SBM, 20k nodes; 'synthetic:N' sets the size (200k, 1M)",
     ),
 }
+
+DATASETS: dict[str, str] = {name: spec.summary for name, spec in REGISTRY.items()}
+"""One line per dataset: what it is and where it is read from."""
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 

@@ -42,5 +42,7 @@ def per_class_split(labels: np.ndarray, per_class: int, num_val: int, num_test: 
     train = ranked[rank_in_class < per_class]
     rest = rng.permutation(ranked[rank_in_class >= per_class])
     if len(rest) < num_val + num_test:
-        raise RudderError(f"{len(labels)} nodes are too few for {per_class}/class train, {num_val} val, {num_test} test")
+        raise RudderError(
+            f"{len(labels)} nodes are too few for {per_class}/class train, {num_val} val, {num_test} test"
+        )
     return masks_from_ids(len(labels), train, rest[:num_val], rest[num_val : num_val + num_test])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -131,3 +135,19 @@ def test_bad_arguments_are_refused():
         engine.complete(plan, pull(plan.pull_ids)[:1])
     with pytest.raises(ValueError, match="keeps features"):
         engine.complete(plan, None)
+
+
+def test_an_empty_minibatch_still_plays_a_round_and_can_replace():
+    engine = BufferEngine(PersistentBuffer(4, DIM), BOUNDS, MY_PART)
+    first = engine.prepare(np.array([5, 6]), replace=False)
+    engine.complete(first, pull(first.pull_ids))
+    plan = engine.prepare(np.empty(0, dtype=np.int64), replace=True)
+    assert plan.counts.replace_rows == plan.counts.comm_rows == 2
+    out = engine.complete(plan, pull(plan.pull_ids))
+    assert out.shape == (0, DIM) and engine.buffer.occupancy == 2
+
+
+def test_the_buffer_package_does_not_import_dgl():
+    code = "import sys, rudder_agent.buffer; sys.exit('dgl' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0

