@@ -1,5 +1,11 @@
 """Append-safe access traces: per-minibatch input node ids, compressed, one file per rank.
 
+A recorded run directory holds, per rank r: ``trace-rank{r}.json`` (:class:`TraceMeta`:
+partition bounds, capacity, seeds and the whole run config), ``trace-rank{r}.rtf`` (the
+access stream) and ``metrics-rank{r}.jsonl`` (the metric stream, including the decisions
+that were applied). Together they let a replay feed the same stream through the same
+buffer code with no DistDGL process.
+
 A frame is ``magic(4) | step(u32) | nbytes(u32) | zlib(delta-encoded sorted int64 ids)``.
 Frames are flushed as written, so a run killed mid-way leaves every complete frame readable;
 a torn last frame is ignored by the reader.
@@ -13,6 +19,10 @@ from pathlib import Path
 from typing import IO, Iterator
 
 import numpy as np
+from pydantic import BaseModel
+
+from rudder_agent.config import TrainConfig
+from rudder_agent.decision import StaticFacts
 
 MAGIC = b"RTF1"
 _HEADER = struct.Struct("<4sII")
@@ -27,6 +37,33 @@ def encode_ids(ids: np.ndarray) -> bytes:
 def decode_ids(blob: bytes) -> np.ndarray:
     """Inverse of :func:`encode_ids`."""
     return np.cumsum(np.frombuffer(zlib.decompress(blob), dtype=np.int64))
+
+
+class TraceMeta(BaseModel):
+    """Everything a replay needs besides the streams themselves."""
+
+    rank: int
+    partition: int
+    part_bounds: list[int]
+    capacity: int
+    halo_nodes: int
+    feature_dim: int
+    row_bytes: int
+    minibatches_per_epoch: int
+    facts: StaticFacts
+    config: TrainConfig
+    warm_ids: list[int] = []
+
+
+def write_trace_meta(path: Path, meta: TraceMeta) -> None:
+    """Written once when recording starts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(meta.model_dump_json(indent=2))
+
+
+def read_trace_meta(path: Path) -> TraceMeta:
+    """Inverse of :func:`write_trace_meta`."""
+    return TraceMeta.model_validate_json(path.read_text())
 
 
 class TraceWriter:

@@ -1,0 +1,23 @@
+"""The Rudder decision graph as `langgraph dev` / LangGraph Studio load it (named in langgraph.json).
+
+The model, prompt version and chain-of-thought switch come from $RUDDER_AGENT_MODEL,
+$RUDDER_AGENT_PROMPT and $RUDDER_AGENT_COT (defaults: the embedded SmolLM2, v1, off). The
+backend starts on the first model call, so importing this module starts nothing. Studio's
+input is an AgentState: `facts`, `request` and, optionally, `history`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.agent.controller import make_backend
+from rudder_agent.agent.nodes import build_graph
+from rudder_agent.agent.prompts import PromptSet
+
+config = AgentConfig(
+    model=os.environ.get("RUDDER_AGENT_MODEL", AgentConfig().model),
+    prompt_version=os.environ.get("RUDDER_AGENT_PROMPT", "v1"),
+    cot=os.environ.get("RUDDER_AGENT_COT", "0").lower() in ("1", "true", "yes"),
+)
+graph = build_graph(make_backend(config), PromptSet.load(config.prompts_dir, config.prompt_version), config)

@@ -1,0 +1,80 @@
+"""The `llm` controller: the Rudder agent behind the common Controller interface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.agent.nodes import build_graph
+from rudder_agent.agent.prompts import PromptSet
+from rudder_agent.agent.state import AgentState, HistoryEntry
+from rudder_agent.controllers.base import Controller
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
+from rudder_agent.llm.backends import ChatBackend, make_chat_model
+from rudder_agent.llm.output import answer_schema
+from rudder_agent.log import get_logger
+
+log = get_logger(__name__)
+
+
+def make_backend(config: AgentConfig) -> ChatBackend:
+    """The chat backend a config names, constrained to its answer schema (not started yet)."""
+    return make_chat_model(
+        config.model,
+        schema=answer_schema(config.cot),
+        timeout_s=config.timeout_s,
+        seed=config.seed,
+        retries=config.retries,
+        max_tokens=config.answer_tokens,
+        n_threads=config.n_threads,
+        ollama_host=config.ollama_host,
+    )
+
+
+class LLMController(Controller):
+    """Runs the decision graph once per request and carries the decision history between them."""
+
+    name = "llm"
+
+    def __init__(self, config: AgentConfig | None = None):
+        self.config = config or AgentConfig()
+        self.prompts = PromptSet.load(self.config.prompts_dir, self.config.prompt_version)
+        self.backend: ChatBackend | None = None
+        self.graph: CompiledStateGraph | None = None
+        self.history: list[HistoryEntry] = []
+
+    def setup(self, facts: StaticFacts) -> None:
+        """Build and check the backend, then the graph; any problem raises before training starts."""
+        super().setup(facts)
+        self.backend = make_backend(self.config)
+        try:
+            self.backend.check()
+        except Exception:
+            self.backend.close()
+            raise
+        self.graph = build_graph(self.backend, self.prompts, self.config)
+        log.info("llm_controller_ready", **self.run_record())
+
+    def decide(self, request: DecisionRequest) -> DecisionOutcome:
+        """One pass through the graph; model failures come back as counted fallback decisions."""
+        result = self.graph.invoke(AgentState(facts=self.facts, request=request, history=self.history))
+        self.history = result["history"]
+        return result["outcome"]
+
+    def run_record(self) -> dict[str, Any]:
+        """What a run summary must record to reproduce this agent's decisions."""
+        return {
+            "prompt_version": self.prompts.version,
+            "prompt_sha256": self.prompts.sha256,
+            "model": self.config.model,
+            "cot": self.config.cot,
+            "fallback": self.config.fallback,
+            "seed": self.config.seed,
+        }
+
+    def close(self) -> None:
+        """Stop the backend (and the embedded server, if any)."""
+        if self.backend is not None:
+            self.backend.close()

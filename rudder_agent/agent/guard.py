@@ -1,0 +1,35 @@
+"""Cheap rules that run without the model: the pre-call guard and the fallback policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rudder_agent.agent.state import Progress, WindowSummary
+from rudder_agent.decision import Action
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Skips the model call when a replacement cannot help; saves latency and model mistakes."""
+
+    enabled: bool = True
+    end_fraction: float = 0.05
+
+    def skip_reason(self, window: WindowSummary, progress: Progress) -> str | None:
+        """Why the answer must be skip without asking, or None when the model should decide."""
+        if not self.enabled:
+            return None
+        if window.minibatches == 0:
+            return "no new minibatch metrics"
+        if window.stale == 0 and window.free == 0:
+            return "nothing to replace: no stale entries and no free slots"
+        if progress.total and progress.pending < self.end_fraction * progress.total:
+            return f"last {100 * self.end_fraction:g}% of minibatches: a refill cannot pay back"
+        return None
+
+
+def rule_decision(window: WindowSummary, low_hit_pct: float) -> Action:
+    """The `rule` fallback: replace when something is replaceable and %-Hits falls or is low."""
+    replaceable = window.stale > 0 or window.free > 0
+    struggling = window.trend == "falling" or window.hit_pct < low_hit_pct
+    return "replace" if window.minibatches and replaceable and struggling else "skip"

@@ -1,0 +1,166 @@
+"""The three nodes of the decision graph (paper §4.2) and the graph that chains them.
+
+Metrics Collector -> Context Builder -> Decision Maker. Each node returns only the state
+keys it changes; none keeps anything between invocations (see state.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from langchain_core.messages import BaseMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.agent.guard import Guard, rule_decision
+from rudder_agent.agent.prompts import PromptSet
+from rudder_agent.agent.state import AgentState, HistoryEntry, Progress, Trend, WindowSummary
+from rudder_agent.decision import DecisionOutcome
+from rudder_agent.llm.output import InvalidAnswer, answer_schema, parse_answer
+from rudder_agent.log import get_logger
+from rudder_agent.metrics import MinibatchMetrics
+
+TREND_FLAT_PP = 1.0
+"""A %-Hits change smaller than this many points counts as flat (sampling noise)."""
+REASON_CHARS = 200
+
+log = get_logger(__name__)
+
+
+class ChatModel(Protocol):
+    """Anything that answers a chat turn: a ChatBackend or a LangChain chat model."""
+
+    def invoke(self, messages: list[BaseMessage]) -> BaseMessage: ...
+
+
+def collect_metrics(state: AgentState) -> dict[str, Any]:
+    """Metrics Collector: reduce the request's minibatches to one window summary."""
+    request, batches = state.request, state.request.window
+    previous = state.history[-1].window if state.history else None
+    hit_pct = _hit_pct(batches)
+    if previous is not None and previous.minibatches and batches:
+        trend_pp = hit_pct - previous.hit_pct
+    elif len(batches) >= 2:
+        half = len(batches) // 2
+        trend_pp = _hit_pct(batches[half:]) - _hit_pct(batches[:half])
+    else:
+        trend_pp = 0.0
+    comm_rows = sum(m.comm_rows for m in batches)
+    window = WindowSummary(
+        first_step=batches[0].step if batches else request.step,
+        last_step=batches[-1].step if batches else request.step,
+        minibatches=len(batches),
+        remote_inputs=sum(m.remote_inputs for m in batches),
+        hits=sum(m.hits for m in batches),
+        hit_pct=hit_pct,
+        hit_trend_pp=trend_pp,
+        trend=_trend(trend_pp),
+        comm_rows=comm_rows,
+        comm_per_mb=comm_rows / len(batches) if batches else 0.0,
+        replace_rows=sum(m.replace_rows for m in batches),
+        stale=request.stale,
+        occupancy=request.occupancy,
+        capacity=request.capacity,
+    )
+    return {"window": window}
+
+
+def build_context(state: AgentState) -> dict[str, Any]:
+    """Context Builder: measure the previous decision's effect on this window; note progress."""
+    history = list(state.history)
+    window = state.window
+    if history and not history[-1].evaluated and window.minibatches:
+        before = history[-1].window
+        history[-1] = history[-1].model_copy(update={
+            "hits_change_pp": window.hit_pct - before.hit_pct,
+            "comm_change_per_mb": window.comm_per_mb - before.comm_per_mb,
+        })
+    total = state.facts.total_minibatches
+    done = state.request.step + 1
+    return {"history": history, "progress": Progress(done=min(done, total) if total else done, total=total)}
+
+
+class DecisionMaker:
+    """Decision Maker: guard, prompt, model, validation, fallback; records the decision."""
+
+    def __init__(self, chat: ChatModel, prompts: PromptSet, config: AgentConfig):
+        self.chat = chat
+        self.prompts = prompts
+        self.config = config
+        self.schema = answer_schema(config.cot)
+        self.guard = Guard(config.guard, config.guard_end_fraction)
+
+    def __call__(self, state: AgentState) -> dict[str, Any]:
+        start = time.perf_counter()
+        skip = self.guard.skip_reason(state.window, state.progress)
+        if skip:
+            outcome = DecisionOutcome(request_step=state.request.step, decision="skip", source="guard", reason=skip)
+        else:
+            outcome = self._ask(state)
+        outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - start})
+        return {"outcome": outcome, "history": self._record(state, outcome)}
+
+    def _ask(self, state: AgentState) -> DecisionOutcome:
+        messages = self.prompts.messages(state, self.schema, self.config.guard_end_fraction, self.config.history_len)
+        text = None
+        try:
+            text = self.chat.invoke(messages).text
+            answer = parse_answer(text, self.schema)
+        except InvalidAnswer as err:
+            return self._fallback(state, f"invalid answer: {err}", text)
+        except Exception as err:  # a backend failure of any kind must not stop training
+            return self._fallback(state, f"backend error: {type(err).__name__}: {err}", text)
+        log.debug("llm_decision", step=state.request.step, decision=answer.decision, hits=answer.hits,
+                  comm=answer.comm, reason=answer.reason, reasoning=getattr(answer, "reasoning", None))
+        return DecisionOutcome(
+            request_step=state.request.step,
+            decision=answer.decision,
+            source="model",
+            expected_hits=answer.hits,
+            expected_comm=answer.comm,
+            reason=answer.reason,
+        )
+
+    def _fallback(self, state: AgentState, cause: str, text: str | None) -> DecisionOutcome:
+        decision = rule_decision(state.window, self.config.low_hit_pct) if self.config.fallback == "rule" else "skip"
+        log.warning("llm_fallback", step=state.request.step, decision=decision, policy=self.config.fallback,
+                    cause=cause[:REASON_CHARS], answer=None if text is None else str(text)[:REASON_CHARS])
+        return DecisionOutcome(request_step=state.request.step, decision=decision, source="fallback",
+                               valid=False, reason=cause[:REASON_CHARS])
+
+    def _record(self, state: AgentState, outcome: DecisionOutcome) -> list[HistoryEntry]:
+        """History plus this decision; windows without minibatches carry no evidence, so no entry."""
+        if not state.window.minibatches:
+            return state.history
+        entry = HistoryEntry(step=outcome.request_step, window=state.window, decision=outcome.decision,
+                             source=outcome.source, expected_hits=outcome.expected_hits,
+                             expected_comm=outcome.expected_comm)
+        return [*state.history, entry][-max(self.config.history_len, 1):]
+
+
+def build_graph(chat: ChatModel, prompts: PromptSet, config: AgentConfig) -> CompiledStateGraph:
+    """The compiled Metrics Collector -> Context Builder -> Decision Maker graph."""
+    builder = StateGraph(AgentState)
+    builder.add_node("metrics_collector", collect_metrics)
+    builder.add_node("context_builder", build_context)
+    builder.add_node("decision_maker", DecisionMaker(chat, prompts, config))
+    builder.add_edge(START, "metrics_collector")
+    builder.add_edge("metrics_collector", "context_builder")
+    builder.add_edge("context_builder", "decision_maker")
+    builder.add_edge("decision_maker", END)
+    return builder.compile(name="rudder_decision")
+
+
+def _hit_pct(batches: list[MinibatchMetrics]) -> float:
+    remote = sum(m.remote_inputs for m in batches)
+    return 100.0 * sum(m.hits for m in batches) / remote if remote else 0.0
+
+
+def _trend(change_pp: float) -> Trend:
+    if change_pp >= TREND_FLAT_PP:
+        return "rising"
+    if change_pp <= -TREND_FLAT_PP:
+        return "falling"
+    return "flat"
