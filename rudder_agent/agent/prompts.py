@@ -147,7 +147,7 @@ def user_values(state: AgentState, history_len: int) -> dict[str, str]:
         "hit_pct": f"{w.hit_pct:.1f}",
         "trend": w.trend,
         "trend_pp": f"{w.hit_trend_pp:+.1f}",
-        "comm_per_mb": f"{w.comm_per_mb:.1f}",
+        "comm_per_mb": f"{w.comm_per_mb:.0f}",
         "replace_rows": f"{w.replace_rows:,}",
         "stale": f"{w.stale:,}",
         "occupancy": f"{w.occupancy:,}",
@@ -161,14 +161,13 @@ def history_table(entries: list[HistoryEntry]) -> str:
     """Past windows, decisions and the change measured in the window after each, oldest first."""
     if not entries:
         return "(no decisions yet)"
-    rows = ["| steps | %-Hits | comm/mb | stale | decision | expected %-Hits | %-Hits change after | comm/mb change after |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["steps | %-Hits | comm | stale | decision | expected %-Hits | %-Hits change | comm change"]
     for e in entries:
         w = e.window
         hits_after = f"{e.hits_change_pp:+.1f}" if e.hits_change_pp is not None else "n/a"
-        comm_after = f"{e.comm_change_per_mb:+.1f}" if e.comm_change_per_mb is not None else "n/a"
-        rows.append(f"| {w.first_step}-{w.last_step} | {w.hit_pct:.1f} | {w.comm_per_mb:.1f} | {w.stale} | "
-                    f"{e.decision} ({e.source}) | {e.expected_hits or '-'} | {hits_after} | {comm_after} |")
+        comm_after = f"{e.comm_change_per_mb:+.0f}" if e.comm_change_per_mb is not None else "n/a"
+        rows.append(f"{w.first_step}-{w.last_step} | {w.hit_pct:.1f} | {w.comm_per_mb:.0f} | {w.stale} | "
+                    f"{e.decision} ({e.source}) | {e.expected_hits or '-'} | {hits_after} | {comm_after}")
     return "\n".join(rows)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,18 +12,9 @@ import pytest
 
 from rudder_agent.metrics import read_jsonl
 from rudder_agent.traces import read_trace
+from tests.integration.helpers import TINY, rudder
 
 pytestmark = pytest.mark.integration
-
-DATASET = "synthetic:4000"
-
-
-def rudder(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the CLI as a user would, in a child process."""
-    return subprocess.run(
-        [sys.executable, "-m", "rudder_agent.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
-
 
 def assert_no_leftovers(run_dir: Path) -> None:
     """Every process of the run has ended and its shared-memory segments are gone."""
@@ -47,8 +36,7 @@ def owners(part_config: Path, ids: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory, isolated_cache) -> Path:
     out = tmp_path_factory.mktemp("run") / "baseline"
-    proc = rudder("train", "--dataset", DATASET, "--parts", "2", "--epochs", "4", "--batch-size", "300",
-                  "--out", str(out), "--trace")
+    proc = rudder("train", *TINY, "--epochs", "4", "--out", str(out), "--trace")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -86,8 +74,7 @@ def test_summary_and_no_leftovers(baseline_run: Path) -> None:
 def test_failing_trainer_stops_everything(tmp_path: Path, isolated_cache) -> None:
     out = tmp_path / "fail"
     tic = time.monotonic()
-    proc = rudder("train", "--dataset", DATASET, "--parts", "2", "--epochs", "3", "--batch-size", "300",
-                  "--out", str(out), "--fail-at-step", "1", timeout=240)
+    proc = rudder("train", *TINY, "--epochs", "3", "--out", str(out), "--fail-at-step", "1", timeout=240)
     elapsed = time.monotonic() - tic
     assert proc.returncode != 0
     assert "trainer-0 failed" in proc.stderr

@@ -1,0 +1,214 @@
+"""Runs a whole DistDGL job on one host: N servers + N trainers, one partition per "machine".
+
+No ssh: processes are started directly with the environment DGL's ``tools/launch.py``
+would set. The single-host collisions (machine id, shared-memory names) are solved by
+:mod:`rudder_agent.dist.isolation`, which needs no root. Every process runs in its own
+session so that shutdown (success, Ctrl-C, or any process failing) ends all of them, and
+the run's shared-memory segments are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rudder_agent.config import TrainConfig
+from rudder_agent.dist import isolation
+from rudder_agent.errors import RudderError
+from rudder_agent.log import get_logger
+from rudder_agent.metrics import read_jsonl
+
+log = get_logger(__name__)
+
+
+class ClusterFailure(RudderError):
+    """A server or trainer failed; carries the failing role and the tail of its log."""
+
+    def __init__(self, role: str, returncode: int | None, tail: str):
+        self.role, self.returncode, self.tail = role, returncode, tail
+        super().__init__(f"{role} failed (exit code {returncode}). Last log lines:\n{tail}")
+
+
+@dataclass
+class Proc:
+    """A started process and where its output goes."""
+
+    role: str
+    popen: subprocess.Popen
+    log_path: Path
+    is_trainer: bool
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def free_port() -> int:
+    """An ephemeral TCP port that is free right now on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LocalCluster:
+    """Starts, supervises and tears down one local DistDGL job."""
+
+    cfg: TrainConfig
+    python: str = sys.executable
+    startup_timeout_s: float = 300.0
+    shutdown_grace_s: float = 20.0
+    show_progress: bool = True
+    run_prefix: str = field(default_factory=lambda: f"rudder_{uuid.uuid4().hex[:8]}_")
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.cfg.out_dir
+
+    def _common_env(self, ip_config: Path) -> dict[str, str]:
+        n = self.cfg.parts
+        env = dict(os.environ)
+        env.update(
+            DGL_NUM_SERVER="1",
+            DGL_NUM_SAMPLER="0",
+            DGL_NUM_CLIENT=str(n),  # trainers x (1 + samplers) x machines
+            DGL_CONF_PATH=str(self.cfg.part_config),
+            DGL_IP_CONFIG=str(ip_config),
+            DGL_GRAPH_FORMAT="csc",
+            OMP_NUM_THREADS="1",
+            PYTHONUNBUFFERED="1",
+            RUDDER_SEED=str(self.cfg.seed),
+            **{isolation.PREFIX_ENV: self.run_prefix},
+        )
+        return env
+
+    def _start(self, role: str, module: str, env: dict[str, str], args: list[str], is_trainer: bool) -> None:
+        log_path = self.run_dir / "logs" / f"{role}.log"
+        fh = log_path.open("w")
+        popen = subprocess.Popen(
+            [self.python, "-m", module, *args],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        fh.close()
+        self.procs.append(Proc(role, popen, log_path, is_trainer))
+
+    def start(self) -> None:
+        """Write the ip_config and run config, then start servers first and trainers after."""
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        ip_config = self.run_dir / "ip_config.txt"
+        ip_config.write_text("".join(f"127.0.0.1 {free_port()}\n" for _ in range(self.cfg.parts)))
+        config_path = self.run_dir / "config.json"
+        config_path.write_text(self.cfg.model_dump_json(indent=2))
+        env = self._common_env(ip_config)
+        master_port = str(free_port())
+        for k in range(self.cfg.parts):
+            self._start(
+                f"server-{k}",
+                "rudder_agent.dist.server",
+                {**env, "DGL_ROLE": "server", "DGL_SERVER_ID": str(k), isolation.MACHINE_ENV: str(k)},
+                [],
+                is_trainer=False,
+            )
+        for k in range(self.cfg.parts):
+            trainer_env = {
+                **env,
+                "DGL_ROLE": "client",
+                "DGL_DIST_MODE": "distributed",
+                "DGL_GROUP_ID": "0",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": master_port,
+                "RANK": str(k),
+                "WORLD_SIZE": str(self.cfg.parts),
+                isolation.MACHINE_ENV: str(k),
+            }
+            self._start(f"trainer-{k}", "rudder_agent.dist.trainer", trainer_env, ["--config", str(config_path)], True)
+        (self.run_dir / "cluster.json").write_text(
+            json.dumps({"shm_prefix": self.run_prefix, "pids": {p.role: p.popen.pid for p in self.procs}}, indent=2)
+        )
+        log.info("cluster started", machines=self.cfg.parts, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
+
+    def _first_failure(self) -> Proc | None:
+        for p in self.procs:
+            rc = p.popen.poll()
+            if rc not in (None, 0):
+                return p
+        return None
+
+    def supervise(self, timeout_s: float | None = None) -> None:
+        """Wait for the trainers; raise ClusterFailure as soon as any process fails."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        trainers = [p for p in self.procs if p.is_trainer]
+        metrics_path = self.run_dir / "metrics-rank0.jsonl"
+        bar = tqdm(total=self.cfg.epochs, desc="epochs", unit="epoch", disable=not self.show_progress, leave=True)
+        seen_epochs = 0
+        try:
+            while True:
+                failed = self._first_failure()
+                if failed is not None:
+                    raise ClusterFailure(failed.role, failed.popen.returncode, failed.tail())
+                if metrics_path.exists():
+                    epochs = read_jsonl(metrics_path, kind="epoch")
+                    for rec in epochs[seen_epochs:]:
+                        bar.update(1)
+                        bar.set_postfix(time_s=f"{rec['epoch_time_s']:.2f}", comm_rows=rec["comm_rows"], hits=rec["hits"])
+                    seen_epochs = len(epochs)
+                if all(p.popen.poll() == 0 for p in trainers):
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ClusterFailure("cluster", None, f"timed out after {timeout_s:.0f} s")
+                time.sleep(0.2)
+        finally:
+            bar.close()
+        self._wait_servers()
+
+    def _wait_servers(self) -> None:
+        """Servers exit by themselves once every trainer has disconnected."""
+        end = time.monotonic() + self.shutdown_grace_s
+        for p in self.procs:
+            while p.popen.poll() is None and time.monotonic() < end:
+                time.sleep(0.1)
+            if p.popen.poll() not in (None, 0):
+                raise ClusterFailure(p.role, p.popen.returncode, p.tail())
+
+    def stop(self) -> None:
+        """End every process (SIGTERM, then SIGKILL) and remove the run's shared memory."""
+        alive = [p for p in self.procs if p.popen.poll() is None]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for p in alive:
+                try:
+                    os.killpg(p.popen.pid, sig)
+                except ProcessLookupError:
+                    pass
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end and any(p.popen.poll() is None for p in alive):
+                time.sleep(0.05)
+            alive = [p for p in alive if p.popen.poll() is None]
+            if not alive:
+                break
+        removed = isolation.remove_segments(self.run_prefix)
+        log.debug("cluster stopped", shm_removed=removed)
+
+    def run(self, timeout_s: float | None = None) -> None:
+        """Start, supervise and always tear down; Ctrl-C and failures end every process."""
+        try:
+            self.start()
+            self.supervise(timeout_s)
+        finally:
+            self.stop()

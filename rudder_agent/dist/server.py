@@ -1,0 +1,25 @@
+"""One DistDGL server process (started by the launcher with DGL_ROLE=server)."""
+
+from __future__ import annotations
+
+from rudder_agent.dist import isolation
+
+isolation.apply()
+
+import os  # noqa: E402
+
+import dgl  # noqa: E402
+
+from rudder_agent.log import configure_logging, get_logger  # noqa: E402
+
+
+def main() -> None:
+    """Serve this machine's partition until every trainer has disconnected."""
+    configure_logging(os.environ.get("RUDDER_LOG_LEVEL", "info"), role=f"server-{os.environ.get('DGL_SERVER_ID', '?')}")
+    get_logger(__name__).info("server starting", conf=os.environ.get("DGL_CONF_PATH"))
+    dgl.seed(int(os.environ.get("RUDDER_SEED", "0")))  # remote neighbour sampling runs here
+    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])  # serves, then exits the process
+
+
+if __name__ == "__main__":
+    main()

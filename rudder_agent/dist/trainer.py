@@ -1,0 +1,198 @@
+"""One DistDGL trainer: GraphSAGE over DistNodeDataLoader minibatches, DDP over gloo.
+
+Started by the local launcher (``rudder train``) or by DGL's ``tools/launch.py`` on a real
+cluster: ``python -m rudder_agent.dist.trainer --config run/config.json``. The loop reads
+like DGL's ``examples/distributed/graphsage``; the only change is where input features
+come from (:class:`rudder_agent.dist.fetch.FeatureSource`).
+"""
+
+from __future__ import annotations
+
+from rudder_agent.dist import isolation
+
+isolation.apply()  # before DGL starts any role, so sampler processes inherit it too
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import dgl  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.nn.parallel import DistributedDataParallel  # noqa: E402
+
+from rudder_agent.config import TrainConfig  # noqa: E402
+from rudder_agent.dist.fetch import FeatureSource  # noqa: E402
+from rudder_agent.log import configure_logging, get_logger  # noqa: E402
+from rudder_agent.metrics import EpochMetrics, MetricsWriter  # noqa: E402
+from rudder_agent.model import GraphSAGE  # noqa: E402
+
+log = get_logger(__name__)
+
+
+class InjectedFailure(RuntimeError):
+    """Raised on purpose (``fail_at_step``) to test that the launcher cleans up."""
+
+
+def partition_bounds(part_config: Path) -> np.ndarray:
+    """Cumulative upper node-id bound of each partition (ids are contiguous per partition)."""
+    node_map = json.loads(part_config.read_text())["node_map"]
+    ranges = np.asarray(node_map["_N"] if isinstance(node_map, dict) else node_map, dtype=np.int64)
+    return ranges[:, 1].copy()
+
+
+def evaluate(model, g, nids, cfg: TrainConfig, device) -> tuple[int, int]:
+    """Correct and total predictions over this trainer's share of ``nids`` (sampled inference)."""
+    sampler = dgl.dataloading.NeighborSampler(cfg.fanouts)
+    loader = dgl.dataloading.DistNodeDataLoader(g, nids, sampler, batch_size=cfg.eval_batch_size, shuffle=False)
+    correct = total = 0
+    model.eval()
+    with torch.no_grad():
+        for input_nodes, seeds, blocks in loader:
+            x = g.ndata["feat"][input_nodes]
+            y = g.ndata["label"][seeds].long()
+            pred = model(blocks, x).argmax(1)
+            correct += int((pred == y).sum())
+            total += len(y)
+    model.train()
+    return correct, total
+
+
+def all_reduce_sum(*values: float) -> list[float]:
+    """Sum scalars across trainers."""
+    t = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return t.tolist()
+
+
+def majority_accuracy(g, nids) -> float:
+    """Accuracy of always predicting the most frequent class among ``nids`` over all trainers."""
+    counts = torch.bincount(g.ndata["label"][nids].long(), minlength=1).double()
+    size = torch.tensor([len(counts)], dtype=torch.int64)
+    torch.distributed.all_reduce(size, op=torch.distributed.ReduceOp.MAX)
+    counts = torch.nn.functional.pad(counts, (0, int(size) - len(counts)))
+    torch.distributed.all_reduce(counts)
+    return float(counts.max() / counts.sum()) if counts.sum() > 0 else 0.0
+
+
+def run(cfg: TrainConfig) -> None:
+    """Train, record per-minibatch and per-epoch metrics, evaluate."""
+    rank = torch.distributed.get_rank()
+    torch.manual_seed(cfg.seed)
+    dgl.seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+
+    g = dgl.distributed.DistGraph(cfg.graph_name, part_config=str(cfg.part_config))
+    pb = g.get_partition_book()
+    my_part = pb.partid
+    train_nid = dgl.distributed.node_split(g.ndata["train_mask"], pb, force_even=True)
+    val_nid = dgl.distributed.node_split(g.ndata["val_mask"], pb, force_even=True)
+    test_nid = dgl.distributed.node_split(g.ndata["test_mask"], pb, force_even=True)
+    n_classes = int(json.loads((cfg.part_config.parent / "rudder_meta.json").read_text())["num_classes"])
+    feat_dim = g.ndata["feat"].shape[1]
+    log.info("trainer ready", partition=my_part, train_nodes=len(train_nid), feat_dim=feat_dim)
+
+    sampler = dgl.dataloading.NeighborSampler(cfg.fanouts)
+    loader = dgl.dataloading.DistNodeDataLoader(
+        g, train_nid, sampler, batch_size=cfg.batch_size, shuffle=True, drop_last=False
+    )
+    model = DistributedDataParallel(
+        GraphSAGE(feat_dim, cfg.model.hidden, n_classes, len(cfg.fanouts), cfg.model.dropout)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.model.lr)
+    per_epoch = math.ceil(len(train_nid) / cfg.batch_size)
+    features = FeatureSource(g, cfg, partition_bounds(cfg.part_config), my_part, rank, per_epoch)
+    writer = MetricsWriter(cfg.out_dir / f"metrics-rank{rank}.jsonl")
+
+    step = 0
+    try:
+        for epoch in range(cfg.epochs):
+            tic = time.perf_counter()
+            epoch_rows = []
+            for mb in features.minibatches(loader, epoch, step):
+                if cfg.fail_at_step is not None and rank == 0 and step == cfg.fail_at_step:
+                    raise InjectedFailure(f"injected failure at step {step}")
+                t0 = time.perf_counter()
+                if cfg.trace_only:
+                    loss_value = None
+                else:
+                    logits = model(mb.blocks, mb.x)
+                    loss = F.cross_entropy(logits, mb.y)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    loss_value = float(loss)
+                mb.metrics.loss = loss_value
+                mb.metrics.t_train = time.perf_counter() - t0
+                writer.write(mb.metrics, "minibatch")
+                epoch_rows.append(mb.metrics)
+                step += 1
+            losses = [m.loss for m in epoch_rows if m.loss is not None]
+            em = EpochMetrics(
+                rank=rank,
+                epoch=epoch,
+                minibatches=len(epoch_rows),
+                epoch_time_s=time.perf_counter() - tic,
+                remote_inputs=sum(m.remote_inputs for m in epoch_rows),
+                comm_rows=sum(m.comm_rows for m in epoch_rows),
+                comm_bytes=sum(m.comm_bytes for m in epoch_rows),
+                hits=sum(m.hits for m in epoch_rows),
+                mean_loss=float(np.mean(losses)) if losses else None,
+            )
+            writer.write(em, "epoch")
+            log.info(
+                "epoch done",
+                epoch=epoch,
+                time_s=round(em.epoch_time_s, 3),
+                loss=None if em.mean_loss is None else round(em.mean_loss, 4),
+                remote_share=round(em.remote_inputs / max(1, sum(m.input_nodes for m in epoch_rows)), 4),
+                comm_rows=em.comm_rows,
+                hits=em.hits,
+            )
+
+        val_c, val_t = evaluate(model.module, g, val_nid, cfg, "cpu")
+        test_c, test_t = evaluate(model.module, g, test_nid, cfg, "cpu")
+        val_c, val_t, test_c, test_t = all_reduce_sum(val_c, val_t, test_c, test_t)
+        majority = majority_accuracy(g, test_nid)
+        result = {
+            "rank": rank,
+            "val_acc": val_c / max(1.0, val_t),
+            "test_acc": test_c / max(1.0, test_t),
+            "majority_test_acc": majority,
+        }
+        writer.write(result, "eval")
+        log.info("evaluation", val_acc=round(result["val_acc"], 4), test_acc=round(result["test_acc"], 4),
+                 majority_test_acc=round(majority, 4))
+    finally:
+        features.close()
+        writer.write({"rank": rank, **features.summary()}, "controller")
+        writer.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run one Rudder/DistDGL trainer (normally started by `rudder train`).")
+    parser.add_argument("--config", type=Path, required=True, help="TrainConfig JSON written by the launcher")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig.model_validate_json(args.config.read_text())
+    configure_logging(os.environ.get("RUDDER_LOG_LEVEL", "info"), role=f"trainer-{os.environ.get('RANK', '?')}")
+    torch.set_num_threads(int(os.environ.get("RUDDER_TORCH_THREADS", "1")))
+    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
+    torch.distributed.init_process_group("gloo")
+    try:
+        run(cfg)
+    except BaseException:
+        # DGL's atexit hook waits for the other trainers, who wait for us: exit hard instead.
+        traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    main()

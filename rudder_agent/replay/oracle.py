@@ -1,0 +1,83 @@
+"""The counterfactual decision oracle: at each decision point, the action with fewer rows over a horizon.
+
+From the buffer state before minibatch s, two forks play minibatches s .. s+H-1 of the
+recorded stream: one replaces at s, the other skips at s; both then follow ``rollout``
+(skip by default). The action whose fork fetches fewer remote rows (misses + replacement
+rows) wins; a tie goes to skip (a replacement that buys nothing is not worth its work).
+The same judgement labels any trajectory's states for classifier training and agreement
+metrics (``replay_run(label_horizon=H)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.controllers.base import Controller
+from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest
+from rudder_agent.replay.snapshot import fork
+
+DEFAULT_HORIZON = 8
+
+
+class OracleLabel(BaseModel):
+    """The oracle's verdict on one decision point."""
+
+    step: int
+    horizon: int
+    replace_comm: int
+    skip_comm: int
+    label: Action
+
+
+class OracleJudge:
+    """Judges decision points of one replay: reads the live engine's state, never changes it."""
+
+    def __init__(self, engine: BufferEngine, steps: Sequence[int], inputs: Sequence[np.ndarray],
+                 horizon: int = DEFAULT_HORIZON, rollout: Action = "skip"):
+        if horizon < 1:
+            raise ValueError("horizon must be >= 1 minibatch")
+        self.engine, self.inputs, self.horizon, self.rollout = engine, inputs, horizon, rollout
+        self._index = {s: i for i, s in enumerate(steps)}
+
+    def label(self, step: int) -> OracleLabel:
+        """Compare replace and skip at ``step`` on forks of the current buffer state."""
+        upcoming = self.inputs[self._index[step]:][: self.horizon]
+        replace_comm, skip_comm = (self._cost(first, upcoming) for first in (True, False))
+        return OracleLabel(step=step, horizon=self.horizon, replace_comm=replace_comm, skip_comm=skip_comm,
+                           label="replace" if replace_comm < skip_comm else "skip")
+
+    def _cost(self, replace_first: bool, upcoming: Sequence[np.ndarray]) -> int:
+        """Remote rows fetched by a fork that plays ``upcoming``, choosing ``replace_first`` then the rollout."""
+        engine = fork(self.engine)
+        rows = 0
+        for i, ids in enumerate(upcoming):
+            plan = engine.prepare(ids, replace=replace_first if i == 0 else self.rollout == "replace")
+            engine.complete(plan, None)
+            rows += plan.counts.comm_rows
+        return rows
+
+
+class Oracle(Controller):
+    """Analysis-only controller: sees the future of the replayed stream; usable in replay only."""
+
+    name = "oracle"
+    inline = True  # it must judge the exact state each minibatch starts from
+
+    def __init__(self, horizon: int = DEFAULT_HORIZON, rollout: Action = "skip"):
+        self.horizon, self.rollout = horizon, rollout
+        self.judge: OracleJudge | None = None
+
+    def bind(self, engine: BufferEngine, steps: Sequence[int], inputs: Sequence[np.ndarray]) -> None:
+        """Give the oracle the replay's engine and stream (the simulator calls this before the first step)."""
+        self.judge = OracleJudge(engine, steps, inputs, self.horizon, self.rollout)
+
+    def decide(self, request: DecisionRequest) -> DecisionOutcome:
+        if self.judge is None:
+            raise RuntimeError("the oracle sees the future only inside a replay: bind() it to the replay's engine")
+        v = self.judge.label(request.step)
+        return DecisionOutcome(request_step=request.step, decision=v.label,
+                               reason=f"rows over {v.horizon} minibatches: replace {v.replace_comm}, skip {v.skip_comm}")

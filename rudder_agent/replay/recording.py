@@ -1,0 +1,74 @@
+"""One rank of a recorded run, loaded once: trace meta, access stream and metric stream."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.errors import RudderError
+from rudder_agent.metrics import read_jsonl
+from rudder_agent.traces import TraceMeta, read_trace, read_trace_meta
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a replay feeds through the buffer code instead of a DistDGL process."""
+
+    run_dir: Path
+    meta: TraceMeta
+    steps: list[int]
+    inputs: list[np.ndarray]  # sorted input node ids per minibatch, as traced
+    minibatches: dict[int, dict] = field(default_factory=dict)  # recorded kind=minibatch rows by step
+    controller: dict = field(default_factory=dict)  # recorded kind=controller row ({} if the run was killed)
+    epoch_times_s: list[float] = field(default_factory=list)
+
+    @property
+    def rank(self) -> int:
+        return self.meta.rank
+
+    def capacity(self, fraction: float | None = None) -> int:
+        """Buffer rows for a fraction of the halo (the recorded one by default), as the live trainer sizes it."""
+        return math.ceil((fraction or self.meta.config.buffer.fraction) * self.meta.halo_nodes)
+
+    def remote_inputs(self) -> list[np.ndarray]:
+        """Remote input ids per minibatch (owner is not this trainer's partition)."""
+        local = BufferEngine(None, np.asarray(self.meta.part_bounds), self.meta.partition)
+        return [ids[(ids < local.local_lo) | (ids >= local.local_hi)] for ids in self.inputs]
+
+    def live_seconds(self) -> float:
+        """Wall time the live run spent in its epochs (sum of this rank's epoch times)."""
+        return float(sum(self.epoch_times_s))
+
+
+def recorded_ranks(run_dir: Path) -> list[int]:
+    """Ranks with a trace in ``run_dir``."""
+    ranks = sorted(int(m.group(1)) for p in run_dir.glob("trace-rank*.json")
+                   if (m := re.fullmatch(r"trace-rank(\d+)\.json", p.name)))
+    if not ranks:
+        raise RudderError(f"{run_dir} holds no trace-rank*.json: record the run with `rudder train --trace`")
+    return ranks
+
+
+def load_recording(run_dir: Path, rank: int) -> Recording:
+    """Read one rank's trace and metric stream; the metric stream may be missing or torn."""
+    meta_path, trace_path = run_dir / f"trace-rank{rank}.json", run_dir / f"trace-rank{rank}.rtf"
+    if not meta_path.exists() or not trace_path.exists():
+        raise RudderError(f"{run_dir} has no trace for rank {rank} (expected {meta_path.name} and {trace_path.name})")
+    frames = list(read_trace(trace_path))
+    metrics_path = run_dir / f"metrics-rank{rank}.jsonl"
+    rows = read_jsonl(metrics_path) if metrics_path.exists() else []
+    controllers = [r for r in rows if r["kind"] == "controller"]
+    return Recording(
+        run_dir=run_dir,
+        meta=read_trace_meta(meta_path),
+        steps=[s for s, _ in frames],
+        inputs=[ids for _, ids in frames],
+        minibatches={r["step"]: r for r in rows if r["kind"] == "minibatch"},
+        controller=controllers[-1] if controllers else {},
+        epoch_times_s=[r["epoch_time_s"] for r in rows if r["kind"] == "epoch"],
+    )
