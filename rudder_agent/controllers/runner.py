@@ -81,14 +81,14 @@ class ControllerRunner:
 
     def take(self) -> DecisionOutcome | None:
         """The newest unapplied answer: never blocks in async mode, waits for it in sync mode."""
-        if self._error is not None:
-            raise RuntimeError(f"controller {self.controller.name} failed") from self._error
         if self.mode == "sync":
             tic = time.perf_counter()
             with self._cv:
                 while (self._pending is not None or self._busy) and self._error is None and not self._closed:
                     self._cv.wait(0.5)
             self.stats.wait_s += time.perf_counter() - tic
+        if self._error is not None:
+            raise RuntimeError(f"controller {self.controller.name} failed") from self._error
         with self._cv:
             answer, self._answer = self._answer, None
             if answer is not None and self._pending is not None:

@@ -18,7 +18,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -71,9 +71,8 @@ class ChatBackend(ABC):
     def _probe(self) -> None:
         """Reach the server and confirm the model is there; nothing to reach by default."""
 
-    @property
-    def model(self) -> Runnable:
-        """The schema-constrained chat model, with bounded retries on transport errors."""
+    def start(self) -> Runnable:
+        """The schema-constrained chat model with bounded retries, built (server started) once."""
         if self._model is None:
             self._model = self._build().with_retry(
                 retry_if_exception_type=RETRYABLE,
@@ -85,7 +84,7 @@ class ChatBackend(ABC):
     def check(self) -> None:
         """Fail now, with a clear BackendError, if this backend cannot answer."""
         try:
-            self.model
+            self.start()
             self._probe()
         except BackendError:
             raise
@@ -94,7 +93,7 @@ class ChatBackend(ABC):
 
     def invoke(self, messages: Sequence[BaseMessage]) -> BaseMessage:
         """One chat turn."""
-        return self.model.invoke(list(messages))
+        return self.start().invoke(list(messages))
 
     def close(self) -> None:
         """Release servers or connections; nothing to release by default."""

@@ -13,6 +13,7 @@ import select
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from rudder_agent.llm.errors import BackendError
@@ -62,22 +63,35 @@ class EmbeddedServer:
         """Launch the child and wait until it listens; the base URL of its endpoint."""
         if self.address:
             return self.address
-        stderr = tempfile.TemporaryFile()
         cmd = [sys.executable, str(_CHILD), "--model", str(self.gguf), "--threads", str(self.n_threads),
                "--ctx", str(CONTEXT_TOKENS), "--seed", str(self.seed)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
-        ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT_S)
-        line = self._proc.stdout.readline() if ready else b""
-        if not line:
-            self.close()
-            stderr.seek(0)
-            detail = stderr.read().decode(errors="replace").strip()[-800:] or "no output"
-            raise BackendError(f"embedded llama.cpp server for {self.gguf} did not start: {detail}")
-        stderr.close()
-        self.address = json.loads(line)["address"]
-        log.info("embedded_llm_started", model=self.gguf.name, address=self.address,
-                 pid=self._proc.pid, threads=self.n_threads)
-        return self.address
+        with tempfile.TemporaryFile() as stderr:
+            # unbuffered stdout, so select() sees every byte the child wrote
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
+            address = self._await_address(time.monotonic() + START_TIMEOUT_S)
+            if address is None:
+                self.close()
+                stderr.seek(0)
+                detail = stderr.read().decode(errors="replace").strip()[-800:] or "no output"
+                raise BackendError(f"embedded llama.cpp server for {self.gguf} did not start: {detail}")
+        self.address = address
+        log.info("embedded_llm_started", model=self.gguf.name, address=address, pid=self._proc.pid,
+                 threads=self.n_threads)
+        return address
+
+    def _await_address(self, deadline: float) -> str | None:
+        """The address line the child prints once it listens; None if it exits or times out first."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not select.select([self._proc.stdout], [], [], remaining)[0]:
+                break
+            line = self._proc.stdout.readline()
+            if not line:
+                break
+            try:
+                return json.loads(line)["address"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a library's stray print before ours
+        return None
 
     def close(self) -> None:
         """Stop the child: close its stdin, then terminate or kill it if it lingers."""

@@ -81,3 +81,22 @@ def test_failing_trainer_stops_everything(tmp_path: Path, isolated_cache) -> Non
     assert "InjectedFailure" in proc.stderr
     assert elapsed < 120
     assert_no_leftovers(out)
+
+
+def test_ctrl_c_stops_everything(tmp_path: Path, isolated_cache) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "rudder_agent.cli", "train", *TINY, "--epochs", "50",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics-rank0.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (out / "metrics-rank0.jsonl").exists(), "training never started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    assert_no_leftovers(out)

@@ -157,3 +157,13 @@ def test_script_path_may_be_relative(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("a.txt").write_text("hello\n")
     assert make("scripted:a.txt").invoke([HumanMessage("q")]).text == "hello"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="xllamacpp not installed")
+def test_unloadable_gguf_fails_check_with_the_servers_words(tmp_path):
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_text("not a model")
+    backend = make(f"llamacpp:{bogus}")
+    with pytest.raises(BackendError, match=r"did not start: llama.cpp could not load .*bogus.gguf"):
+        backend.check()
+    assert backend.server.address is None and backend.server._proc is None

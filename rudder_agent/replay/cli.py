@@ -1,0 +1,88 @@
+"""`rudder replay` and `rudder bounds`: command functions that rudder_agent/cli.py registers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rudder_agent.errors import RudderError
+from rudder_agent.replay.oracle import DEFAULT_HORIZON
+
+RUN_DIR = typer.Argument(..., exists=True, file_okay=False, help="a run recorded with `rudder train --trace`")
+
+
+def replay_command(
+    trace: Path = RUN_DIR,
+    controller: str = typer.Option("recorded", help="recorded (the run's own decisions), oracle, none, fixed, "
+                                   "massivegnn, llm or classifier"),
+    rank: Optional[int] = typer.Option(None, help="replay one rank (default: every traced rank)"),
+    mode: Optional[str] = typer.Option(None, help="async or sync (default: the recorded run's mode)"),
+    latency: Optional[int] = typer.Option(None, help="async: answers arrive this many minibatches after the "
+                                          "request (default: measured in the recorded run)"),
+    out: Path = typer.Option(Path("runs/replay"), help="output directory (metrics-rank*.jsonl, summary.json)"),
+    fraction: Optional[float] = typer.Option(None, help="buffer fraction of the halo (default: the recorded one)"),
+    period: Optional[int] = typer.Option(None, help="massivegnn: replace every P minibatches"),
+    model: Optional[str] = typer.Option(None, help="llm: model string (default: the recorded one)"),
+    prompt_version: Optional[str] = typer.Option(None, help="llm: prompt template version"),
+    cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="llm: chain-of-thought"),
+    horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
+    labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
+    overwrite: bool = typer.Option(False, help="replace an existing output directory"),
+) -> None:
+    """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json."""
+    from rudder_agent.replay.recording import recorded_ranks
+    from rudder_agent.replay.simulator import replay_run
+
+    if mode not in (None, "async", "sync"):
+        raise RudderError(f"--mode must be async or sync, not {mode!r}")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
+        shutil.rmtree(out)
+    settings = {"period": period, "model": model, "prompt_version": prompt_version, "cot": cot}
+    overrides = {"horizon": horizon} if controller == "oracle" else {k: v for k, v in settings.items() if v is not None}
+    summary: dict = {}
+    for r in [rank] if rank is not None else recorded_ranks(trace):
+        tic = time.perf_counter()
+        summary = replay_run(trace, r, controller, mode=mode, latency_minibatches=latency, out_dir=out,
+                             fraction=fraction, label_horizon=labels, **overrides)
+        typer.echo(f"rank {r}: replayed in {time.perf_counter() - tic:.2f} s", err=True)
+    d = summary["decisions"]
+    typer.echo(
+        f"{summary['dataset']} replay [{summary['controller']}, {summary['replay']['mode']}]: "
+        f"{summary['minibatches']} minibatches\n"
+        f"  %-Hits: {summary['hit_pct']:.2f}  comm rows: {summary['comm_rows']} (misses {summary['miss_rows']}, "
+        f"replace {summary['replace_rows']}, warm {summary['warm_rows']})\n"
+        f"  decisions: replace {d['replace']} skip {d['skip']}  requests {summary['requests']} "
+        f"dropped {summary['dropped_requests']}  replacement interval {summary['replacement_interval']}\n"
+        f"  written to {out / 'summary.json'}"
+    )
+
+
+def bounds_command(
+    trace: Path = RUN_DIR,
+    rank: Optional[int] = typer.Option(None, help="one rank (default: every traced rank)"),
+    fraction: Optional[float] = typer.Option(None, help="buffer fraction of the halo (default: the recorded one)"),
+    horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle look-ahead in minibatches"),
+    out: Optional[Path] = typer.Option(None, help="also write the figures to this JSON file"),
+) -> None:
+    """Compulsory rows, Belady's MIN and the decision oracle for a recorded run, beside what it did."""
+    from rudder_agent.replay.bounds import bounds
+    from rudder_agent.replay.recording import recorded_ranks
+
+    results = [bounds(trace, r, fraction=fraction, horizon=horizon, progress=True)
+               for r in ([rank] if rank is not None else recorded_ranks(trace))]
+    for b in results:
+        typer.echo(f"rank {b['rank']}: capacity {b['capacity']}, {b['minibatches']} minibatches, "
+                   f"{b['remote_inputs']} remote inputs")
+        for name in ("recorded", "oracle", "belady", "compulsory"):
+            if name in b:
+                typer.echo(f"  {name:10s} %-Hits {b[name]['hit_pct']:6.2f}  comm rows {b[name]['comm_rows']}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
