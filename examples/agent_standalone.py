@@ -44,9 +44,9 @@ def synthetic_requests(window_size: int, seed: int):
             for s in range(step + stride - window_size, step + stride):
                 remote = rng.randrange(2_000, 2_400)
                 hits = int(remote * min(max(target + rng.uniform(-3, 3), 0), 100) / 100)
-                batch.append(MinibatchMetrics(rank=0, epoch=s // 60, step=s, input_nodes=remote * 3, remote_inputs=remote,
-                                              hits=hits, misses=remote - hits, comm_rows=remote - hits,
-                                              comm_bytes=(remote - hits) * FACTS.feature_dim * 4))
+                batch.append(MinibatchMetrics(
+                    rank=0, epoch=s // 60, step=s, input_nodes=remote * 3, remote_inputs=remote, hits=hits,
+                    misses=remote - hits, comm_rows=remote - hits, comm_bytes=(remote - hits) * FACTS.feature_dim * 4))
             step += stride
             yield DecisionRequest(step=step - 1, window=batch, stale=stale,
                                   occupancy=int(occupied * FACTS.capacity), capacity=FACTS.capacity)

@@ -15,7 +15,8 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field("llamacpp:smollm2-135m", description="ollama:<m> | llamacpp:<gguf> | openai:<m>@<url> | scripted:<file>")
+    model: str = Field("llamacpp:smollm2-135m",
+                       description="ollama:<m> | llamacpp:<gguf> | openai:<m>@<url> | scripted:<file>")
     prompt_version: str = Field("v1", description="directory under prompts/decision/")
     prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="root holding decision/<version>/")
     cot: bool = Field(False, description="ask for bounded step-by-step reasoning before the decision")

@@ -59,7 +59,8 @@ class PromptTemplate:
             )
         missing = sorted(required - used)
         if missing:
-            raise PromptTemplateError(f"{path}: required variable(s) {', '.join('{' + m + '}' for m in missing)} not used")
+            names = ", ".join("{" + m + "}" for m in missing)
+            raise PromptTemplateError(f"{path}: required variable(s) {names} not used")
         return cls(path, text)
 
     def render(self, values: dict[str, str]) -> str:
@@ -75,8 +76,8 @@ def placeholders(text: str, path: Path) -> set[str]:
         raise PromptTemplateError(f"{path}: {err} (write literal braces as {{{{ and }}}})") from err
     for name, spec, conv in fields:
         if not name.isidentifier() or spec or conv:
-            raise PromptTemplateError(f"{path}: placeholder {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
-                                      "must be a plain {name}")
+            written = name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
+            raise PromptTemplateError(f"{path}: placeholder {{{written}}} must be a plain {{name}}")
     return {name for name, _, _ in fields}
 
 
@@ -105,7 +106,9 @@ class PromptSet:
         """Hash of both template texts, so a run records exactly which prompt it used."""
         return hashlib.sha256(self.system.text.encode() + b"\0" + self.user.text.encode()).hexdigest()
 
-    def messages(self, state: AgentState, schema: AnswerModel, end_fraction: float, history_len: int) -> list[BaseMessage]:
+    def messages(
+        self, state: AgentState, schema: AnswerModel, end_fraction: float, history_len: int
+    ) -> list[BaseMessage]:
         """Static system message first (cacheable), then this request's window and history."""
         return [
             SystemMessage(self.system.render(system_values(state.facts, schema, end_fraction))),

@@ -55,6 +55,15 @@ class Proc:
             return "(no log)"
 
 
+def format_epoch(rec: dict) -> str:
+    """One console line per finished epoch of trainer 0."""
+    loss = "n/a" if rec["mean_loss"] is None else f"{rec['mean_loss']:.4f}"
+    hit_pct = 100.0 * rec["hits"] / rec["remote_inputs"] if rec["remote_inputs"] else 0.0
+    return (f"epoch {rec['epoch']} [trainer 0]: {rec['epoch_time_s']:.2f} s, loss {loss}, "
+            f"{rec['minibatches']} minibatches, remote inputs {rec['remote_inputs']:,}, "
+            f"comm rows {rec['comm_rows']:,}, %-Hits {hit_pct:.1f}")
+
+
 def free_port() -> int:
     """An ephemeral TCP port that is free right now on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -167,7 +176,7 @@ class LocalCluster:
                     epochs = read_jsonl(metrics_path, kind="epoch")
                     for rec in epochs[seen_epochs:]:
                         bar.update(1)
-                        bar.set_postfix(time_s=f"{rec['epoch_time_s']:.2f}", comm_rows=rec["comm_rows"], hits=rec["hits"])
+                        bar.write(format_epoch(rec))
                     seen_epochs = len(epochs)
                 if all(p.popen.poll() == 0 for p in trainers):
                     break

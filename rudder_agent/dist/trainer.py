@@ -156,6 +156,7 @@ def run(cfg: TrainConfig) -> None:
                 hits=em.hits,
             )
 
+        dgl.seed(cfg.seed + rank)  # evaluation samples too: make it independent of what ran before
         val_c, val_t = evaluate(model.module, g, val_nid, cfg, "cpu")
         test_c, test_t = evaluate(model.module, g, test_nid, cfg, "cpu")
         val_c, val_t, test_c, test_t = all_reduce_sum(val_c, val_t, test_c, test_t)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,19 +27,18 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
+from langchain_ollama import ChatOllama
+from langchain_openai import ChatOpenAI
 
 from rudder_agent.llm.embedded import EmbeddedServer, resolve_gguf
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.output import AnswerModel
-from rudder_agent.log import get_logger
 
 KINDS = ("ollama", "llamacpp", "openai", "scripted")
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 PROBE_TIMEOUT_S = 5.0
 RETRYABLE = (ConnectionError, TimeoutError, httpx.TransportError, openai.APIConnectionError, openai.InternalServerError)
 """Transport failures worth one more attempt; a bad answer is not (temperature 0 repeats it)."""
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class ChatBackend(ABC):
         self._model: Runnable | None = None
 
     @abstractmethod
-    def _build(self) -> BaseChatModel:
+    def _build(self) -> Runnable:
         """Create the LangChain chat model (starting a server if the backend owns one)."""
 
     def _probe(self) -> None:
@@ -110,8 +109,6 @@ class OllamaBackend(ChatBackend):
         self.host = normalize_ollama_host(options.ollama_host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
 
     def _build(self) -> BaseChatModel:
-        from langchain_ollama import ChatOllama
-
         return ChatOllama(
             model=self.target,
             base_url=self.host,
@@ -143,9 +140,7 @@ class _OpenAICompatible(ChatBackend):
     def _endpoint(self) -> str:
         """Base URL of the endpoint, ending in /v1 (or the server's equivalent)."""
 
-    def _build(self) -> BaseChatModel:
-        from langchain_openai import ChatOpenAI
-
+    def _build(self) -> Runnable:
         schema = self.options.schema
         chat = ChatOpenAI(
             model=self.target,

@@ -94,7 +94,7 @@ class EmbeddedServer:
         return None
 
     def close(self) -> None:
-        """Stop the child: close its stdin, then terminate or kill it if it lingers."""
+        """Stop the child: close its stdin (its signal to exit), and kill it if it lingers."""
         proc, self._proc, self.address = self._proc, None, None
         if proc is None:
             return

@@ -42,7 +42,9 @@ class ReasonedDecisionAnswer(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="reasoned_decision")
 
-    reasoning: Annotated[str, Field(max_length=REASONING_MAX_CHARS, description="step-by-step thinking, at most 100 words")]
+    reasoning: Annotated[
+        str, Field(max_length=REASONING_MAX_CHARS, description="step-by-step thinking, at most 100 words")
+    ]
     decision: Action
     hits: Hits
     comm: Comm

@@ -82,5 +82,5 @@ class Oracle(Controller):
         if self.judge is None:
             raise RuntimeError("the oracle sees the future only inside a replay: bind() it to the replay's engine")
         v = self.judge.label(request.step)
-        return DecisionOutcome(request_step=request.step, decision=v.label,
-                               reason=f"rows over {v.horizon} minibatches: replace {v.replace_comm}, skip {v.skip_comm}")
+        reason = f"rows over {v.horizon} minibatches: replace {v.replace_comm}, skip {v.skip_comm}"
+        return DecisionOutcome(request_step=request.step, decision=v.label, reason=reason)

@@ -76,43 +76,53 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
            mode: Literal["async", "sync"] | None = None, latency_minibatches: int | None = None,
            fraction: float | None = None, label_horizon: int | None = None, progress: bool = True,
            **overrides) -> dict:
-    """Replay one rank, emitting kind minibatch/epoch/oracle/controller records; returns the controller record."""
+    """Replay one rank, emitting kind minibatch/epoch/oracle/controller records; returns the controller record.
+
+    ``overrides`` configure a controller given by name: BufferConfig fields (period, model, ...) or,
+    for the oracle, horizon and rollout. ``label_horizon`` adds an oracle label before every minibatch.
+    """
     emit = emit or (lambda record, kind: None)
     ctl = resolve_controller(controller, recording, **overrides)
-    name = "recorded" if ctl is None else ctl.name
     b = recording.meta.config.buffer
-    uses_buffer = b.controller != "none" if ctl is None else ctl.uses_buffer
-    capacity = recording.capacity(fraction) if uses_buffer else 0
+    capacity = recording.capacity(fraction) if (b.controller != "none" if ctl is None else ctl.uses_buffer) else 0
     buffer = PersistentBuffer(capacity, 0, ScoringPolicy(delta=b.delta, gamma=b.gamma, tau=b.tau)) if capacity else None
     engine = BufferEngine(buffer, np.asarray(recording.meta.part_bounds), recording.meta.partition)
-    if ctl is not None:
-        ctl.setup(recording.meta.facts.model_copy(update={"capacity": capacity}))
-        if isinstance(ctl, Oracle):
-            ctl.bind(engine, recording.steps, recording.inputs)
-    warm = warm_ids(ctl, recording, capacity) if buffer is not None else np.empty(0, dtype=np.int64)
     mode = mode or b.mode
     latency = 1 if mode == "sync" else latency_minibatches or measured_latency(recording)
     source: DecisionSource | None = None
-    if buffer is not None:
-        source = (RecordedSource(recording) if ctl is None else InlineSource(ctl, buffer) if ctl.inline
-                  else QueuedSource(ctl, latency))
-    judge = OracleJudge(engine, recording.steps, recording.inputs, label_horizon) if label_horizon else None
     try:
-        warm_rows = buffer.warm_load(warm) if warm.shape[0] else 0
-        _run(recording, engine, source, judge, emit, progress, name)
+        if ctl is not None:
+            ctl.setup(recording.meta.facts.model_copy(update={"capacity": capacity}))
+            if isinstance(ctl, Oracle):
+                ctl.bind(engine, recording.steps, recording.inputs)
+        warm_rows = 0
+        if buffer is not None:
+            warm = warm_ids(ctl, recording, capacity)
+            warm_rows = buffer.warm_load(warm) if warm.shape[0] else 0
+            source = (RecordedSource(recording) if ctl is None else InlineSource(ctl, buffer) if ctl.inline
+                      else QueuedSource(ctl, latency))
+        judge = OracleJudge(engine, recording.steps, recording.inputs, label_horizon) if label_horizon else None
+        _run(recording, engine, source, judge, emit, progress, "recorded" if ctl is None else ctl.name)
     finally:
         if source is not None:
             source.close()
         elif ctl is not None:
             ctl.close()
-    record = {"rank": recording.rank, "controller": name, "capacity": capacity, "warm_rows": warm_rows,
-              "verified_rows": 0, **(source.record() if source is not None else {}),
-              "replay": {"of": str(recording.run_dir),
-                         "mode": None if source is None else "recorded" if ctl is None else
-                         "inline" if ctl.inline else mode,
+    record = {"rank": recording.rank, "controller": "recorded" if ctl is None else ctl.name, "capacity": capacity,
+              "warm_rows": warm_rows, "verified_rows": 0, **(source.record() if source is not None else {}),
+              "replay": {"of": str(recording.run_dir), "mode": _mode_label(source, mode),
                          "latency_minibatches": latency if isinstance(source, QueuedSource) else None}}
     emit(record, "controller")
     return record
+
+
+def _mode_label(source: DecisionSource | None, mode: str) -> str | None:
+    """How decisions reached the buffer: None (no buffer), recorded, inline, async or sync."""
+    if source is None:
+        return None
+    if isinstance(source, RecordedSource):
+        return "recorded"
+    return "inline" if isinstance(source, InlineSource) else mode
 
 
 def _run(recording: Recording, engine: BufferEngine, source: DecisionSource | None, judge: OracleJudge | None,

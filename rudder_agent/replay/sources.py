@@ -68,7 +68,7 @@ class QueuedSource:
 
     def __init__(self, controller: Controller, latency: int):
         if latency < 1:
-            raise ValueError("latency must be >= 1 minibatch (an answer can apply to the next minibatch at the earliest)")
+            raise ValueError("latency must be >= 1 minibatch: an answer applies to the next minibatch at the earliest")
         self.runner = ControllerRunner(controller, mode="inline")  # decides on the caller's thread, counts stats
         self.latency = latency
         self._pending: DecisionRequest | None = None

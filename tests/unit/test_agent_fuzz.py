@@ -16,7 +16,8 @@ from rudder_agent.llm.output import REASON_MAX_CHARS, REASONING_MAX_CHARS
 from rudder_agent.metrics import MinibatchMetrics
 
 FACTS = StaticFacts(dataset="ogbn-products", num_nodes=2_449_029, num_edges=61_859_140, num_parts=4, partition=3,
-                    local_nodes=600_000, halo_nodes=350_000, capacity=17_500, total_minibatches=100_000, feature_dim=100)
+                    local_nodes=600_000, halo_nodes=350_000, capacity=17_500, total_minibatches=100_000,
+                    feature_dim=100)
 GOOD = {"decision": "replace", "hits": "increase", "comm": "increase", "reason": "stale entries, falling hits"}
 GOOD_COT = {"reasoning": "hits fell 10 points and 40 entries are stale", **GOOD}
 FREE_TEXT = {"reason", "reasoning"}
@@ -81,9 +82,10 @@ def windows(rng: random.Random, count: int):
             remote = rng.randrange(0, 500)
             hits = rng.randrange(0, remote + 1)
             replace = rng.choice([0, 0, rng.randrange(0, 1000)])
-            batches.append(MinibatchMetrics(rank=3, epoch=0, step=step, input_nodes=remote * 3 + 1, remote_inputs=remote,
-                                            hits=hits, misses=remote - hits, replace_rows=replace,
-                                            comm_rows=remote - hits + replace, comm_bytes=400 * (remote - hits)))
+            batches.append(MinibatchMetrics(
+                rank=3, epoch=0, step=step, input_nodes=remote * 3 + 1, remote_inputs=remote, hits=hits,
+                misses=remote - hits, replace_rows=replace, comm_rows=remote - hits + replace,
+                comm_bytes=400 * (remote - hits)))
             step += 1
         yield DecisionRequest(step=step - 1, window=batches, stale=rng.randrange(1, 200),
                               occupancy=rng.randrange(0, 17_501), capacity=17_500)

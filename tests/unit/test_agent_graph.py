@@ -43,7 +43,8 @@ def script(tmp_path):
 
 def test_graph_runs_the_three_nodes_in_order(script):
     backend = make_chat_model(f"scripted:{script}", schema=DecisionAnswer)
-    graph = build_graph(backend, PromptSet.load(PROJECT_ROOT / "prompts", "v1"), AgentConfig(model=f"scripted:{script}"))
+    prompts = PromptSet.load(PROJECT_ROOT / "prompts", "v1")
+    graph = build_graph(backend, prompts, AgentConfig(model=f"scripted:{script}"))
     steps = [name for chunk in graph.stream(AgentState(facts=FACTS, request=request(9, 30)), stream_mode="updates")
              for name in chunk]
     assert steps == ["metrics_collector", "context_builder", "decision_maker"]

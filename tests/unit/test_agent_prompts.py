@@ -38,8 +38,9 @@ def full_state() -> AgentState:
     history = [HistoryEntry(step=10 * i + 9, window=window(10 * i, 40.0 - i), decision="replace" if i % 2 else "skip",
                             source="model", expected_hits="increase", expected_comm="decrease",
                             hits_change_pp=-1.0, comm_change_per_mb=12.5) for i in range(5)]
-    return AgentState(facts=FACTS, request=DecisionRequest(step=59, window=[], stale=30, occupancy=4_500, capacity=4_500),
-                      history=history, window=window(50, 35.0), progress=Progress(done=60, total=600))
+    request = DecisionRequest(step=59, window=[], stale=30, occupancy=4_500, capacity=4_500)
+    return AgentState(facts=FACTS, request=request, history=history, window=window(50, 35.0),
+                      progress=Progress(done=60, total=600))
 
 
 def copy_v1(tmp_path: Path) -> Path:
@@ -121,7 +122,8 @@ def test_static_part_first_and_identical_across_requests():
     prompts = PromptSet.load(ROOT, "v1")
     state = full_state()
     first = prompts.messages(state, DecisionAnswer, 0.05, 5)
-    later = prompts.messages(state.model_copy(update={"window": window(60, 20.0), "history": []}), DecisionAnswer, 0.05, 5)
+    fresh = state.model_copy(update={"window": window(60, 20.0), "history": []})
+    later = prompts.messages(fresh, DecisionAnswer, 0.05, 5)
     assert [m.type for m in first] == ["system", "human"]
     assert first[0].content == later[0].content
     assert first[1].content != later[1].content
@@ -132,8 +134,9 @@ def test_static_part_first_and_identical_across_requests():
 def test_history_table_shows_the_last_decisions_and_their_effect():
     user = PromptSet.load(ROOT, "v1").messages(full_state(), DecisionAnswer, 0.05, 3)[1].content
     rows = [line for line in user.splitlines() if line[:1].isdigit() and " | " in line]
-    assert rows == [f"{10 * i}-{10 * i + 9} | {40 - i}.0 | 7000 | 30 | {'replace' if i % 2 else 'skip'} (model) | increase | -1.0 | +12"
-                    for i in (2, 3, 4)]
+    decisions = {2: "skip", 3: "replace", 4: "skip"}
+    assert rows == [f"{10 * i}-{10 * i + 9} | {40 - i}.0 | 7000 | 30 | {d} (model) | increase | -1.0 | +12"
+                    for i, d in decisions.items()]
 
 
 def test_answer_format_follows_the_schema():

@@ -44,7 +44,8 @@ class StandInOllama(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         assert self.path == "/api/tags"
-        models = [{"name": m, "model": m, "modified_at": STAMP, "size": 1, "digest": "0", "details": {}} for m in self.models]
+        models = [{"name": m, "model": m, "modified_at": STAMP, "size": 1, "digest": "0", "details": {}}
+                  for m in self.models]
         self._send(json.dumps({"models": models}).encode(), "application/json")
 
     def do_POST(self) -> None:
