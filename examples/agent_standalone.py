@@ -48,8 +48,10 @@ def synthetic_requests(window_size: int, seed: int):
                     rank=0, epoch=s // 60, step=s, input_nodes=remote * 3, remote_inputs=remote, hits=hits,
                     misses=remote - hits, comm_rows=remote - hits, comm_bytes=(remote - hits) * FACTS.feature_dim * 4))
             step += stride
-            yield DecisionRequest(step=step - 1, window=batch, stale=stale,
-                                  occupancy=int(occupied * FACTS.capacity), capacity=FACTS.capacity)
+            occupancy = int(occupied * FACTS.capacity)
+            # like the buffer, count empty slots as replaceable too
+            yield DecisionRequest(step=step - 1, window=batch, stale=stale + FACTS.capacity - occupancy,
+                                  occupancy=occupancy, capacity=FACTS.capacity)
 
 
 def main() -> None:
@@ -69,7 +71,7 @@ def main() -> None:
     agent = LLMController(config)
     agent.setup(FACTS)
     print(agent.run_record())
-    print(f"{'step':>5} {'%-Hits':>6} {'stale':>5} {'free':>5}  {'decision':8} {'source':8} "
+    print(f"{'step':>5} {'%-Hits':>6} {'repl.':>5} {'free':>5}  {'decision':8} {'source':8} "
           f"{'hits':9} {'comm':9} {'secs':>5}  reason")
     outcomes = []
     try:

@@ -164,5 +164,16 @@ def format_summary(s: dict) -> str:
     )
 
 
+def _register_replay_commands() -> None:
+    """`rudder replay` and `rudder bounds` live with the simulator."""
+    from rudder_agent.replay.cli import bounds_command, replay_command
+
+    app.command("replay")(user_errors(replay_command))
+    app.command("bounds")(user_errors(bounds_command))
+
+
+_register_replay_commands()
+
+
 if __name__ == "__main__":
     app()

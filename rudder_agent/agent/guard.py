@@ -22,7 +22,7 @@ class Guard:
         if window.minibatches == 0:
             return "no new minibatch metrics"
         if window.stale == 0 and window.free == 0:
-            return "nothing to replace: no stale entries and no free slots"
+            return "nothing to replace: no stale entries and no empty slots"
         if progress.total and progress.pending < self.end_fraction * progress.total:
             return f"last {100 * self.end_fraction:g}% of minibatches: a refill cannot pay back"
         return None

@@ -164,7 +164,7 @@ def history_table(entries: list[HistoryEntry]) -> str:
     """Past windows, decisions and the change measured in the window after each, oldest first."""
     if not entries:
         return "(no decisions yet)"
-    rows = ["steps | %-Hits | comm | stale | decision | expected %-Hits | %-Hits change | comm change"]
+    rows = ["steps | %-Hits | comm | replaceable | decision | expected %-Hits | %-Hits change | comm change"]
     for e in entries:
         w = e.window
         hits_after = f"{e.hits_change_pp:+.1f}" if e.hits_change_pp is not None else "n/a"

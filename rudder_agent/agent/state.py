@@ -30,13 +30,13 @@ class WindowSummary(BaseModel):
     comm_rows: int
     comm_per_mb: float
     replace_rows: int
-    stale: int
+    stale: int = Field(description="slots a replacement may overwrite (the buffer counts empty ones too)")
     occupancy: int
     capacity: int
 
     @property
     def free(self) -> int:
-        """Empty buffer slots; a replacement fills them too."""
+        """Empty buffer slots."""
         return max(self.capacity - self.occupancy, 0)
 
 

@@ -81,6 +81,7 @@ class BufferEngine:
         """Classify, look up, score and (if ``replace``) plan; see the module docstring for the order."""
         ids = as_ids(input_nodes.numpy() if isinstance(input_nodes, torch.Tensor) else input_nodes)
         remote_pos = np.flatnonzero((ids < self.local_lo) | (ids >= self.local_hi))
+        remote_pos = remote_pos[np.argsort(ids[remote_pos], kind="stable")]  # id order: state depends on the input SET only
         buf = self.buffer
         if buf is None:
             r = remote_pos.shape[0]
