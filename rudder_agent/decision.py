@@ -33,7 +33,7 @@ class DecisionRequest(BaseModel):
 
     step: int = Field(description="minibatch index the request was made at")
     window: list[MinibatchMetrics]
-    stale: int = Field(description="buffer entries currently below the staleness threshold")
+    stale: int = Field(description="replaceable slots: empty ones plus entries below the staleness threshold")
     occupancy: int
     capacity: int
 

@@ -34,6 +34,10 @@ class MinibatchMetrics(BaseModel):
     capacity: int = 0
     decision_requested: bool = False
     decision_applied: str | None = Field(None, description="'replace' or 'skip' when a decision was applied")
+    decision_source: str | None = Field(None, description="model, fallback, guard or rule")
+    decision_valid: bool | None = None
+    expected_hits: str | None = Field(None, description="predicted direction of %-Hits (for Pass@1)")
+    expected_comm: str | None = Field(None, description="predicted direction of comm rows (for Pass@1)")
     loss: float | None = None
     t_sample: float = 0.0
     t_fetch: float = 0.0
@@ -44,6 +48,19 @@ class MinibatchMetrics(BaseModel):
     def hit_pct(self) -> float:
         """%-Hits of this minibatch (0 when it had no remote inputs)."""
         return 100.0 * self.hits / self.remote_inputs if self.remote_inputs else 0.0
+
+
+def minibatch_record(counts, outcome, *, rank: int, epoch: int, step: int, row_bytes: int, requested: bool,
+                     **extra) -> MinibatchMetrics:
+    """The metrics record of one minibatch from the engine's counts and the decision applied to it."""
+    fields = {k: getattr(counts, k) for k in ("input_nodes", "remote_inputs", "hits", "misses", "replace_rows",
+                                               "comm_rows", "stale", "occupancy", "capacity")}
+    decided = {} if outcome is None else dict(
+        decision_applied=outcome.decision, decision_source=outcome.source, decision_valid=outcome.valid,
+        expected_hits=outcome.expected_hits, expected_comm=outcome.expected_comm,
+    )
+    return MinibatchMetrics(rank=rank, epoch=epoch, step=step, comm_bytes=counts.comm_rows * row_bytes,
+                            decision_requested=requested, **fields, **decided, **extra)
 
 
 class EpochMetrics(BaseModel):

@@ -27,7 +27,7 @@ from rudder_agent.controllers import make_controller
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.log import get_logger
-from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics, minibatch_record
 from rudder_agent.traces import TraceMeta, TraceWriter, write_trace_meta
 
 log = get_logger(__name__)
@@ -148,14 +148,9 @@ class FeatureSource:
             self._verify(x, input_nodes)
         if self.trace is not None:
             self.trace.write(step, plan.input_nodes)
-        c = plan.counts
-        metrics = MinibatchMetrics(
-            rank=self.rank, epoch=epoch, step=step, input_nodes=c.input_nodes, remote_inputs=c.remote_inputs,
-            hits=c.hits, misses=c.misses, replace_rows=c.replace_rows, comm_rows=c.comm_rows,
-            comm_bytes=c.comm_rows * self.row_bytes, stale=c.stale, occupancy=c.occupancy, capacity=c.capacity,
-            decision_requested=self.runner is not None,
-            decision_applied=None if outcome is None else outcome.decision,
-            t_sample=t1 - t0, t_fetch=t2 - t1 - t_wait, t_wait=t_wait,
+        metrics = minibatch_record(
+            plan.counts, outcome, rank=self.rank, epoch=epoch, step=step, row_bytes=self.row_bytes,
+            requested=self.runner is not None, t_sample=t1 - t0, t_fetch=t2 - t1 - t_wait, t_wait=t_wait,
         )
         self._request(metrics)
         return Prepared(blocks, x, y, metrics)

@@ -25,7 +25,7 @@ from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers import Controller, make_controller
 from rudder_agent.errors import RudderError
-from rudder_agent.metrics import EpochMetrics, MetricsWriter, MinibatchMetrics
+from rudder_agent.metrics import EpochMetrics, MetricsWriter, MinibatchMetrics, minibatch_record
 from rudder_agent.replay.oracle import Oracle, OracleJudge
 from rudder_agent.replay.recorded import RecordedSource
 from rudder_agent.replay.recording import Recording, load_recording
@@ -143,15 +143,10 @@ def _run(recording: Recording, engine: BufferEngine, source: DecisionSource | No
         outcome = source.take(step) if source is not None else None
         plan = engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace")
         engine.complete(plan, None)
-        c = plan.counts
         live = recording.minibatches.get(step, {})
-        metrics = MinibatchMetrics(
-            rank=meta.rank, epoch=epoch, step=step, input_nodes=c.input_nodes, remote_inputs=c.remote_inputs,
-            hits=c.hits, misses=c.misses, replace_rows=c.replace_rows, comm_rows=c.comm_rows,
-            comm_bytes=c.comm_rows * row_bytes, stale=c.stale, occupancy=c.occupancy, capacity=c.capacity,
-            decision_requested=source is not None,
-            decision_applied=None if outcome is None else outcome.decision,
-            **{k: live[k] for k in _CARRIED if live.get(k) is not None},
+        metrics = minibatch_record(
+            plan.counts, outcome, rank=meta.rank, epoch=epoch, step=step, row_bytes=row_bytes,
+            requested=source is not None, **{k: live[k] for k in _CARRIED if live.get(k) is not None},
         )
         if source is not None:
             source.offer(metrics)
