@@ -18,7 +18,8 @@ $(STAMP): requirements/lock.txt pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/rudder train --dataset ogbn-arxiv --parts 2 --epochs 3 --out runs/demo --overwrite
+	$(VENV)/bin/rudder compare --dataset ogbn-arxiv --parts 2 --epochs 3 --controllers none,llm \
+		--fractions 0.25 --model llamacpp:smollm2-135m --out runs/demo --overwrite
 
 test: install
 	$(PY) -m pytest -q -ra

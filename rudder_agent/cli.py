@@ -10,6 +10,7 @@ from typing import Callable, Optional
 
 import typer
 
+from rudder_agent.config import BufferConfig, ModelConfig, TrainConfig
 from rudder_agent.errors import RudderError
 from rudder_agent.log import configure_logging
 
@@ -100,6 +101,7 @@ def train(
     model: str = typer.Option("llamacpp:smollm2-135m", help="llm controller: model string"),
     prompt_version: str = typer.Option("v1", help="llm controller: prompt template version"),
     cot: bool = typer.Option(False, "--cot", help="llm controller: chain-of-thought"),
+    fallback: str = typer.Option("skip", help="llm controller: skip or rule, on invalid answers and timeouts"),
     trace: bool = typer.Option(False, "--trace", help="record the per-minibatch access trace"),
     trace_only: bool = typer.Option(False, "--trace-only", help="record traces without backward/optimizer steps"),
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
@@ -108,48 +110,67 @@ def train(
     fail_at_step: Optional[int] = typer.Option(None, hidden=True, help="testing aid: trainer 0 raises at this step"),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
-    from rudder_agent.config import BufferConfig, ModelConfig, TrainConfig
-    from rudder_agent.dist.launcher import LocalCluster
-    from rudder_agent.dist.partition import partition_dataset
-    from rudder_agent.summary import write_summary
-
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
         shutil.rmtree(out)
-    info = partition_dataset(dataset, parts, method)
-    cfg = TrainConfig(
-        dataset=dataset,
-        parts=parts,
-        part_method=method,
-        part_config=info.config_path.resolve(),
-        graph_name=json.loads(info.config_path.read_text())["graph_name"],
-        epochs=epochs,
-        batch_size=batch_size,
-        fanouts=parse_fanouts(fanouts),
-        seed=seed,
-        model=ModelConfig(hidden=hidden, lr=lr),
-        buffer=BufferConfig(
-            controller=controller,
-            fraction=buffer_fraction,
-            delta=delta,
-            gamma=gamma,
-            tau=tau,
-            period=period,
-            mode="sync" if sync else "async",
-            model=model,
-            prompt_version=prompt_version,
-            cot=cot,
-        ),
-        trace=trace or trace_only,
-        trace_only=trace_only,
-        out_dir=out.resolve(),
-        verify=verify,
-        fail_at_step=fail_at_step,
+    cfg = train_config(
+        dataset, parts, epochs, out, method, batch_size, fanouts, hidden, lr, seed,
+        dict(controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
+             mode="sync" if sync else "async", model=model, prompt_version=prompt_version, cot=cot,
+             fallback=fallback),
+        trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step,
     )
-    LocalCluster(cfg).run(timeout_s=timeout)
-    summary = write_summary(out)
-    typer.echo(format_summary(summary))
+    from rudder_agent.compare import run_training
+
+    typer.echo(format_summary(run_training(cfg, timeout)))
+
+
+def train_config(dataset: str, parts: int, epochs: int, out: Path, method: str, batch_size: int, fanouts: str,
+                 hidden: int, lr: float, seed: int, buffer: dict, **extra) -> TrainConfig:
+    """Partition (cached) and build the validated run configuration."""
+    from rudder_agent.dist.partition import partition_dataset
+
+    info = partition_dataset(dataset, parts, method)
+    return TrainConfig(
+        dataset=dataset, parts=parts, part_method=method, part_config=info.config_path.resolve(),
+        graph_name=info.graph_name, epochs=epochs, batch_size=batch_size, fanouts=parse_fanouts(fanouts),
+        seed=seed, model=ModelConfig(hidden=hidden, lr=lr), buffer=BufferConfig(**buffer),
+        out_dir=out.resolve(), **extra,
+    )
+
+
+@app.command()
+@user_errors
+def compare(
+    dataset: str = typer.Option("ogbn-arxiv", help="dataset name (see `rudder datasets`)"),
+    parts: int = typer.Option(2, help="partitions = machines = trainers"),
+    epochs: int = typer.Option(3, help="training epochs per run"),
+    out: Path = typer.Option(Path("runs/compare"), help="one sub-directory per run, plus comparison.md"),
+    controllers: str = typer.Option("none,fixed,massivegnn,llm", help="comma-separated; none is always included"),
+    fractions: str = typer.Option("0.25", help="buffer fractions, comma-separated"),
+    method: str = typer.Option("metis", help="partitioning: metis or random"),
+    batch_size: int = typer.Option(1000, help="seed nodes per minibatch"),
+    fanouts: str = typer.Option("10,25", help="neighbours sampled per layer"),
+    seed: int = typer.Option(0, help="random seed (the same for every run)"),
+    model: str = typer.Option("llamacpp:smollm2-135m", help="llm controller: model string"),
+    prompt_version: str = typer.Option("v1", help="llm controller: prompt template version"),
+    cot: bool = typer.Option(False, "--cot", help="llm controller: chain-of-thought"),
+    sync: bool = typer.Option(False, "--sync", help="llm controller: wait for a decision every minibatch"),
+    period: int = typer.Option(32, help="massivegnn: replace every P minibatches"),
+    timeout: float = typer.Option(3600.0, help="per run, in seconds"),
+    overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
+) -> None:
+    """Run several controllers on one partition in one session; print them side by side with ratios to none."""
+    from rudder_agent.compare import compare as run_all, write_comparison
+
+    base = train_config(
+        dataset, parts, epochs, out, method, batch_size, fanouts, 256, 0.003, seed,
+        dict(model=model, prompt_version=prompt_version, cot=cot, mode="sync" if sync else "async", period=period),
+    )
+    summaries = run_all(base, [c.strip() for c in controllers.split(",") if c.strip()],
+                        [float(f) for f in fractions.split(",")], timeout, overwrite)
+    typer.echo(write_comparison(out.resolve(), summaries))
 
 
 def format_summary(s: dict) -> str:

@@ -34,6 +34,7 @@ class BufferConfig(BaseModel):
     model: str = "llamacpp:smollm2-135m"
     prompt_version: str = "v1"
     cot: bool = False
+    fallback: Literal["skip", "rule"] = Field("skip", description="llm: decision on invalid answers or timeouts")
     classifier_path: Path | None = None
 
 

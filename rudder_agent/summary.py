@@ -90,6 +90,7 @@ def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict
         "latency_p95_s": pct(95),
         "replacement_interval": replacement_interval(minibatches),
         "verified_rows": int(sum(c.get("verified_rows", 0) for c in controllers)),
+        "agent": controllers[0].get("agent", {}) if controllers else {},
     }
 
 

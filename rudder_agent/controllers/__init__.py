@@ -20,7 +20,8 @@ def make_controller(cfg: BufferConfig) -> Controller:
         from rudder_agent.agent.controller import LLMController
         from rudder_agent.agent.configuration import AgentConfig
 
-        return LLMController(AgentConfig(model=cfg.model, prompt_version=cfg.prompt_version, cot=cfg.cot))
+        return LLMController(AgentConfig(model=cfg.model, prompt_version=cfg.prompt_version, cot=cfg.cot,
+                                         fallback=cfg.fallback))
     raise RudderError(f"controller {cfg.controller!r} is not available yet")
 
 

@@ -30,5 +30,9 @@ class Controller(ABC):
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         """Answer one request with replace or skip."""
 
+    def run_record(self) -> dict:
+        """What a run summary must record to reproduce this controller's decisions."""
+        return {}
+
     def close(self) -> None:
         """Release models, threads or servers."""

@@ -176,7 +176,7 @@ class FeatureSource:
     def summary(self) -> dict:
         """This trainer's controller and buffer facts for summary.json."""
         out = {"controller": self.controller.name, "capacity": self.capacity, "warm_rows": self.warm_rows,
-               "verified_rows": self.verified_rows}
+               "verified_rows": self.verified_rows, "agent": self.controller.run_record()}
         if self.runner is not None:
             s = self.runner.stats
             out.update(requests=s.requests, dropped=s.dropped, decisions=dict(s.decisions),

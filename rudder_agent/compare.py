@@ -1,0 +1,73 @@
+"""Several controllers on the same partition in one session, side by side with ratios to `none`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from rudder_agent.config import TrainConfig
+from rudder_agent.dist.launcher import LocalCluster
+from rudder_agent.summary import write_summary
+
+
+def run_training(cfg: TrainConfig, timeout_s: float | None = None) -> dict:
+    """Start the local cluster for ``cfg``, train, and return the written summary."""
+    LocalCluster(cfg).run(timeout_s=timeout_s)
+    return write_summary(cfg.out_dir)
+
+
+def variants(base: TrainConfig, controllers: list[str], fractions: list[float]) -> list[TrainConfig]:
+    """`none` once, then every other controller at every buffer fraction, each in its own run dir."""
+    out = []
+    for name in controllers:
+        for f in [0.0] if name == "none" else fractions:
+            label = name if name == "none" else f"{name}-{f:g}"
+            buffer = base.buffer.model_copy(update={"controller": name, "fraction": f or base.buffer.fraction})
+            out.append(base.model_copy(update={"buffer": buffer, "out_dir": base.out_dir / label}))
+    return out
+
+
+def compare(base: TrainConfig, controllers: list[str], fractions: list[float], timeout_s: float | None = None,
+            overwrite: bool = False) -> list[dict]:
+    """Run (or reuse, unless ``overwrite``) every variant; returns their summaries, `none` first."""
+    if "none" not in controllers:
+        controllers = ["none", *controllers]
+    summaries = []
+    for cfg in variants(base, controllers, fractions):
+        done = cfg.out_dir / "summary.json"
+        if done.exists() and not overwrite:
+            summaries.append(json.loads(done.read_text()))
+            continue
+        if cfg.out_dir.exists():
+            shutil.rmtree(cfg.out_dir)
+        summaries.append(run_training(cfg, timeout_s))
+    return summaries
+
+
+def comparison_table(summaries: list[dict]) -> str:
+    """Markdown table; every ratio is to the `none` run of the same session."""
+    base = next(s for s in summaries if s["controller"] == "none")
+    ratio = lambda a, b: f"{a / b:.3f}" if b else "n/a"  # noqa: E731
+    lines = [
+        "| controller | buffer | comm rows/epoch | vs none | %-Hits | epoch s | vs none | decisions r/s/i/g "
+        "| agent wait s | test acc |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        d = s.get("decisions", {})
+        lines.append(
+            f"| {s['controller']} | {100 * s['buffer_fraction']:.0f}% | {s['comm_rows_per_epoch']:,.0f} "
+            f"| {ratio(s['comm_rows_per_epoch'], base['comm_rows_per_epoch'])} | {s['hit_pct']:.1f} "
+            f"| {s['epoch_time_s']:.2f} | {ratio(s['epoch_time_s'], base['epoch_time_s'])} "
+            f"| {d.get('replace', 0)}/{d.get('skip', 0)}/{d.get('invalid', 0)}/{d.get('guarded', 0)} "
+            f"| {s['agent_wait_s']:.3f} | {s['test_acc']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_comparison(out_dir: Path, summaries: list[dict]) -> str:
+    """Write ``comparison.md`` beside the runs and return its text."""
+    text = comparison_table(summaries)
+    (out_dir / "comparison.md").write_text(text + "\n")
+    return text

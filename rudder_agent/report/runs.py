@@ -1,0 +1,110 @@
+"""A live run or replay directory loaded once: config, summary and per-rank metric streams."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rudder_agent.config import BufferConfig, TrainConfig
+from rudder_agent.errors import RudderError
+from rudder_agent.metrics import read_jsonl
+from rudder_agent.summary import summarize
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every table and plot reads about one run."""
+
+    path: Path
+    name: str
+    config: TrainConfig
+    summary: dict
+    minibatches: dict[int, list[dict]]  # kind=minibatch rows per rank, by step
+    controllers: dict[int, dict]  # kind=controller row per rank ({} if the rank was killed)
+    labels: dict[int, dict[int, str]]  # oracle labels (kind=oracle, from `rudder replay --labels`) per rank, by step
+
+    @property
+    def controller(self) -> str:
+        return self.summary["controller"]
+
+    @property
+    def replay(self) -> dict | None:
+        """The summary's replay block (of, mode, latency_minibatches, overrides) or None for a live run."""
+        return self.summary.get("replay")
+
+    @property
+    def settings(self) -> BufferConfig:
+        """The controller's settings: the run's buffer config, with a replay's overrides on top."""
+        overrides = (self.replay or {}).get("overrides", {})
+        known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
+        return self.config.buffer.model_copy(update=known)
+
+    @property
+    def fraction(self) -> float:
+        return float(self.summary["buffer_fraction"])
+
+    @property
+    def mode(self) -> str:
+        """How decisions reached the buffer: the replay's mode, or the live run's configured one."""
+        if self.controller == "none":
+            return "-"
+        return (self.replay or {}).get("mode") or self.config.buffer.mode
+
+    @property
+    def label(self) -> str:
+        """Controller name plus what distinguishes its variants (model, prompt version, cot, period, horizon)."""
+        s, name = self.settings, self.controller
+        if name == "llm":
+            return f"llm ({s.model}, prompt {s.prompt_version}{', cot' if s.cot else ''})"
+        if name == "massivegnn":
+            return f"massivegnn (P={s.period})"
+        if name == "classifier" and s.classifier_path is not None:
+            return f"classifier ({Path(s.classifier_path).stem})"
+        horizon = (self.replay or {}).get("overrides", {}).get("horizon")
+        return f"oracle (H={horizon})" if name == "oracle" and horizon else name
+
+    @property
+    def group(self) -> tuple:
+        """Runs in one group fetch comparable rows: same graph, partitioning and sampling."""
+        c = self.config
+        return c.dataset, c.parts, c.part_method, c.batch_size, tuple(c.fanouts)
+
+    def trace_dir(self) -> Path | None:
+        """Where this run's access trace lives: its own directory, or the recording a replay was made of."""
+        for d in (self.path, Path(self.replay["of"]) if self.replay else None):
+            if d is not None and any(d.glob("trace-rank*.json")):
+                return d
+        return None
+
+
+def _rank(path: Path) -> int:
+    return int(re.fullmatch(r"metrics-rank(\d+)\.jsonl", path.name).group(1))
+
+
+def load_run(path: Path) -> Run:
+    """Read a run or replay directory; a missing summary.json (killed run) is computed, not written."""
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise RudderError(f"{path} is not a run directory (no config.json): give `rudder train` or `rudder replay` output")
+    streams = sorted(path.glob("metrics-rank*.jsonl"), key=_rank)
+    if not streams:
+        raise RudderError(f"{path} holds no metrics-rank*.jsonl")
+    summary_path = path / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else summarize(path)
+    minibatches, controllers, labels = {}, {}, {}
+    for stream in streams:
+        rank, rows = _rank(stream), read_jsonl(stream)
+        minibatches[rank] = sorted((r for r in rows if r["kind"] == "minibatch"), key=lambda r: r["step"])
+        controllers[rank] = next((r for r in reversed(rows) if r["kind"] == "controller"), {})
+        labels[rank] = {r["step"]: r["label"] for r in rows if r["kind"] == "oracle"}
+    config = TrainConfig.model_validate_json((path / "config.json").read_text())
+    return Run(path, path.name, config, summary, minibatches, controllers, labels)
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """Load every directory; runs whose directory names clash are named by their path instead."""
+    runs = [load_run(p) for p in paths]
+    names = [r.name for r in runs]
+    return [replace(r, name=str(r.path)) if names.count(r.name) > 1 else r for r in runs]
