@@ -28,6 +28,8 @@ class AgentConfig(BaseModel):
     history_len: int = Field(5, ge=0, description="past decisions (with their effect) kept and shown to the model")
     guard: bool = Field(True, description="skip without asking the model when a replacement cannot help")
     guard_end_fraction: float = Field(0.05, ge=0, lt=1, description="never replace in this last share of minibatches")
+    guard_fill_fraction: float = Field(0.1, ge=0, le=1,
+                                       description="replace without asking while more than this share of slots is empty")
     seed: int = 0
     n_threads: int = Field(2, ge=1, description="llama.cpp threads for the embedded backend")
     ollama_host: str | None = Field(None, description="overrides $OLLAMA_HOST")

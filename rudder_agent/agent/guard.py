@@ -10,10 +10,11 @@ from rudder_agent.decision import Action
 
 @dataclass(frozen=True)
 class Guard:
-    """Skips the model call when a replacement cannot help; saves latency and model mistakes."""
+    """Answers without the model when the answer is obvious; saves latency and model mistakes."""
 
     enabled: bool = True
     end_fraction: float = 0.05
+    fill_fraction: float = 0.1
 
     def skip_reason(self, window: WindowSummary, progress: Progress) -> str | None:
         """Why the answer must be skip without asking, or None when the model should decide."""
@@ -25,6 +26,12 @@ class Guard:
             return "nothing to replace: no stale entries and no empty slots"
         if progress.total and progress.pending < self.end_fraction * progress.total:
             return f"last {100 * self.end_fraction:g}% of minibatches: a refill cannot pay back"
+        return None
+
+    def fill_reason(self, window: WindowSummary) -> str | None:
+        """Why the answer must be replace without asking: empty slots evict nothing, so filling them only helps."""
+        if self.enabled and window.minibatches and window.capacity and window.free > self.fill_fraction * window.capacity:
+            return f"{window.free} of {window.capacity} slots are empty: fill them"
         return None
 
 

@@ -90,13 +90,15 @@ class DecisionMaker:
         self.prompts = prompts
         self.config = config
         self.schema = answer_schema(config.cot)
-        self.guard = Guard(config.guard, config.guard_end_fraction)
+        self.guard = Guard(config.guard, config.guard_end_fraction, config.guard_fill_fraction)
 
     def __call__(self, state: AgentState) -> dict[str, Any]:
         start = time.perf_counter()
         skip = self.guard.skip_reason(state.window, state.progress)
-        if skip:
-            outcome = DecisionOutcome(request_step=state.request.step, decision="skip", source="guard", reason=skip)
+        fill = None if skip else self.guard.fill_reason(state.window)
+        if skip or fill:
+            outcome = DecisionOutcome(request_step=state.request.step, decision="skip" if skip else "replace",
+                                      source="guard", reason=skip or fill)
         else:
             outcome = self._ask(state)
         outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - start})

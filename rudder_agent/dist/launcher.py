@@ -25,6 +25,7 @@ from tqdm import tqdm
 from rudder_agent.config import TrainConfig
 from rudder_agent.dist import isolation
 from rudder_agent.errors import RudderError
+from rudder_agent.llm.embedded import SHARED_ENDPOINT_ENV, EmbeddedServer, resolve_gguf
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import read_jsonl
 
@@ -81,7 +82,9 @@ class LocalCluster:
     shutdown_grace_s: float = 20.0
     show_progress: bool = True
     run_prefix: str = field(default_factory=lambda: f"rudder_{uuid.uuid4().hex[:8]}_")
+    llm_threads: int = 2
     procs: list[Proc] = field(default_factory=list)
+    llm_server: object | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -126,6 +129,9 @@ class LocalCluster:
         config_path = self.run_dir / "config.json"
         config_path.write_text(self.cfg.model_dump_json(indent=2))
         env = self._common_env(ip_config)
+        endpoint = self._start_shared_llm()
+        if endpoint:
+            env[SHARED_ENDPOINT_ENV] = endpoint
         master_port = str(free_port())
         for k in range(self.cfg.parts):
             self._start(
@@ -152,6 +158,16 @@ class LocalCluster:
             json.dumps({"shm_prefix": self.run_prefix, "pids": {p.role: p.popen.pid for p in self.procs}}, indent=2)
         )
         log.info("cluster started", machines=self.cfg.parts, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
+
+    def _start_shared_llm(self) -> str | None:
+        """One embedded model server for every trainer of this host (one slot each), not one per trainer."""
+        buf = self.cfg.buffer
+        kind, _, target = buf.model.partition(":")
+        if buf.controller != "llm" or kind != "llamacpp":
+            return None
+        self.llm_server = EmbeddedServer(resolve_gguf(target), n_threads=self.llm_threads, seed=self.cfg.seed,
+                                         parallel=self.cfg.parts)
+        return f"{self.llm_server.start()}/v1"
 
     def _first_failure(self) -> Proc | None:
         for p in self.procs:
@@ -211,6 +227,8 @@ class LocalCluster:
             alive = [p for p in alive if p.popen.poll() is None]
             if not alive:
                 break
+        if self.llm_server is not None:
+            self.llm_server.close()
         removed = isolation.remove_segments(self.run_prefix)
         log.debug("cluster stopped", shm_removed=removed)
 

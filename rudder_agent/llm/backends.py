@@ -30,7 +30,7 @@ from langchain_core.runnables import Runnable
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 
-from rudder_agent.llm.embedded import EmbeddedServer, resolve_gguf
+from rudder_agent.llm.embedded import SHARED_ENDPOINT_ENV, EmbeddedServer, resolve_gguf
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.output import AnswerModel
 
@@ -179,15 +179,17 @@ class OpenAIBackend(_OpenAICompatible):
 
 
 class LlamaCppBackend(_OpenAICompatible):
-    """A local GGUF served by llama.cpp in a child process that this backend owns."""
+    """A local GGUF served by llama.cpp: the host's shared server if the launcher started one
+    (``$RUDDER_LLM_ENDPOINT``), else a child process that this backend owns."""
 
     def __init__(self, spec: str, target: str, options: BackendOptions):
         gguf = resolve_gguf(target)
         super().__init__(spec, gguf.stem, options)
+        self.shared = os.environ.get(SHARED_ENDPOINT_ENV)
         self.server = EmbeddedServer(gguf, n_threads=options.n_threads, seed=options.seed)
 
     def _endpoint(self) -> str:
-        return f"{self.server.start()}/v1"
+        return self.shared or f"{self.server.start()}/v1"
 
     def close(self) -> None:
         self.server.close()

@@ -22,6 +22,8 @@ from rudder_agent.log import get_logger
 SMOLLM2_ALIAS = "smollm2-135m"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 4096
+SHARED_ENDPOINT_ENV = "RUDDER_LLM_ENDPOINT"
+"""Set by the local launcher: the /v1 URL of one embedded server shared by every trainer of the host."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 _CHILD = Path(__file__).with_name("serve_gguf.py")
@@ -52,10 +54,11 @@ def resolve_gguf(target: str) -> Path:
 class EmbeddedServer:
     """One llama.cpp server child process; close() (or our death, via its stdin) stops it."""
 
-    def __init__(self, gguf: Path, n_threads: int, seed: int):
+    def __init__(self, gguf: Path, n_threads: int, seed: int, parallel: int = 1):
         self.gguf = gguf
         self.n_threads = n_threads
         self.seed = seed
+        self.parallel = parallel
         self.address: str | None = None
         self._proc: subprocess.Popen | None = None
 
@@ -64,7 +67,7 @@ class EmbeddedServer:
         if self.address:
             return self.address
         cmd = [sys.executable, str(_CHILD), "--model", str(self.gguf), "--threads", str(self.n_threads),
-               "--ctx", str(CONTEXT_TOKENS), "--seed", str(self.seed)]
+               "--ctx", str(CONTEXT_TOKENS), "--seed", str(self.seed), "--parallel", str(self.parallel)]
         with tempfile.TemporaryFile() as stderr:
             # unbuffered stdout, so select() sees every byte the child wrote
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
@@ -76,7 +79,7 @@ class EmbeddedServer:
                 raise BackendError(f"embedded llama.cpp server for {self.gguf} did not start: {detail}")
         self.address = address
         log.info("embedded_llm_started", model=self.gguf.name, address=address, pid=self._proc.pid,
-                 threads=self.n_threads)
+                 threads=self.n_threads, slots=self.parallel)
         return address
 
     def _await_address(self, deadline: float) -> str | None:

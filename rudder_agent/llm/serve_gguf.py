@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--ctx", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--parallel", type=int, default=1, help="slots (concurrent clients), each with --ctx tokens")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
 
@@ -32,8 +33,8 @@ def main() -> None:
 
     params = xllamacpp.CommonParams()
     params.model.path = args.model
-    params.n_ctx = args.ctx
-    params.n_parallel = 1
+    params.n_ctx = args.ctx * args.parallel  # llama.cpp splits n_ctx across the slots
+    params.n_parallel = args.parallel
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.sampling.temp = 0.0

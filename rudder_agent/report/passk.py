@@ -99,7 +99,8 @@ def wilson(passed: int, n: int, z: float = Z95) -> tuple[float, float] | tuple[N
     p = passed / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0/n and n/n the bound is exactly 0 or 1; computing it would leave a rounding residue
+    return (0.0 if passed == 0 else centre - half), (1.0 if passed == n else centre + half)
 
 
 def pass_rate(outcomes: Sequence[bool]) -> PassRate:

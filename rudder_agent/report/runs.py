@@ -8,9 +8,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rudder_agent.config import BufferConfig, TrainConfig
+from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import read_jsonl
 from rudder_agent.summary import summarize
+
+INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.inline}
+"""Controllers the live prefetcher evaluates itself every minibatch, whatever the configured mode."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class Run:
         """How decisions reached the buffer: the replay's mode, or the live run's configured one."""
         if self.controller == "none":
             return "-"
-        return (self.replay or {}).get("mode") or self.config.buffer.mode
+        if self.replay is not None:
+            return self.replay.get("mode") or "-"
+        return "inline" if self.controller in INLINE else self.config.buffer.mode
 
     @property
     def label(self) -> str:

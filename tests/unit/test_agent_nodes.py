@@ -180,3 +180,14 @@ def test_history_is_bounded(history_len, kept):
 def test_windows_without_minibatches_leave_no_history():
     out = maker(json.dumps(ANSWER))(prepared(state([])))
     assert out["outcome"].source == "guard" and out["history"] == []
+
+
+def test_guard_fills_empty_slots_without_the_model() -> None:
+    from rudder_agent.agent.state import WindowSummary
+
+    fields = {name: 0 for name in WindowSummary.model_fields}
+    base = WindowSummary.model_validate({**fields, "minibatches": 3, "capacity": 100, "trend": "flat"})
+    guard = Guard()
+    assert guard.fill_reason(base.model_copy(update={"occupancy": 0})) is not None
+    assert guard.fill_reason(base.model_copy(update={"occupancy": 95})) is None
+    assert Guard(enabled=False).fill_reason(base.model_copy(update={"occupancy": 0})) is None

@@ -1,0 +1,132 @@
+"""PNG figures: per-minibatch trajectories with decisions marked (paper Fig. 20) and the buffer-size trade-off (Fig. 16).
+
+Figures are built with ``matplotlib.figure.Figure`` (rendered by Agg on save), never pyplot,
+so no global backend or figure registry is touched.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from rudder_agent.report.runs import Run
+
+REPLACE, SKIP = "tab:red", "0.6"
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": "small"}
+"""Legends go right of the axes so they never hide data."""
+
+
+def run_title(run: Run) -> str:
+    """'name: controller variant, buffer %' (the name is left out when it says nothing more)."""
+    what = f"{run.label}, buffer {100 * run.fraction:g}%" if run.controller != "none" else run.label
+    return what if run.name == run.controller else f"{run.name}: {what}"
+
+
+def rolling_sum(values: Sequence[float], k: int) -> np.ndarray:
+    """Sum over the last k values (fewer at the start) at every position."""
+    total = np.cumsum(np.concatenate([[0.0], np.asarray(values, dtype=float)]))
+    lo = np.maximum(np.arange(1, len(values) + 1) - k, 0)
+    return total[1:] - total[lo]
+
+
+def rolling_hit_pct(stream: Sequence[dict], k: int) -> np.ndarray:
+    """Pooled %-Hits over the last k minibatches at every step (what an agent's window sees)."""
+    hits = rolling_sum([m["hits"] for m in stream], k)
+    remote = rolling_sum([m["remote_inputs"] for m in stream], k)
+    return np.divide(100.0 * hits, remote, out=np.zeros(len(stream)), where=remote > 0)
+
+
+def rolling_comm(stream: Sequence[dict], k: int) -> np.ndarray:
+    """Mean comm rows per minibatch over the last k minibatches."""
+    return rolling_sum([m["comm_rows"] for m in stream], k) / np.minimum(np.arange(1, len(stream) + 1), k)
+
+
+def mark_decisions(ax: Axes, stream: Sequence[dict]) -> None:
+    """Vertical lines at applied decisions: replace in red over skip in grey."""
+    for action, color, alpha in (("skip", SKIP, 0.35), ("replace", REPLACE, 0.45)):
+        steps = [m["step"] for m in stream if m.get("decision_applied") == action]
+        ax.vlines(steps, 0, 1, transform=ax.get_xaxis_transform(), colors=color, alpha=alpha, linewidth=0.8)
+
+
+def trajectory(run: Run, rank: int, k: int, path: Path) -> Path:
+    """%-Hits and comm rows per minibatch of one rank, decisions as vertical lines."""
+    stream = run.minibatches[rank]
+    steps = [m["step"] for m in stream]
+    per_mb = [100.0 * m["hits"] / m["remote_inputs"] if m["remote_inputs"] else np.nan for m in stream]
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    hits_ax, comm_ax = fig.subplots(2, 1, sharex=True)
+    for ax in (hits_ax, comm_ax):
+        mark_decisions(ax, stream)
+    hits_ax.plot(steps, per_mb, color="tab:blue", alpha=0.35, linewidth=0.8)
+    hits_ax.plot(steps, rolling_hit_pct(stream, k), color="tab:blue", linewidth=2)
+    comm_ax.plot(steps, [m["comm_rows"] for m in stream], color="tab:green", linewidth=1.2)
+    comm_ax.plot(steps, [m["replace_rows"] for m in stream], color="tab:purple", linewidth=1, linestyle="--")
+    hits_ax.set(ylabel="%-Hits", ylim=(0, 100))
+    comm_ax.set(ylabel="remote rows fetched", xlabel=f"minibatch (trainer rank {rank})", ylim=(0, None))
+    n = {a: sum(m.get("decision_applied") == a for m in stream) for a in ("replace", "skip")}
+    hits_ax.legend(handles=[Line2D([], [], color="tab:blue", alpha=0.35, label="per minibatch"),
+                            Line2D([], [], color="tab:blue", linewidth=2, label=f"last {k} minibatches"),
+                            Line2D([], [], color=REPLACE, label=f"replace ({n['replace']})"),
+                            Line2D([], [], color=SKIP, label=f"skip ({n['skip']})")],
+                   **OUTSIDE)
+    comm_ax.legend(handles=[Line2D([], [], color="tab:green", label="comm rows\n(misses + replacement)"),
+                            Line2D([], [], color="tab:purple", linestyle="--", label="replacement rows")],
+                   **OUTSIDE)
+    fig.suptitle(f"{run_title(run)} - {run.config.dataset} x{run.config.parts}, trainer rank {rank}")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def overlay(runs: Sequence[Run], rank: int, k: int, path: Path) -> Path:
+    """Several runs' windowed %-Hits and comm rows on shared axes (same rank)."""
+    fig = Figure(figsize=(13, 6.5), layout="constrained")
+    hits_ax, comm_ax = fig.subplots(2, 1, sharex=True)
+    colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
+    for i, run in enumerate(runs):
+        stream = run.minibatches.get(rank, [])
+        steps = [m["step"] for m in stream]
+        style = {"color": colors[i % len(colors)], "linewidth": 1.5, "label": run_title(run)}
+        hits_ax.plot(steps, rolling_hit_pct(stream, k), **style)
+        comm_ax.plot(steps, rolling_comm(stream, k), **style)
+    hits_ax.set(ylabel=f"%-Hits (last {k} minibatches)", ylim=(0, 100))
+    comm_ax.set(ylabel=f"comm rows (mean of last {k})", xlabel=f"minibatch (trainer rank {rank})", ylim=(0, None))
+    hits_ax.legend(**OUTSIDE)
+    fig.suptitle(f"Trajectories of {len(runs)} runs, trainer rank {rank}")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def tradeoff(rows: Sequence[dict], path: Path) -> Path:
+    """Comm rows relative to `none` (or per epoch) and %-Hits against buffer size, one line per controller."""
+    buffered = [r for r in rows if r["buffer_pct"] > 0]
+    relative = all(r.get("comm_ratio_none") is not None for r in buffered)
+    lines: dict[str, list[dict]] = defaultdict(list)
+    for r in buffered:
+        lines[r["controller"]].append(r)
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    comm_ax, hits_ax = fig.subplots(1, 2)
+    for label, points in sorted(lines.items()):
+        points.sort(key=lambda r: r["buffer_pct"])
+        x = [r["buffer_pct"] for r in points]
+        comm_ax.plot(x, [r["comm_ratio_none" if relative else "comm_rows_per_epoch"] for r in points],
+                     marker="o", label=label)
+        hits_ax.plot(x, [r["hit_pct"] for r in points], marker="o", label=label)
+    if relative:
+        comm_ax.axhline(1.0, color="black", linestyle=":", linewidth=1, label="none (no buffer)")
+    comm_ax.set(xlabel="buffer size (% of halo nodes)", ylim=(0, None),
+                ylabel="comm rows per epoch / none's" if relative else "comm rows per epoch")
+    hits_ax.set(xlabel="buffer size (% of halo nodes)", ylabel="%-Hits", ylim=(0, 100))
+    comm_ax.set_xticks(sorted({r["buffer_pct"] for r in buffered}))
+    hits_ax.set_xticks(comm_ax.get_xticks())
+    comm_ax.legend(fontsize="small")
+    first = rows[0]
+    fig.suptitle(f"Buffer size trade-off: {first['dataset']} x{first['parts']}")
+    fig.savefig(path, dpi=110)
+    return path
