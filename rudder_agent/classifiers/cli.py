@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from rudder_agent.classifiers.vocabulary import DEFAULT_WINDOW, LABEL_KINDS, MODEL_KINDS
+from rudder_agent.classifiers.vocabulary import DEFAULT_EXPLORE, DEFAULT_WINDOW, LABEL_KINDS, MODEL_KINDS
 from rudder_agent.errors import RudderError
 from rudder_agent.replay.oracle import DEFAULT_HORIZON
 
@@ -17,6 +17,17 @@ classifiers_app = typer.Typer(help="Train and evaluate the ML classifier control
                               no_args_is_help=True)
 
 TRACES = typer.Argument(..., exists=True, file_okay=False, help="runs recorded with `rudder train --trace`")
+
+
+EXPLORE = typer.Option(",".join(f"{p:g}" for p in DEFAULT_EXPLORE),
+                       help="replace probabilities of random-behaviour replays added per trace ('' for none)")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated probabilities like 0.1,0.5, got {text!r}") from None
 
 
 def _labels(value: str) -> str:
@@ -33,7 +44,8 @@ def train_command(
     out: Path = typer.Option(..., help="artefact to write (.rcls)"),
     window: int = typer.Option(DEFAULT_WINDOW, min=1, help="minibatches summarised into one feature row"),
     horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle labels: look-ahead in minibatches"),
-    seed: int = typer.Option(0, help="random seed (split and model)"),
+    explore: str = EXPLORE,
+    seed: int = typer.Option(0, help="random seed (split, behaviours and model)"),
 ) -> None:
     """Train one classifier on the decision points of recorded runs and save it."""
     from rudder_agent.classifiers.artifact import save_classifier
@@ -42,7 +54,7 @@ def train_command(
 
     labels = _labels(labels)
     train_horizon = horizon if labels == "oracle" else None
-    data = build_dataset(load_streams(traces, train_horizon), labels, window)
+    data = build_dataset(load_streams(traces, train_horizon, _floats(explore), seed), labels, window)
     classifier = train_classifier(data, model, labels, window, train_horizon, seed)
     save_classifier(classifier, out)
     v = classifier.meta.training["validation"]
@@ -80,6 +92,7 @@ def ood_command(
     labels: str = typer.Option("oracle", help="oracle or rule"),
     window: int = typer.Option(DEFAULT_WINDOW, min=1, help="minibatches summarised into one feature row"),
     horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle look-ahead in minibatches"),
+    explore: str = EXPLORE,
     finetune_every: int = typer.Option(0, min=0, help="refit the head every N decisions (rule models)"),
     seed: int = typer.Option(0, help="random seed"),
     out: Optional[Path] = typer.Option(None, help="also write the rows to this JSON file"),
@@ -91,7 +104,7 @@ def ood_command(
     if "tabnet" in kinds and importlib.util.find_spec("pytorch_tabnet") is None and models == ",".join(MODEL_KINDS):
         typer.echo("tabnet skipped: pytorch-tabnet is not installed", err=True)
         kinds.remove("tabnet")
-    rows = ood(train, test, kinds, _labels(labels), window, horizon, finetune_every, seed)
+    rows = ood(train, test, kinds, _labels(labels), window, horizon, _floats(explore), finetune_every, seed)
     typer.echo(markdown_table(rows))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

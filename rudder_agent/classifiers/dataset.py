@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rudder_agent.classifiers.explore import RandomBehaviour
 from rudder_agent.classifiers.features import FEATURE_NAMES, window_features
 from rudder_agent.classifiers.labels import rule_events, rule_example, rule_labels
 from rudder_agent.classifiers.vocabulary import LabelKind
@@ -16,6 +17,7 @@ from rudder_agent.errors import RudderError
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.replay.recording import load_recording, recorded_ranks
 from rudder_agent.replay.simulator import replay
+
 
 @dataclass(frozen=True)
 class TraceStream:
@@ -36,8 +38,10 @@ class Dataset:
     groups: list[str]
 
 
-def load_stream(run_dir: Path, rank: int, horizon: int | None = None) -> TraceStream:
-    """Replay the recorded decisions (reproducing the metric stream exactly), with oracle labels if ``horizon``."""
+def load_stream(run_dir: Path, rank: int, horizon: int | None = None, explore: float | None = None,
+                seed: int = 0) -> TraceStream:
+    """Replay one rank, with oracle labels if ``horizon``: the recorded decisions (reproducing the metric
+    stream exactly), or random ones that replace with probability ``explore``."""
     recording = load_recording(Path(run_dir), rank)
     stream: list[MinibatchMetrics] = []
     oracle: dict[int, Action] = {}
@@ -48,13 +52,17 @@ def load_stream(run_dir: Path, rank: int, horizon: int | None = None) -> TraceSt
         elif kind == "oracle":
             oracle[record["step"]] = record["label"]
 
-    replay(recording, "recorded", collect, label_horizon=horizon, progress=False)
-    return TraceStream(f"{run_dir}#{rank}", recording.meta.facts, stream, oracle)
+    behaviour = "recorded" if explore is None else RandomBehaviour(explore, [seed, rank, round(explore * 1e6)])
+    replay(recording, behaviour, collect, label_horizon=horizon, progress=False)
+    name = f"{run_dir}#{rank}" + ("" if explore is None else f"@explore{explore:g}")
+    return TraceStream(name, recording.meta.facts, stream, oracle)
 
 
-def load_streams(run_dirs: Sequence[Path], horizon: int | None = None) -> list[TraceStream]:
-    """Every traced rank of every run."""
-    return [load_stream(Path(d), r, horizon) for d in run_dirs for r in recorded_ranks(Path(d))]
+def load_streams(run_dirs: Sequence[Path], horizon: int | None = None,
+                 explore: Sequence[float] = (), seed: int = 0) -> list[TraceStream]:
+    """Every traced rank of every run: as recorded, and once per random behaviour in ``explore``."""
+    return [load_stream(Path(d), r, horizon, p, seed) for d in run_dirs for r in recorded_ranks(Path(d))
+            for p in (None, *explore)]
 
 
 def oracle_rows(trace: TraceStream, window: int) -> tuple[np.ndarray, np.ndarray]:

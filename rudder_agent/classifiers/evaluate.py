@@ -67,13 +67,14 @@ def closed_loop(make: Callable[[], Controller | str], run_dir: Path, horizon: in
 
 
 def ood(train_runs: Sequence[Path], test_runs: Sequence[Path], kinds: Sequence[str], labels: LabelKind,
-        window: int, horizon: int = DEFAULT_HORIZON, finetune_every: int = 0, seed: int = 0) -> list[dict]:
+        window: int, horizon: int = DEFAULT_HORIZON, explore: Sequence[float] = (), finetune_every: int = 0,
+        seed: int = 0) -> list[dict]:
     """Train each kind on ``train_runs``; replay each test run with it, fixed and the oracle; one row per pair.
 
     ``none`` needs no replay: its comm rows are the remote inputs, the ratio's denominator.
     """
     train_horizon = horizon if labels == "oracle" else None
-    data = build_dataset(load_streams(train_runs, train_horizon), labels, window)
+    data = build_dataset(load_streams(train_runs, train_horizon, explore, seed), labels, window)
     classifiers = {k: train_classifier(data, k, labels, window, train_horizon, seed) for k in kinds}
     seen = {Path(r).resolve() for r in train_runs}
     rows = []

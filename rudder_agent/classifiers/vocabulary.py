@@ -10,3 +10,5 @@ LabelKind = Literal["oracle", "rule"]
 LABEL_KINDS: tuple[str, ...] = ("oracle", "rule")
 DEFAULT_WINDOW = 4
 """Minibatches per feature row (and on each side of a replacement for the rule label)."""
+DEFAULT_EXPLORE: tuple[float, ...] = (0.1, 0.5)
+"""Replace probabilities of the random-behaviour replays added to each training trace."""

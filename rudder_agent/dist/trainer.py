@@ -40,13 +40,6 @@ class InjectedFailure(RuntimeError):
     """Raised on purpose (``fail_at_step``) to test that the launcher cleans up."""
 
 
-def partition_bounds(part_config: Path) -> np.ndarray:
-    """Cumulative upper node-id bound of each partition (ids are contiguous per partition)."""
-    node_map = json.loads(part_config.read_text())["node_map"]
-    ranges = np.asarray(node_map["_N"] if isinstance(node_map, dict) else node_map, dtype=np.int64)
-    return ranges[:, 1].copy()
-
-
 def evaluate(model, g, nids, cfg: TrainConfig, device) -> tuple[int, int]:
     """Correct and total predictions over this trainer's share of ``nids`` (sampled inference)."""
     sampler = dgl.dataloading.NeighborSampler(cfg.fanouts)
@@ -107,7 +100,7 @@ def run(cfg: TrainConfig) -> None:
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.model.lr)
     per_epoch = math.ceil(len(train_nid) / cfg.batch_size)
-    features = FeatureSource(g, cfg, partition_bounds(cfg.part_config), my_part, rank, per_epoch)
+    features = FeatureSource(g, cfg, rank, per_epoch)
     writer = MetricsWriter(cfg.out_dir / f"metrics-rank{rank}.jsonl")
 
     step = 0
@@ -115,7 +108,7 @@ def run(cfg: TrainConfig) -> None:
         for epoch in range(cfg.epochs):
             tic = time.perf_counter()
             epoch_rows = []
-            for mb in features.minibatches(loader, epoch, step):
+            for mb in features.minibatches(loader, epoch):
                 if cfg.fail_at_step is not None and rank == 0 and step == cfg.fail_at_step:
                     raise InjectedFailure(f"injected failure at step {step}")
                 t0 = time.perf_counter()

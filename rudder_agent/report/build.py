@@ -33,13 +33,18 @@ def slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_")
 
 
-def collect_labels(runs: Sequence[Run], horizon: int, compute: bool, notes: list[str]) -> dict[str, dict[int, Labels]]:
+def collect_labels(runs: Sequence[Run], horizon: int, compute: bool,
+                   notes: list[str]) -> dict[str, dict[int, Labels]]:
     """Oracle labels per run and rank: recorded ones, or (``compute``) judged on a live run's trace."""
     out: dict[str, dict[int, Labels]] = {}
     for run in tqdm(runs, desc="oracle labels", unit="run", disable=not compute, leave=False):
         out[run.name] = {}
         for rank in run.minibatches:
-            labels = oracle_labels(run, rank, horizon) if compute or run.labels.get(rank) else None
+            try:
+                labels = oracle_labels(run, rank, horizon) if compute or run.labels.get(rank) else None
+            except RudderError as err:  # e.g. a killed run whose stream is shorter than its trace
+                notes.append(f"{run.name} rank {rank}: oracle agreement n/a ({err})")
+                continue
             if labels is not None:
                 out[run.name][rank] = labels
         if run.controller != "none" and not out[run.name]:
@@ -80,11 +85,11 @@ def ratio_rows(runs: Sequence[Run], rows: Sequence[dict]) -> list[dict]:
 def render(report: Report, opts: PassOptions) -> str:
     """report.md: every table plus the notes and figure list."""
     pivot_rows, pivot_columns = tables.pass_pivot(report.runs)
-    parts = ["# Rudder report\n",
-             f"Pass@1 windows: k = {opts.k} minibatches, unchanged when |change| < {opts.eps_hits:g} %-Hits points "
-             f"or {opts.eps_comm:g}% of comm rows; intervals are 95% Wilson. Definitions: docs/reports.md.\n",
+    method = (f"Pass@1 windows: k = {opts.k} minibatches, unchanged when |change| < {opts.eps_hits:g} %-Hits "
+              f"points or {opts.eps_comm:g}% of comm rows; intervals are 95% Wilson. Definitions: docs/reports.md.\n")
+    parts = ["# Rudder report\n", method,
              "## Runs\n", tables.markdown(report.runs, tables.RUNS),
-             "## Trainers\n", tables.markdown(report.ranks, tables.RUNS)]
+             "## Trainers\n", tables.markdown(report.ranks, tables.TRAINERS)]
     if pivot_rows:
         parts += ["## Pass@1 %-Hits by dataset\n", tables.markdown(pivot_rows, pivot_columns)]
     if report.bounds:
@@ -97,7 +102,8 @@ def render(report: Report, opts: PassOptions) -> str:
     return "\n".join(parts)
 
 
-def write_figures(runs: Sequence[Run], rows: Sequence[dict], rank: int, k: int, out: Path, notes: list[str]) -> list[Path]:
+def write_figures(runs: Sequence[Run], rows: Sequence[dict], rank: int, k: int, out: Path,
+                  notes: list[str]) -> list[Path]:
     """One trajectory per run, an overlay of all runs, one trade-off figure per dataset/partitioning."""
     files = []
     for run in runs:
@@ -117,13 +123,15 @@ def write_figures(runs: Sequence[Run], rows: Sequence[dict], rank: int, k: int, 
 
 
 def write_report(paths: Sequence[Path], out: Path, *, with_bounds: bool = False, rank: int = 0,
-                 opts: PassOptions = PassOptions(), horizon: int = DEFAULT_HORIZON, figures: bool = True) -> Report:
+                 opts: PassOptions | None = None, horizon: int = DEFAULT_HORIZON, figures: bool = True) -> Report:
     """Load runs, compute every row, write report.md, runs/ranks/bounds CSVs and PNG figures into ``out``."""
+    opts = opts or PassOptions()
     runs = load_runs(list(paths))
     notes: list[str] = []
     labels = collect_labels(runs, horizon, with_bounds, notes)
     run_rows = ratio_rows(runs, [run_row(r, labels[r.name], opts) for r in runs])
-    rank_rows = ratio_rows(runs, [rank_row(r, k, labels[r.name].get(k), opts) for r in runs for k in sorted(r.minibatches)])
+    rank_rows = ratio_rows(runs, [rank_row(r, k, labels[r.name].get(k), opts)
+                                  for r in runs for k in sorted(r.minibatches)])
     unmatched = [r.name for r in runs if reference(r, runs) is None]
     if unmatched:
         notes.append(f"no `none` run with the same dataset, partitioning, batch size and fanouts for "

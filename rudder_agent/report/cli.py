@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 import typer
 
@@ -11,16 +10,17 @@ from rudder_agent.replay.oracle import DEFAULT_HORIZON
 
 
 def report_command(
-    runs: List[Path] = typer.Argument(..., exists=True, file_okay=False,
-                                      help="run directories (`rudder train`) and/or replay directories (`rudder replay`)"),
+    runs: list[Path] = typer.Argument(..., exists=True, file_okay=False,
+                                      help="run directories (`rudder train`) and replay directories (`rudder replay`)"),
     out: Path = typer.Option(Path("runs/report"), help="where report.md, the CSV tables and the PNG figures go"),
     bounds: bool = typer.Option(False, "--bounds", help="also judge live runs' traces with the oracle (agreement) "
                                 "and compare every buffered run with the compulsory, Belady and oracle bounds"),
     rank: int = typer.Option(0, help="trainer rank whose trajectory is plotted"),
-    window: int = typer.Option(5, help="Pass@1: minibatches before and after a decision that are compared (k)"),
-    eps: float = typer.Option(1.0, help="Pass@1 %-Hits: a change below this many points counts as unchanged"),
-    eps_comm: float = typer.Option(1.0, help="Pass@1 comm: a change below this percentage counts as unchanged"),
-    horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle look-ahead in minibatches (labels and bounds)"),
+    window: int = typer.Option(5, min=1, help="Pass@1: minibatches before and after a decision that are compared (k)"),
+    eps: float = typer.Option(1.0, min=0.0, help="Pass@1 %-Hits: a change below this many points counts as unchanged"),
+    eps_comm: float = typer.Option(1.0, min=0.0,
+                                   help="Pass@1 comm: a change below this percentage counts as unchanged"),
+    horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle look-ahead in minibatches (labels and bounds)"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write the PNG figures"),
 ) -> None:
     """Tables (Markdown, CSV) and figures comparing runs: %-Hits, comm volume, decisions, Pass@1, bounds."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rudder_agent.report.passk import PassRate, judge, pass_rate
 from rudder_agent.report.runs import Run
@@ -31,13 +31,15 @@ def rate_columns(prefix: str, rate: PassRate | None) -> dict:
     """A PassRate as percentages: value, 95% interval and the number judged."""
     if rate is None or not rate.n:
         return {prefix: None, f"{prefix}_lo": None, f"{prefix}_hi": None, f"{prefix}_n": 0}
-    return {prefix: 100 * rate.rate, f"{prefix}_lo": 100 * rate.lo, f"{prefix}_hi": 100 * rate.hi, f"{prefix}_n": rate.n}
+    return {prefix: 100 * rate.rate, f"{prefix}_lo": 100 * rate.lo, f"{prefix}_hi": 100 * rate.hi,
+            f"{prefix}_n": rate.n}
 
 
 def decision_figures(streams: Sequence[list[dict]], labels: Sequence[Labels | None], opts: PassOptions) -> dict:
-    """Decision mix, validity, Pass@1 (hits, comm) and oracle agreement, pooled over the given ranks' streams."""
+    """Decision mix, validity, Pass@1 (hits, comm) and oracle agreement, pooled over the ranks' streams."""
     applied = [m for s in streams for m in s if m.get("decision_applied") is not None]
-    answers = [m for m in applied if m.get("decision_source") in ("model", "fallback") and m.get("decision_valid") is not None]
+    answers = [m for m in applied
+               if m.get("decision_source") in ("model", "fallback") and m.get("decision_valid") is not None]
     sourced = [m for m in applied if m.get("decision_source") is not None]
     replace = sum(m["decision_applied"] == "replace" for m in applied)
     agree = [m["decision_applied"] == lab[m["step"]] for s, lab in zip(streams, labels) if lab

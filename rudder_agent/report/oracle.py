@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from rudder_agent.replay import bounds, load_recording, replay
@@ -31,12 +31,16 @@ def oracle_labels(run: Run, rank: int, horizon: int) -> Labels | None:
     if run.replay is not None or skip_reason(run) is not None:
         return None
     labels: Labels = {}
-    collect = lambda record, kind: labels.__setitem__(record["step"], record["label"]) if kind == "oracle" else None  # noqa: E731
+
+    def collect(record: dict, kind: str) -> None:
+        if kind == "oracle":
+            labels[record["step"]] = record["label"]
+
     replay(load_recording(run.path, rank), "recorded", collect, label_horizon=horizon, progress=False)
     return labels
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bounds(trace_dir: Path, rank: int, fraction: float, horizon: int) -> dict:
     """Runs of one trace at one buffer size share their bounds: compute them once."""
     return bounds(trace_dir, rank, fraction=fraction, horizon=horizon)

@@ -16,8 +16,9 @@ test (1 degree of freedom) does not reject at the 5% level.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, get_args
+from typing import Literal, get_args
 
 from rudder_agent.decision import Direction
 
@@ -67,8 +68,7 @@ def window_change(before: Sequence[dict], after: Sequence[dict], target: Target)
         remote_b, remote_a = (sum(m["remote_inputs"] for m in w) for w in (before, after))
         if not remote_b or not remote_a:
             return None
-        pct = lambda w, remote: 100.0 * sum(m["hits"] for m in w) / remote  # noqa: E731
-        return pct(after, remote_a) - pct(before, remote_b)
+        return 100.0 * (sum(m["hits"] for m in after) / remote_a - sum(m["hits"] for m in before) / remote_b)
     mean_b, mean_a = (sum(m["comm_rows"] for m in w) / len(w) for w in (before, after))
     if not mean_b:
         return 0.0 if not mean_a else math.inf

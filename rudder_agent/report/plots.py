@@ -1,4 +1,4 @@
-"""PNG figures: per-minibatch trajectories with decisions marked (paper Fig. 20) and the buffer-size trade-off (Fig. 16).
+"""PNG figures: trajectories with decisions marked (paper Fig. 20) and the buffer-size trade-off (Fig. 16).
 
 Figures are built with ``matplotlib.figure.Figure`` (rendered by Agg on save), never pyplot,
 so no global backend or figure registry is touched.
@@ -108,8 +108,8 @@ def tradeoff(rows: Sequence[dict], path: Path) -> Path:
     buffered = [r for r in rows if r["buffer_pct"] > 0]
     relative = all(r.get("comm_ratio_none") is not None for r in buffered)
     lines: dict[str, list[dict]] = defaultdict(list)
-    for r in buffered:
-        lines[r["controller"]].append(r)
+    for r in buffered:  # synchronous runs of a controller are a variant of their own
+        lines[r["controller"] + (" [sync]" if r["mode"] == "sync" else "")].append(r)
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     comm_ax, hits_ax = fig.subplots(1, 2)
     for label, points in sorted(lines.items()):

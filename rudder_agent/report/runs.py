@@ -93,7 +93,8 @@ def load_run(path: Path) -> Run:
     """Read a run or replay directory; a missing summary.json (killed run) is computed, not written."""
     path = Path(path)
     if not (path / "config.json").exists():
-        raise RudderError(f"{path} is not a run directory (no config.json): give `rudder train` or `rudder replay` output")
+        raise RudderError(f"{path} is not a run directory (no config.json): "
+                          "give the output of `rudder train` or `rudder replay`")
     streams = sorted(path.glob("metrics-rank*.jsonl"), key=_rank)
     if not streams:
         raise RudderError(f"{path} holds no metrics-rank*.jsonl")

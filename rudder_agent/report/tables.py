@@ -12,7 +12,7 @@ Column = tuple[str, Callable[[dict], str]]
 NA = "n/a"
 
 
-def num(value: float | int | None, digits: int = 1) -> str:
+def num(value: float | None, digits: int = 1) -> str:
     """A number with thousands separators, n/a for None."""
     if value is None:
         return NA
@@ -43,11 +43,12 @@ def pair(a: str, b: str, extra: str | None = None) -> Callable[[dict], str]:
     return cell
 
 
-IDENTITY: list[Column] = [("run", lambda r: str(r["run"])), ("rank", lambda r: str(r["rank"])),
-                          ("controller", lambda r: str(r["controller"])), ("mode", lambda r: str(r["mode"])),
-                          ("buffer %", field("buffer_pct", 0))]
+RUN: Column = ("run", lambda r: str(r["run"]))
+RANK: Column = ("rank", lambda r: str(r["rank"]))
+VARIANT: list[Column] = [("controller", lambda r: str(r["controller"])), ("mode", lambda r: str(r["mode"])),
+                         ("buffer %", field("buffer_pct", 0))]
 
-RUNS: list[Column] = IDENTITY + [
+FIGURES: list[Column] = [
     ("%-Hits", field("hit_pct")),
     ("comm rows", field("comm_rows")),
     ("vs none", lambda r: NA if r.get("comm_ratio_none") is None else f"{r['comm_ratio_none']:.2f}x"),
@@ -59,14 +60,18 @@ RUNS: list[Column] = IDENTITY + [
     ("Pass@1 comm", rate("pass1_comm")),
     ("oracle agreement %", rate("oracle_agree")),
 ]
+RUNS: list[Column] = [RUN, *VARIANT, *FIGURES]
+TRAINERS: list[Column] = [RUN, RANK, *VARIANT, *FIGURES]
 
-BOUNDS: list[Column] = [c for c in IDENTITY if c[0] != "mode"] + [
+BOUNDS: list[Column] = [
+    RUN, RANK, VARIANT[0], VARIANT[2],
     ("capacity", field("capacity")),
     ("%-Hits", field("hit_pct")),
     *[(f"{name} %-Hits (gap)", lambda r, n=name: f"{r[n + '_hit_pct']:.1f} ({r[n + '_hit_gap']:+.1f})")
       for name in ("oracle", "belady", "compulsory")],
     ("comm rows", field("comm_rows")),
-    *[(f"{name} comm rows (run/bound)", lambda r, n=name: f"{r[n + '_comm_rows']:,} ({num(r[n + '_comm_ratio'], 2)}x)")
+    *[(f"{name} comm rows (run/bound)",
+       lambda r, n=name: f"{r[n + '_comm_rows']:,} ({num(r[n + '_comm_ratio'], 2)}x)")
       for name in ("oracle", "belady", "compulsory")],
 ]
 
@@ -84,9 +89,9 @@ def pass_pivot(rows: Sequence[dict]) -> tuple[list[dict], list[Column]]:
     table: dict[tuple, dict] = {}
     for r in judged:
         key = (r["controller"], r["mode"], r["buffer_pct"])
-        table.setdefault(key, dict(zip(("controller", "mode", "buffer_pct"), key)))[r["dataset"]] = rate("pass1_hits")(r)
-    columns = [c for c in IDENTITY if c[0] in ("controller", "mode", "buffer %")]
-    columns += [(d, lambda r, d=d: r.get(d, NA)) for d in sorted({r["dataset"] for r in judged})]
+        row = table.setdefault(key, dict(zip(("controller", "mode", "buffer_pct"), key)))
+        row[r["dataset"]] = rate("pass1_hits")(r)
+    columns = VARIANT + [(d, lambda r, d=d: r.get(d, NA)) for d in sorted({r["dataset"] for r in judged})]
     return list(table.values()), columns
 
 

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from rudder_agent.config import BufferConfig, TrainConfig
-from rudder_agent.metrics import MetricsWriter
+from rudder_agent.metrics import MetricsWriter, MinibatchMetrics
 from rudder_agent.replay import replay_run
 from rudder_agent.report import PassOptions, load_runs, write_report
 from rudder_agent.report.cli import report_command
@@ -34,11 +34,11 @@ def write_run(run: Path, controller: str, rows: list[dict], fraction: float = 0.
         writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")
         for step, row in enumerate(rows):
             comm = row.get("comm_rows", row["remote_inputs"] - row["hits"])
-            writer.write({"rank": rank, "epoch": step // PER_EPOCH, "step": step, "input_nodes": 100, "misses": comm,
-                          "comm_rows": comm, "comm_bytes": 8 * comm, "decision_requested": controller != "none",
-                          "t_wait": 0.0, **row}, "minibatch")
+            writer.write(MinibatchMetrics(rank=rank, epoch=step // PER_EPOCH, step=step, input_nodes=100, misses=comm,
+                                          comm_rows=comm, comm_bytes=8 * comm, decision_requested=controller != "none",
+                                          **row), "minibatch")
         for epoch in range(-(-len(rows) // PER_EPOCH)):
-            writer.write({"rank": rank, "epoch": epoch, "epoch_time_s": 1.0}, "epoch")
+            writer.write({"rank": rank, "epoch": epoch, "epoch_time_s": 1.0}, "epoch")  # what summary.json reads
         writer.write({"rank": rank, "capacity": 10, "warm_rows": warm_rows, "decisions": {}}, "controller")
         writer.close()
     write_summary(run)
@@ -61,9 +61,9 @@ def llm_rows(n: int = 12) -> list[dict]:
 def runs(tmp_path) -> list[Path]:
     none = write_run(tmp_path / "none", "none", [{"remote_inputs": 10, "hits": 0}] * 12)
     llm = write_run(tmp_path / "llm", "llm", llm_rows(), warm_rows=0)
-    other = write_run(tmp_path / "arxiv-fixed", "fixed", [{"remote_inputs": 10, "hits": 5, "decision_applied": "replace",
-                                                           "decision_source": "rule", "decision_valid": True}] * 12,
-                      dataset="ogbn-arxiv", fraction=0.05)
+    rule = {"remote_inputs": 10, "hits": 5, "decision_applied": "replace", "decision_source": "rule",
+            "decision_valid": True}
+    other = write_run(tmp_path / "arxiv-fixed", "fixed", [rule] * 12, dataset="ogbn-arxiv", fraction=0.05)
     return [none, llm, other]
 
 
@@ -91,7 +91,8 @@ def test_report_tables_ratio_and_figures(runs, tmp_path):
     assert any("arxiv-fixed" in n and "vs none" in n for n in report.notes)
     assert len(report.ranks) == 6 and {r["rank"] for r in report.ranks} == {0, 1}
     md = (out / "report.md").read_text()
-    assert "| run | rank | controller |" in md and "0.67x" in md and "50 (-" in md and "## Pass@1 %-Hits by dataset" in md
+    assert "| run | rank | controller |" in md and "0.67x" in md and "50 (-" in md
+    assert "## Pass@1 %-Hits by dataset" in md
     with (out / "runs.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["run"] for r in rows] == ["none", "llm", "arxiv-fixed"] and rows[2]["comm_ratio_none"] == ""
@@ -140,5 +141,5 @@ def test_command(runs, tmp_path):
     result = CliRunner().invoke(app, ["report", *map(str, runs), "--out", str(tmp_path / "r"), "--window", "4",
                                       "--no-plots"])
     assert result.exit_code == 0, result.output
-    assert "| llm | all | llm (llamacpp:smollm2-135m, prompt v1) |" in result.output
+    assert "| llm | llm (llamacpp:smollm2-135m, prompt v1) | async | 25 |" in result.output
     assert not list((tmp_path / "r").glob("*.png")) and (tmp_path / "r" / "report.md").exists()

@@ -1,0 +1,156 @@
+"""Attach Rudder to any DistDGL training loop: one object, one call per minibatch.
+
+    features = BufferedFeatures(g, BufferConfig(controller="llm", model="ollama:gemma3:4b"),
+                                total_minibatches=epochs * len(loader))
+    for input_nodes, seeds, blocks in loader:
+        x, metrics = features.fetch(input_nodes)   # buffer hits + ONE pull for everything else
+        ...
+    features.close()
+
+The controller runs beside the loop (a daemon thread for the LLM agent), so ``fetch`` never
+waits for it in asynchronous mode. Every served row equals the DistTensor's row.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import dgl
+import numpy as np
+import torch
+
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
+from rudder_agent.config import BufferConfig
+from rudder_agent.controllers import make_controller
+from rudder_agent.controllers.runner import ControllerRunner
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
+from rudder_agent.log import get_logger
+from rudder_agent.metrics import MinibatchMetrics, minibatch_record
+
+log = get_logger(__name__)
+
+
+class ServedRowMismatch(AssertionError):
+    """A feature row served to the model differs from the DistTensor's row (never expected)."""
+
+
+def halo_nodes(g) -> np.ndarray:
+    """Global ids of the non-inner (halo) nodes of this trainer's partition."""
+    lp = g.local_partition
+    return lp.ndata[dgl.NID][lp.ndata["inner_node"] == 0].numpy()
+
+
+def partition_bounds(g) -> np.ndarray:
+    """Cumulative upper node-id bound of each partition (DistDGL ids are contiguous per partition)."""
+    pb = g.get_partition_book()
+    return np.asarray([int(pb.partid2nids(p)[-1]) + 1 for p in range(pb.num_partitions())], dtype=np.int64)
+
+
+class BufferedFeatures:
+    """A DistTensor read through this trainer's persistent buffer, steered by a controller."""
+
+    def __init__(self, g, cfg: BufferConfig, *, total_minibatches: int, dataset: str = "user-graph",
+                 feat: str = "feat", rank: int = 0, verify: bool = False):
+        self.g, self.cfg, self.rank, self.verify = g, cfg, rank, verify
+        self.feat = g.ndata[feat]
+        dim = int(self.feat.shape[1])
+        self.row_bytes = dim * torch.tensor([], dtype=self.feat.dtype).element_size()
+        self.bounds = partition_bounds(g)
+        self.partition = g.get_partition_book().partid
+        self.halo = halo_nodes(g)
+        self.controller = make_controller(cfg)
+        self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.uses_buffer else 0
+        policy = ScoringPolicy(delta=cfg.delta, gamma=cfg.gamma, **({"tau": cfg.tau} if cfg.tau is not None else {}))
+        self.buffer = (PersistentBuffer(self.capacity, dim, policy, dtype=self.feat.dtype)
+                       if self.controller.uses_buffer else None)
+        self.engine = BufferEngine(self.buffer, self.bounds, self.partition)
+        lo = self.bounds[self.partition - 1] if self.partition else 0
+        self.controller.setup(StaticFacts(
+            dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
+            partition=self.partition, local_nodes=int(self.bounds[self.partition] - lo), halo_nodes=len(self.halo),
+            capacity=self.capacity, total_minibatches=total_minibatches, feature_dim=dim,
+        ))
+        self.warm_ids = self._warm_start()
+        self.runner = ControllerRunner(self.controller, cfg.mode) if self.buffer is not None else None
+        self._window: list[MinibatchMetrics] = []
+        self.verified_rows = 0
+        self.step = 0
+        log.info("buffered features ready", controller=self.controller.name, halo=len(self.halo),
+                 capacity=self.capacity, mode=self.runner.mode if self.runner else None, warm_rows=len(self.warm_ids))
+
+    def _warm_start(self) -> np.ndarray:
+        """Load the controller's warm-start ids (MassiveGNN only); returns the ids loaded."""
+        if self.buffer is None or len(self.halo) == 0:
+            return np.empty(0, dtype=np.int64)
+        degrees = self.g.in_degrees(torch.from_numpy(self.halo)).numpy()
+        ids = np.asarray(self.controller.warm_start(self.halo, degrees, self.capacity), dtype=np.int64)
+        if len(ids):
+            self.buffer.warm_load(ids, self.feat[torch.from_numpy(ids)])
+        return ids
+
+    def _decision(self) -> tuple[DecisionOutcome | None, float]:
+        """The decision to apply now, and how long we waited for it (only ever in sync mode)."""
+        if self.runner is None:
+            return None, 0.0
+        if self.runner.mode == "inline":
+            request = DecisionRequest(step=self.step, window=self._window, stale=self.buffer.stale_count(),
+                                      occupancy=self.buffer.occupancy, capacity=self.capacity)
+            self._window = []
+            return self.runner.submit(request), 0.0
+        tic = time.perf_counter()
+        outcome = self.runner.take()
+        return outcome, time.perf_counter() - tic
+
+    def fetch(self, input_nodes: torch.Tensor, epoch: int = 0) -> tuple[torch.Tensor, MinibatchMetrics]:
+        """Input features of one minibatch (hits from the buffer, the rest in ONE pull) and its metrics."""
+        tic = time.perf_counter()
+        outcome, t_wait = self._decision()
+        plan = self.engine.prepare(input_nodes.numpy(), replace=outcome is not None and outcome.decision == "replace")
+        x = self.engine.complete(plan, self.feat[torch.from_numpy(plan.pull_ids)])
+        t_fetch = time.perf_counter() - tic - t_wait
+        if self.verify:
+            self._verify(x, input_nodes)
+        metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=self.step,
+                                   row_bytes=self.row_bytes, requested=self.runner is not None,
+                                   t_fetch=t_fetch, t_wait=t_wait)
+        self._request(metrics)
+        self.step += 1
+        return x, metrics
+
+    def _request(self, metrics: MinibatchMetrics) -> None:
+        """Send this minibatch's metrics to the controller (inline ones read them next step)."""
+        if self.runner is None:
+            return
+        if self.runner.mode == "inline":
+            self._window.append(metrics)
+            return
+        self.runner.submit(DecisionRequest(step=metrics.step, window=[metrics], stale=metrics.stale,
+                                           occupancy=metrics.occupancy, capacity=self.capacity))
+
+    def _verify(self, x: torch.Tensor, input_nodes: torch.Tensor) -> None:
+        """Compare every served row with a direct DistTensor read (testing/auditing aid)."""
+        truth = self.feat[input_nodes]
+        if not torch.equal(x, truth):
+            bad = int((x != truth).any(dim=1).sum())
+            raise ServedRowMismatch(f"{bad} of {len(x)} served feature rows differ from the DistTensor")
+        self.verified_rows += len(x)
+
+    def summary(self) -> dict:
+        """This trainer's controller and buffer facts for summary.json."""
+        out = {"controller": self.controller.name, "capacity": self.capacity, "warm_rows": len(self.warm_ids),
+               "verified_rows": self.verified_rows, "agent": self.controller.run_record()}
+        if self.runner is not None:
+            s = self.runner.stats
+            out.update(requests=s.requests, dropped=s.dropped, decisions=dict(s.decisions),
+                       latencies_s=s.latencies_s, controller_wait_s=s.wait_s)
+        return out
+
+    def close(self) -> None:
+        """Stop the controller (and its model, if any)."""
+        if self.runner is not None:
+            self.runner.close()
+        else:
+            self.controller.close()
