@@ -107,6 +107,7 @@ def train(
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
     verify: bool = typer.Option(False, "--verify", help="check every served feature row against the DistTensor"),
+    trainer: Optional[Path] = typer.Option(None, help="run your own trainer script instead (gets --config FILE)"),
     fail_at_step: Optional[int] = typer.Option(None, hidden=True, help="testing aid: trainer 0 raises at this step"),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
@@ -123,7 +124,12 @@ def train(
     )
     from rudder_agent.compare import run_training
 
-    typer.echo(format_summary(run_training(cfg, timeout)))
+    summary = run_training(cfg, timeout, trainer)
+    if summary is None:
+        for log in sorted((out / "logs").glob("trainer-*.log")):
+            typer.echo(f"--- {log.name}\n{log.read_text()[-2000:]}")
+    else:
+        typer.echo(format_summary(summary))
 
 
 def train_config(dataset: str, parts: int, epochs: int, out: Path, method: str, batch_size: int, fanouts: str,
@@ -186,11 +192,13 @@ def format_summary(s: dict) -> str:
 
 
 def _register_replay_commands() -> None:
-    """`rudder replay` and `rudder bounds` live with the simulator."""
+    """`rudder replay`, `bounds` and `report` live with the simulator and the report builder."""
+    from rudder_agent.report.cli import report_command
     from rudder_agent.replay.cli import bounds_command, replay_command
 
     app.command("replay")(user_errors(replay_command))
     app.command("bounds")(user_errors(bounds_command))
+    app.command("report")(user_errors(report_command))
 
 
 _register_replay_commands()

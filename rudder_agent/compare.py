@@ -11,10 +11,10 @@ from rudder_agent.dist.launcher import LocalCluster
 from rudder_agent.summary import write_summary
 
 
-def run_training(cfg: TrainConfig, timeout_s: float | None = None) -> dict:
-    """Start the local cluster for ``cfg``, train, and return the written summary."""
-    LocalCluster(cfg).run(timeout_s=timeout_s)
-    return write_summary(cfg.out_dir)
+def run_training(cfg: TrainConfig, timeout_s: float | None = None, trainer: Path | None = None) -> dict | None:
+    """Start the local cluster for ``cfg``, train, and return the written summary (None for a user's trainer)."""
+    LocalCluster(cfg, trainer=trainer).run(timeout_s=timeout_s)
+    return None if trainer else write_summary(cfg.out_dir)
 
 
 def variants(base: TrainConfig, controllers: list[str], fractions: list[float]) -> list[TrainConfig]:

@@ -83,6 +83,8 @@ class LocalCluster:
     show_progress: bool = True
     run_prefix: str = field(default_factory=lambda: f"rudder_{uuid.uuid4().hex[:8]}_")
     llm_threads: int = 2
+    trainer: Path | None = None
+    """A user's trainer script to run instead of the built-in one; it gets ``--config <run>/config.json``."""
     procs: list[Proc] = field(default_factory=list)
     llm_server: object | None = None
 
@@ -107,11 +109,13 @@ class LocalCluster:
         )
         return env
 
-    def _start(self, role: str, module: str, env: dict[str, str], args: list[str], is_trainer: bool) -> None:
+    def _start(self, role: str, target: str | Path, env: dict[str, str], args: list[str], is_trainer: bool) -> None:
+        """Start a module (``pkg.mod``) or a script path with its output in ``logs/<role>.log``."""
         log_path = self.run_dir / "logs" / f"{role}.log"
         fh = log_path.open("w")
+        entry = [str(Path(target).resolve())] if isinstance(target, Path) else ["-m", target]
         popen = subprocess.Popen(
-            [self.python, "-m", module, *args],
+            [self.python, *entry, *args],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -153,7 +157,8 @@ class LocalCluster:
                 "WORLD_SIZE": str(self.cfg.parts),
                 isolation.MACHINE_ENV: str(k),
             }
-            self._start(f"trainer-{k}", "rudder_agent.dist.trainer", trainer_env, ["--config", str(config_path)], True)
+            self._start(f"trainer-{k}", self.trainer or "rudder_agent.dist.trainer", trainer_env,
+                        ["--config", str(config_path)], True)
         (self.run_dir / "cluster.json").write_text(
             json.dumps({"shm_prefix": self.run_prefix, "pids": {p.role: p.popen.pid for p in self.procs}}, indent=2)
         )

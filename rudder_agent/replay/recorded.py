@@ -22,14 +22,16 @@ class RecordedSource:
         if missing:
             raise RudderError(f"{recording.run_dir} rank {recording.rank}: no recorded metrics for "
                               f"{len(missing)} traced minibatches (first: step {missing[0]})")
-        self._applied = {s: m["decision_applied"] for s, m in recording.minibatches.items()}
+        self._rows = recording.minibatches
         self._controller = recording.controller
 
     def take(self, step: int) -> DecisionOutcome | None:
-        decision = self._applied[step]
-        if decision is None:
+        m = self._rows[step]
+        if m["decision_applied"] is None:
             return None
-        return DecisionOutcome(request_step=step, decision=decision, reason="recorded")
+        return DecisionOutcome(request_step=step, decision=m["decision_applied"], reason="recorded",
+                               source=m.get("decision_source") or "rule", valid=m.get("decision_valid") is not False,
+                               expected_hits=m.get("expected_hits"), expected_comm=m.get("expected_comm"))
 
     def offer(self, metrics: MinibatchMetrics) -> None:
         """Nothing to tell: the decisions are fixed."""

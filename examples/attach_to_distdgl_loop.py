@@ -1,0 +1,60 @@
+"""Attach Rudder to your own DistDGL training loop (the lines marked RUDDER are all it takes).
+
+Run it on a local cluster:   rudder train --dataset cora --parts 2 --controller llm \
+                                 --trainer examples/attach_to_distdgl_loop.py --out runs/attach
+or on a real cluster with DGL's tools/launch.py, passing `--config <run>/config.json`.
+"""
+
+from __future__ import annotations
+
+from rudder_agent.dist import isolation
+
+isolation.apply()  # only needed when several "machines" share one host (rudder train sets it up)
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import dgl  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from rudder_agent.attach import BufferedFeatures  # noqa: E402  RUDDER
+from rudder_agent.config import TrainConfig  # noqa: E402
+from rudder_agent.model import GraphSAGE  # noqa: E402
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__)
+    args.add_argument("--config", type=Path, required=True)
+    cfg = TrainConfig.model_validate_json(args.parse_args().config.read_text())
+    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
+    torch.distributed.init_process_group("gloo")
+    g = dgl.distributed.DistGraph(cfg.graph_name, part_config=str(cfg.part_config))
+    train_nid = dgl.distributed.node_split(g.ndata["train_mask"], g.get_partition_book(), force_even=True)
+    loader = dgl.dataloading.DistNodeDataLoader(g, train_nid, dgl.dataloading.NeighborSampler(cfg.fanouts),
+                                                batch_size=cfg.batch_size, shuffle=True)
+    n_classes = int(g.ndata["label"][torch.arange(g.num_nodes())].max()) + 1
+    model = torch.nn.parallel.DistributedDataParallel(GraphSAGE(g.ndata["feat"].shape[1], 64, n_classes, 2, 0.5))
+    opt = torch.optim.Adam(model.parameters(), lr=0.003)
+
+    per_epoch = -(-len(train_nid) // cfg.batch_size)
+    features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * per_epoch,  # RUDDER
+                                rank=torch.distributed.get_rank(), verify=cfg.verify)
+    for epoch in range(cfg.epochs):
+        comm = remote = hits = 0
+        for input_nodes, seeds, blocks in loader:
+            x, m = features.fetch(input_nodes, epoch)  # RUDDER: instead of g.ndata["feat"][input_nodes]
+            loss = F.cross_entropy(model(blocks, x), g.ndata["label"][seeds].long())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            comm, remote, hits = comm + m.comm_rows, remote + m.remote_inputs, hits + m.hits
+        print(f"rank {torch.distributed.get_rank()} epoch {epoch}: loss {float(loss):.4f}, remote rows fetched "
+              f"{comm} of {remote} remote inputs, %-Hits {100 * hits / max(remote, 1):.1f}", flush=True)
+    print(f"summary: {features.summary()}", flush=True)
+    features.close()  # RUDDER
+
+
+if __name__ == "__main__":
+    main()
