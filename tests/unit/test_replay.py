@@ -94,7 +94,7 @@ def test_fixed_on_a_hand_stream(tmp_path):
     assert [m["epoch"] for m in rows] == [0, 0, 1]
     assert summary["controller"] == "fixed" and summary["epochs"] == 2
     assert summary["comm_rows"] == 3 and summary["hit_pct"] == 50.0
-    assert summary["replay"] == {"of": str(run), "mode": "inline", "latency_minibatches": None}
+    assert summary["replay"] == {"of": str(run), "mode": "inline", "latency_minibatches": None, "overrides": {}}
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
 
 
