@@ -108,6 +108,8 @@ def train(
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
     verify: bool = typer.Option(False, "--verify", help="check every served feature row against the DistTensor"),
     trainer: Optional[Path] = typer.Option(None, help="run your own trainer script instead (gets --config FILE)"),
+    network: str = typer.Option("loopback", help="loopback, or netns: a namespace per machine with shaped links (root)"),
+    link_rate: str = typer.Option("1gbit", help="netns: tc tbf rate of each machine's link, e.g. 1gbit, 200mbit"),
     fail_at_step: Optional[int] = typer.Option(None, hidden=True, help="testing aid: trainer 0 raises at this step"),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
@@ -121,6 +123,7 @@ def train(
              mode="sync" if sync else "async", model=model, prompt_version=prompt_version, cot=cot,
              fallback=fallback),
         trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step,
+        network=network, link_rate=link_rate,
     )
     from rudder_agent.compare import run_training
 
@@ -166,6 +169,8 @@ def compare(
     period: int = typer.Option(32, help="massivegnn: replace every P minibatches"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
     overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
+    network: str = typer.Option("loopback", help="loopback, or netns: a namespace per machine with shaped links (root)"),
+    link_rate: str = typer.Option("1gbit", help="netns: tc tbf rate of each machine's link"),
 ) -> None:
     """Run several controllers on one partition in one session; print them side by side with ratios to none."""
     from rudder_agent.compare import compare as run_all, write_comparison
@@ -173,6 +178,7 @@ def compare(
     base = train_config(
         dataset, parts, epochs, out, method, batch_size, fanouts, 256, 0.003, seed,
         dict(model=model, prompt_version=prompt_version, cot=cot, mode="sync" if sync else "async", period=period),
+        network=network, link_rate=link_rate,
     )
     summaries = run_all(base, [c.strip() for c in controllers.split(",") if c.strip()],
                         [float(f) for f in fractions.split(",")], timeout, overwrite)

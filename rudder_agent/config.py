@@ -57,6 +57,9 @@ class TrainConfig(BaseModel):
     trace: bool = False
     trace_only: bool = Field(False, description="record traces without backward/optimizer steps")
     out_dir: Path
+    network: Literal["loopback", "netns"] = Field(
+        "loopback", description="netns: one network namespace per machine, links shaped to link_rate (root only)")
+    link_rate: str | None = Field("1gbit", description="tc tbf rate of every machine's link with network=netns")
     verify: bool = Field(False, description="compare every served feature row with a direct DistTensor read")
     fail_at_step: int | None = Field(None, description="testing aid: raise in trainer rank 0 at this step")
 

@@ -40,6 +40,7 @@ def summarize(run_dir: Path) -> dict:
         "epochs": n_epochs,
         "batch_size": cfg.batch_size,
         "fanouts": cfg.fanouts,
+        "network": cfg.network if cfg.network == "loopback" else f"netns@{cfg.link_rate or 'unlimited'}",
         "controller": cfg.buffer.controller,
         "buffer_fraction": cfg.buffer.fraction if cfg.buffer.controller != "none" else 0.0,
         "minibatches": len(minibatches),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from scipy.special import expit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
@@ -41,7 +42,7 @@ class Head:
         weight = compute_sample_weight("balanced", y) / len(y)
         w, b = self.w.astype(np.float64).copy(), float(self.b)
         for _ in range(steps):
-            err = weight * (1.0 / (1.0 + np.exp(-(z @ w + b))) - y)
+            err = weight * (expit(z @ w + b) - y)
             w -= lr * (z.T @ err + l2 * (w - self.w))
             b -= lr * (err.sum() + l2 * (b - self.b))
         return Head(w, b)

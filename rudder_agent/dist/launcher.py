@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from rudder_agent.config import TrainConfig
 from rudder_agent.dist import isolation
+from rudder_agent.dist.netns import INNER_IF, EmulatedNetwork
 from rudder_agent.errors import RudderError
 from rudder_agent.llm.embedded import SHARED_ENDPOINT_ENV, EmbeddedServer, resolve_gguf
 from rudder_agent.log import get_logger
@@ -85,8 +86,14 @@ class LocalCluster:
     llm_threads: int = 2
     trainer: Path | None = None
     """A user's trainer script to run instead of the built-in one; it gets ``--config <run>/config.json``."""
+    network: EmulatedNetwork | None = None
+    """One network namespace per machine with rate-limited links; None = everything on loopback."""
     procs: list[Proc] = field(default_factory=list)
     llm_server: object | None = None
+
+    def __post_init__(self) -> None:
+        if self.network is None and self.cfg.network == "netns":
+            self.network = EmulatedNetwork(self.cfg.parts, self.cfg.link_rate)
 
     @property
     def run_dir(self) -> Path:
@@ -109,13 +116,15 @@ class LocalCluster:
         )
         return env
 
-    def _start(self, role: str, target: str | Path, env: dict[str, str], args: list[str], is_trainer: bool) -> None:
-        """Start a module (``pkg.mod``) or a script path with its output in ``logs/<role>.log``."""
+    def _start(self, role: str, machine: int, target: str | Path, env: dict[str, str], args: list[str],
+               is_trainer: bool) -> None:
+        """Start a module (``pkg.mod``) or a script path on a machine, output in ``logs/<role>.log``."""
         log_path = self.run_dir / "logs" / f"{role}.log"
         fh = log_path.open("w")
         entry = [str(Path(target).resolve())] if isinstance(target, Path) else ["-m", target]
+        prefix = self.network.exec_prefix(machine) if self.network else []
         popen = subprocess.Popen(
-            [self.python, *entry, *args],
+            [*prefix, self.python, *entry, *args],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -128,8 +137,10 @@ class LocalCluster:
     def start(self) -> None:
         """Write the ip_config and run config, then start servers first and trainers after."""
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if self.network is not None:
+            self.network.setup()
         ip_config = self.run_dir / "ip_config.txt"
-        ip_config.write_text("".join(f"127.0.0.1 {free_port()}\n" for _ in range(self.cfg.parts)))
+        ip_config.write_text("".join(f"{self._address(k)} {free_port()}\n" for k in range(self.cfg.parts)))
         config_path = self.run_dir / "config.json"
         config_path.write_text(self.cfg.model_dump_json(indent=2))
         env = self._common_env(ip_config)
@@ -140,6 +151,7 @@ class LocalCluster:
         for k in range(self.cfg.parts):
             self._start(
                 f"server-{k}",
+                k,
                 "rudder_agent.dist.server",
                 {**env, "DGL_ROLE": "server", "DGL_SERVER_ID": str(k), isolation.MACHINE_ENV: str(k)},
                 [],
@@ -151,18 +163,23 @@ class LocalCluster:
                 "DGL_ROLE": "client",
                 "DGL_DIST_MODE": "distributed",
                 "DGL_GROUP_ID": "0",
-                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_ADDR": self._address(0),
                 "MASTER_PORT": master_port,
                 "RANK": str(k),
                 "WORLD_SIZE": str(self.cfg.parts),
                 isolation.MACHINE_ENV: str(k),
+                **({"GLOO_SOCKET_IFNAME": INNER_IF} if self.network else {}),
             }
-            self._start(f"trainer-{k}", self.trainer or "rudder_agent.dist.trainer", trainer_env,
+            self._start(f"trainer-{k}", k, self.trainer or "rudder_agent.dist.trainer", trainer_env,
                         ["--config", str(config_path)], True)
         (self.run_dir / "cluster.json").write_text(
             json.dumps({"shm_prefix": self.run_prefix, "pids": {p.role: p.popen.pid for p in self.procs}}, indent=2)
         )
         log.info("cluster started", machines=self.cfg.parts, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
+
+    def _address(self, machine: int) -> str:
+        """The address machine ``machine`` is reached at."""
+        return self.network.ip(machine) if self.network else "127.0.0.1"
 
     def _start_shared_llm(self) -> str | None:
         """One embedded model server for every trainer of this host (one slot each), not one per trainer."""
@@ -171,7 +188,8 @@ class LocalCluster:
         if buf.controller != "llm" or kind != "llamacpp":
             return None
         self.llm_server = EmbeddedServer(resolve_gguf(target), n_threads=self.llm_threads, seed=self.cfg.seed,
-                                         parallel=self.cfg.parts)
+                                         parallel=self.cfg.parts,
+                                         host=self.network.host_ip if self.network else "127.0.0.1")
         return f"{self.llm_server.start()}/v1"
 
     def _first_failure(self) -> Proc | None:
@@ -234,6 +252,8 @@ class LocalCluster:
                 break
         if self.llm_server is not None:
             self.llm_server.close()
+        if self.network is not None:
+            self.network.close()
         removed = isolation.remove_segments(self.run_prefix)
         log.debug("cluster stopped", shm_removed=removed)
 

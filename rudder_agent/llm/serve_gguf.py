@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--ctx", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--parallel", type=int, default=1, help="slots (concurrent clients), each with --ctx tokens")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -39,7 +40,7 @@ def main() -> None:
     params.cpuparams_batch.n_threads = args.threads
     params.sampling.temp = 0.0
     params.sampling.seed = args.seed
-    params.hostnames = ["127.0.0.1"]
+    params.hostnames = [args.host]
     params.port = 0
     params.verbosity = -1
     try:
