@@ -10,12 +10,12 @@ offline training, which is computable online: the stream shows each replacement'
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections import deque
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from rudder_agent.classifiers.artifact import Classifier, load_classifier
 from rudder_agent.classifiers.features import window_features
@@ -73,7 +73,7 @@ class ClassifierController(Controller):
         return DecisionOutcome(
             request_step=request.step, decision="replace" if replace else "skip", source="model",
             expected_hits="increase" if replace else "unchanged", expected_comm="increase" if replace else "unchanged",
-            reason=f"{self.classifier.meta.kind} p(replace)={1 / (1 + math.exp(-logit)):.2f}",
+            reason=f"{self.classifier.meta.kind} p(replace)={expit(logit):.2f}",
             latency_s=time.perf_counter() - tic,
         )
 

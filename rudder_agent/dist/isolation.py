@@ -11,12 +11,14 @@ before DGL starts any role; it is a no-op on a real cluster (variables unset).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 MACHINE_ENV = "RUDDER_MACHINE_ID"
 PREFIX_ENV = "RUDDER_SHM_PREFIX"
 
 _applied = False
+_RUN_PREFIX = re.compile(r"^(rudder_[0-9a-f]{8}_)m\d+_")
 
 
 def machine_prefix(run_prefix: str, machine_id: int) -> str:
@@ -67,6 +69,30 @@ def apply() -> bool:
     rpc_client.get_local_machine_id = lambda server_namebook: machine_id
     _applied = True
     return True
+
+
+def live_prefixes() -> set[str]:
+    """Run prefixes that a living process still uses (read from process environments)."""
+    import psutil
+
+    live = set()
+    for proc in psutil.process_iter():
+        try:
+            prefix = proc.environ().get(PREFIX_ENV)
+        except (psutil.Error, OSError):
+            continue
+        if prefix:
+            live.add(prefix)
+    return live
+
+
+def remove_stale_segments(shm_dir: Path = Path("/dev/shm")) -> int:
+    """Delete segments of runs whose every process is gone (e.g. a launcher killed with SIGKILL)."""
+    if not shm_dir.exists():
+        return 0
+    runs = {m.group(1) for p in shm_dir.glob("rudder_*") if (m := _RUN_PREFIX.match(p.name))}
+    live = live_prefixes()
+    return sum(remove_segments(run, shm_dir) for run in runs - live)
 
 
 def leftover_segments(run_prefix: str, shm_dir: Path = Path("/dev/shm")) -> list[Path]:

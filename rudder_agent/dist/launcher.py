@@ -9,6 +9,7 @@ the run's shared-memory segments are removed afterwards.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -31,6 +32,8 @@ from rudder_agent.log import get_logger
 from rudder_agent.metrics import read_jsonl
 
 log = get_logger(__name__)
+
+PR_SET_PDEATHSIG = 1
 
 
 class ClusterFailure(RudderError):
@@ -64,6 +67,11 @@ def format_epoch(rec: dict) -> str:
     return (f"epoch {rec['epoch']} [trainer 0]: {rec['epoch_time_s']:.2f} s, loss {loss}, "
             f"{rec['minibatches']} minibatches, remote inputs {rec['remote_inputs']:,}, "
             f"comm rows {rec['comm_rows']:,}, %-Hits {hit_pct:.1f}")
+
+
+def _die_with_launcher() -> None:
+    """In the child before exec: get SIGTERM when the launcher dies, even by SIGKILL (Linux prctl)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -130,6 +138,7 @@ class LocalCluster:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_launcher,
         )
         fh.close()
         self.procs.append(Proc(role, popen, log_path, is_trainer))
@@ -137,6 +146,8 @@ class LocalCluster:
     def start(self) -> None:
         """Write the ip_config and run config, then start servers first and trainers after."""
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if stale := isolation.remove_stale_segments():
+            log.info("removed shared memory of dead runs", segments=stale)
         if self.network is not None:
             self.network.setup()
         ip_config = self.run_dir / "ip_config.txt"

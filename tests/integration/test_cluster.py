@@ -100,3 +100,28 @@ def test_ctrl_c_stops_everything(tmp_path: Path, isolated_cache) -> None:
     assert proc.returncode == 130
     assert "interrupted" in err
     assert_no_leftovers(out)
+
+
+def test_killed_launcher_takes_its_processes_along(tmp_path: Path, isolated_cache) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "rudder_agent.cli", "train", *TINY, "--epochs", "50",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics-rank0.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    pids = json.loads((out / "cluster.json").read_text())["pids"].values()
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    from rudder_agent.dist.isolation import remove_stale_segments
+
+    remove_stale_segments()  # what the next launch does first
+    assert_no_leftovers(out)
