@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
-from rudder_agent.agent.nodes import build_graph
+from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.controllers.base import Controller

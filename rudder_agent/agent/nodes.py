@@ -10,8 +10,6 @@ import time
 from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.guard import Guard, rule_decision
@@ -140,19 +138,6 @@ class DecisionMaker:
                              source=outcome.source, expected_hits=outcome.expected_hits,
                              expected_comm=outcome.expected_comm)
         return [*state.history, entry][-max(self.config.history_len, 1):]
-
-
-def build_graph(chat: ChatModel, prompts: PromptSet, config: AgentConfig) -> CompiledStateGraph:
-    """The compiled Metrics Collector -> Context Builder -> Decision Maker graph."""
-    builder = StateGraph(AgentState)
-    builder.add_node("metrics_collector", collect_metrics)
-    builder.add_node("context_builder", build_context)
-    builder.add_node("decision_maker", DecisionMaker(chat, prompts, config))
-    builder.add_edge(START, "metrics_collector")
-    builder.add_edge("metrics_collector", "context_builder")
-    builder.add_edge("context_builder", "decision_maker")
-    builder.add_edge("decision_maker", END)
-    return builder.compile(name="rudder_decision")
 
 
 def _hit_pct(batches: list[MinibatchMetrics]) -> float:

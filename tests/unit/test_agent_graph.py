@@ -10,7 +10,7 @@ import pytest
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.controller import LLMController
-from rudder_agent.agent.nodes import build_graph
+from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.controllers.base import Controller
