@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -17,13 +17,12 @@ classifiers_app = typer.Typer(help="Train and evaluate the ML classifier control
                               no_args_is_help=True)
 
 TRACES = typer.Argument(..., exists=True, file_okay=False, help="runs recorded with `rudder train --trace`")
-
-
 EXPLORE = typer.Option(",".join(f"{p:g}" for p in DEFAULT_EXPLORE),
                        help="replace probabilities of random-behaviour replays added per trace ('' for none)")
 
 
 def _floats(text: str) -> list[float]:
+    """'0.1,0.5' -> [0.1, 0.5]."""
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -31,6 +30,7 @@ def _floats(text: str) -> list[float]:
 
 
 def _labels(value: str) -> str:
+    """A label kind, checked (typer has no Literal choices)."""
     if value not in LABEL_KINDS:
         raise RudderError(f"--labels must be oracle or rule, not {value!r}")
     return value
@@ -49,13 +49,12 @@ def train_command(
 ) -> None:
     """Train one classifier on the decision points of recorded runs and save it."""
     from rudder_agent.classifiers.artifact import save_classifier
-    from rudder_agent.classifiers.dataset import build_dataset, load_streams
+    from rudder_agent.classifiers.dataset import training_set
     from rudder_agent.classifiers.train import train_classifier
 
     labels = _labels(labels)
-    train_horizon = horizon if labels == "oracle" else None
-    data = build_dataset(load_streams(traces, train_horizon, _floats(explore), seed), labels, window)
-    classifier = train_classifier(data, model, labels, window, train_horizon, seed)
+    data = training_set(traces, labels, window, horizon, _floats(explore), seed)
+    classifier = train_classifier(data, model, labels, window, horizon, seed)
     save_classifier(classifier, out)
     v = classifier.meta.training["validation"]
     typer.echo(f"{model} on {len(data.y)} {labels}-labelled decision points ({100 * data.y.mean():.0f}% replace); "
@@ -78,7 +77,7 @@ def evaluate_command(
     classifier = load_classifier(model)
     for run in traces:
         s = static_scores(classifier, load_streams([run], horizon))
-        c = closed_loop(lambda: ClassifierController(classifier, finetune_every), run, horizon)
+        c = closed_loop(partial(ClassifierController, classifier, finetune_every), run, horizon)
         typer.echo(f"{run}: recorded states: accuracy {s['accuracy']:.3f} (n={s['n']}, oracle replace "
                    f"{100 * s['replace_share']:.0f}%, predicted {100 * s['predicted_replace_share']:.0f}%)\n"
                    f"  closed loop: {_figures(c)}")
@@ -88,7 +87,7 @@ def evaluate_command(
 def ood_command(
     train: list[Path] = typer.Option(..., exists=True, file_okay=False, help="runs to train on (repeat)"),
     test: list[Path] = typer.Option(..., exists=True, file_okay=False, help="runs to evaluate on (repeat)"),
-    models: str = typer.Option(",".join(MODEL_KINDS), help="comma-separated kinds (tabnet is skipped if not installed)"),
+    models: str = typer.Option(",".join(MODEL_KINDS), help="comma-separated kinds (default: all installed)"),
     labels: str = typer.Option("oracle", help="oracle or rule"),
     window: int = typer.Option(DEFAULT_WINDOW, min=1, help="minibatches summarised into one feature row"),
     horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle look-ahead in minibatches"),
@@ -99,9 +98,10 @@ def ood_command(
 ) -> None:
     """Train on some configurations, replay unseen ones: accuracy vs oracle, %-Hits, comm ratio, interval."""
     from rudder_agent.classifiers.evaluate import ood
+    from rudder_agent.classifiers.models import tabnet_installed
 
     kinds = [k.strip() for k in models.split(",") if k.strip()]
-    if "tabnet" in kinds and importlib.util.find_spec("pytorch_tabnet") is None and models == ",".join(MODEL_KINDS):
+    if models == ",".join(MODEL_KINDS) and not tabnet_installed():
         typer.echo("tabnet skipped: pytorch-tabnet is not installed", err=True)
         kinds.remove("tabnet")
     rows = ood(train, test, kinds, _labels(labels), window, horizon, _floats(explore), finetune_every, seed)
@@ -111,20 +111,24 @@ def ood_command(
         out.write_text(json.dumps(rows, indent=2))
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    """A figure, or a dash where it does not apply (no decisions, no labels)."""
+    return "–" if value is None else format(value, spec)
+
+
 def _figures(c: dict) -> str:
-    fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
-    return (f"accuracy {fmt(c['accuracy'], '.3f')}, %-Hits {c['hit_pct']:.2f}, comm ratio {c['comm_ratio']:.3f}, "
-            f"interval {fmt(c['replacement_interval'], '.2f')}, replace {fmt(c['replace_share'], '.0%')}")
+    """One line of closed-loop figures."""
+    return (f"accuracy {_fmt(c['accuracy'], '.3f')}, %-Hits {c['hit_pct']:.2f}, comm ratio {c['comm_ratio']:.3f}, "
+            f"interval {_fmt(c['replacement_interval'], '.2f')}, replace {_fmt(c['replace_share'], '.0%')}")
 
 
 def markdown_table(rows: list[dict]) -> str:
     """One line per (test run, controller)."""
-    fmt = lambda v, spec: "–" if v is None else format(v, spec)  # noqa: E731
-    lines = ["| test run | seen | controller | accuracy (closed loop) | accuracy (recorded) | %-Hits | comm / none "
-             "| interval | replace share |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| test run | seen | controller | accuracy (closed loop) | accuracy (recorded) | %-Hits | comm / none "
+              "| interval | replace share |"), "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['test']} | {'yes' if r['seen'] else 'no'} | {r['controller']} | "
-                     f"{fmt(r['accuracy'], '.3f')} | {fmt(r.get('static_accuracy'), '.3f')} | {r['hit_pct']:.2f} | "
-                     f"{r['comm_ratio']:.3f} | {fmt(r['replacement_interval'], '.2f')} | "
-                     f"{fmt(r['replace_share'], '.0%')} |")
+                     f"{_fmt(r['accuracy'], '.3f')} | {_fmt(r.get('static_accuracy'), '.3f')} | {r['hit_pct']:.2f} | "
+                     f"{r['comm_ratio']:.3f} | {_fmt(r['replacement_interval'], '.2f')} | "
+                     f"{_fmt(r['replace_share'], '.0%')} |")
     return "\n".join(lines)

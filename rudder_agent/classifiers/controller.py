@@ -19,7 +19,7 @@ from scipy.special import expit
 
 from rudder_agent.classifiers.artifact import Classifier, load_classifier
 from rudder_agent.classifiers.features import window_features
-from rudder_agent.classifiers.labels import rule_events, rule_example, rule_labels, spread
+from rudder_agent.classifiers.labels import Spread, rule_events, rule_example, rule_labels
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError
@@ -46,8 +46,8 @@ class ClassifierController(Controller):
         self.finetune_every = finetune_every
         self.window = classifier.meta.window
         self._stream: deque[MinibatchMetrics] = deque(maxlen=2 * self.window)
-        self._events: deque[np.ndarray] = deque(maxlen=FINETUNE_EVENTS)
-        self._effects: list[tuple[float, float]] = []
+        self._events: deque[tuple[np.ndarray, tuple[float, float]]] = deque(maxlen=FINETUNE_EVENTS)
+        self._spread = Spread()
         self.decisions = 0
         self.finetunes = 0
 
@@ -85,13 +85,13 @@ class ClassifierController(Controller):
         stream = list(self._stream)
         for i in rule_events(stream, self.window):
             x, effect = rule_example(self.facts, stream, i, self.window)
-            self._events.append(x)
-            self._effects.append(effect)
+            self._events.append((x, effect))
+            self._spread.add(np.array(effect))
 
     def _finetune(self) -> None:
         """Refit the head on the recent replacements, labelled with the rule scaled over the whole run so far."""
-        X = np.stack(self._events)
-        y = rule_labels(np.array(self._effects[-len(X):]), scale=spread(np.array(self._effects)))
+        X = np.stack([x for x, _ in self._events])
+        y = rule_labels(np.array([e for _, e in self._events]), scale=self._spread.sd)
         self.classifier.head = self.classifier.head.refit(self.classifier.body.embed(X), y)
         self.finetunes += 1
         log.debug("classifier_finetuned", decisions=self.decisions, events=len(X), replace_share=float(y.mean()))

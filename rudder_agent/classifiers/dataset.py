@@ -40,8 +40,10 @@ class Dataset:
 
 def load_stream(run_dir: Path, rank: int, horizon: int | None = None, explore: float | None = None,
                 seed: int = 0) -> TraceStream:
-    """Replay one rank, with oracle labels if ``horizon``: the recorded decisions (reproducing the metric
-    stream exactly), or random ones that replace with probability ``explore``."""
+    """Replay one rank with its recorded decisions (or random ones, replacing with probability ``explore``).
+
+    The recorded decisions reproduce the live metric stream exactly; ``horizon`` adds an oracle label per minibatch.
+    """
     recording = load_recording(Path(run_dir), rank)
     stream: list[MinibatchMetrics] = []
     oracle: dict[int, Action] = {}
@@ -75,7 +77,7 @@ def oracle_rows(trace: TraceStream, window: int) -> tuple[np.ndarray, np.ndarray
 
 
 def rule_rows(trace: TraceStream, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """One row per recorded replacement with full windows around it, labelled by the paper's rule."""
+    """One row per replacement in the stream with full windows around it, labelled by the paper's rule."""
     examples = [rule_example(trace.facts, trace.stream, i, window) for i in rule_events(trace.stream, window)]
     if not examples:
         return np.empty((0, len(FEATURE_NAMES))), np.empty(0, dtype=np.int64)
@@ -93,4 +95,11 @@ def build_dataset(traces: Sequence[TraceStream], labels: LabelKind, window: int)
                           f"runs whose controller replaced at least once with {window} minibatches around it")
     return Dataset(X, np.concatenate([y for _, _, y in parts]).astype(np.int64),
                    [name for name, x, _ in parts for _ in range(len(x))])
+
+
+def training_set(run_dirs: Sequence[Path], labels: LabelKind, window: int, horizon: int,
+                 explore: Sequence[float] = (), seed: int = 0) -> Dataset:
+    """Recorded and explored replays of ``run_dirs``, labelled (the costly oracle is judged only when asked for)."""
+    traces = load_streams(run_dirs, horizon if labels == "oracle" else None, explore, seed)
+    return build_dataset(traces, labels, window)
 

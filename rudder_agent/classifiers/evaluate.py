@@ -11,13 +11,14 @@ whose comm rows are the trace's remote inputs; the replacement interval is the s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from rudder_agent.classifiers.artifact import Classifier
 from rudder_agent.classifiers.controller import ClassifierController
-from rudder_agent.classifiers.dataset import TraceStream, build_dataset, load_streams
+from rudder_agent.classifiers.dataset import TraceStream, build_dataset, load_streams, training_set
 from rudder_agent.classifiers.train import scores, train_classifier
 from rudder_agent.classifiers.vocabulary import LabelKind
 from rudder_agent.controllers.base import Controller
@@ -73,9 +74,8 @@ def ood(train_runs: Sequence[Path], test_runs: Sequence[Path], kinds: Sequence[s
 
     ``none`` needs no replay: its comm rows are the remote inputs, the ratio's denominator.
     """
-    train_horizon = horizon if labels == "oracle" else None
-    data = build_dataset(load_streams(train_runs, train_horizon, explore, seed), labels, window)
-    classifiers = {k: train_classifier(data, k, labels, window, train_horizon, seed) for k in kinds}
+    data = training_set(train_runs, labels, window, horizon, explore, seed)
+    classifiers = {k: train_classifier(data, k, labels, window, horizon, seed) for k in kinds}
     seen = {Path(r).resolve() for r in train_runs}
     rows = []
     for run in test_runs:
@@ -85,7 +85,7 @@ def ood(train_runs: Sequence[Path], test_runs: Sequence[Path], kinds: Sequence[s
         for name, make in references.items():
             rows.append({**base, "controller": name, **closed_loop(make, run, horizon)})
         for kind, clf in classifiers.items():
-            figures = closed_loop(lambda: ClassifierController(clf, finetune_every), run, horizon)
+            figures = closed_loop(partial(ClassifierController, clf, finetune_every), run, horizon)
             rows.append({**base, "controller": kind, **figures,
                          "static_accuracy": static_scores(clf, static)["accuracy"]})
     return rows

@@ -2,7 +2,7 @@
 
 Rule (paper §4.4): for a replacement applied at minibatch s, compare the ``window``
 minibatches before s with the ``window`` minibatches from s on, with the Context Builder's
-measures: dh = change of window %-Hits (points), dc = change of remote rows per minibatch.
+measures: dh = change of window %-Hits (points), dc = change of rows fetched per minibatch.
 Each is standardized by its spread over a stream's replacement events (scaled, not
 centred, so the sign of a change is kept); the replacement is good (label 1: replace) when
 dh / sd(dh) > dc / sd(dc). Online fine-tuning applies the same functions to the stream the
@@ -38,14 +38,30 @@ def rule_example(facts: StaticFacts, stream: Sequence[MinibatchMetrics], i: int,
     return window_features(facts, pre, step), effect
 
 
-def spread(effects: np.ndarray) -> np.ndarray:
-    """Per-column standard deviation of (dh, dc), 1 where a column does not vary."""
-    sd = np.asarray(effects, dtype=np.float64).reshape(-1, 2).std(axis=0)
-    return np.where(sd > 0, sd, 1.0)
+class Spread:
+    """Running per-column standard deviation of (dh, dc); 1 where a column does not vary."""
+
+    def __init__(self) -> None:
+        self.n, self.total, self.total_sq = 0, np.zeros(2), np.zeros(2)
+
+    def add(self, effects: np.ndarray) -> Spread:
+        """Count more replacement effects (one (dh, dc) row each)."""
+        effects = np.asarray(effects, dtype=np.float64).reshape(-1, 2)
+        self.n += len(effects)
+        self.total += effects.sum(axis=0)
+        self.total_sq += (effects ** 2).sum(axis=0)
+        return self
+
+    @property
+    def sd(self) -> np.ndarray:
+        """The scale the rule divides (dh, dc) by."""
+        mean = self.total / max(self.n, 1)
+        sd = np.sqrt(np.maximum(self.total_sq / max(self.n, 1) - mean ** 2, 0.0))
+        return np.where(sd > 1e-6 * (1.0 + np.abs(mean)), sd, 1.0)
 
 
 def rule_labels(effects: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
     """1 where the standardized %-Hits gain outweighs the standardized rise in rows, else 0."""
     effects = np.asarray(effects, dtype=np.float64).reshape(-1, 2)
-    z = effects / (spread(effects) if scale is None else scale)
+    z = effects / (Spread().add(effects).sd if scale is None else scale)
     return (z[:, 0] > z[:, 1]).astype(np.int64)

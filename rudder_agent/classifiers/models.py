@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
@@ -34,6 +34,7 @@ class Head:
     b: float
 
     def logits(self, z: np.ndarray) -> np.ndarray:
+        """One logit per embedding row (positive: replace)."""
         return np.asarray(z, dtype=np.float64) @ self.w + self.b
 
     def refit(self, z: np.ndarray, y: np.ndarray, steps: int = 200, lr: float = 0.1, l2: float = 0.1) -> Head:
@@ -75,8 +76,7 @@ class ScoreBody:
         if hasattr(self.pipeline, "decision_function"):
             score = self.pipeline.decision_function(X)
         else:
-            p = np.clip(self.pipeline.predict_proba(X)[:, 1], _LOGIT_CLIP, 1 - _LOGIT_CLIP)
-            score = np.log(p / (1 - p))
+            score = logit(np.clip(self.pipeline.predict_proba(X)[:, 1], _LOGIT_CLIP, 1 - _LOGIT_CLIP))
         return np.asarray(score, dtype=np.float64).reshape(-1, 1)
 
 
@@ -116,9 +116,14 @@ class MLPBody:
             return self.net(torch.as_tensor(self.scaler.transform(X), dtype=torch.float32)).double().numpy()
 
 
+def tabnet_installed() -> bool:
+    """TabNet is an optional dependency."""
+    return importlib.util.find_spec("pytorch_tabnet") is not None
+
+
 def require_tabnet() -> None:
-    """TabNet is optional: say which package provides it."""
-    if importlib.util.find_spec("pytorch_tabnet") is None:
+    """Say which package provides TabNet when it is missing."""
+    if not tabnet_installed():
         raise RudderError("--model tabnet needs the optional package pytorch-tabnet "
                           "(pip install --no-deps pytorch-tabnet==4.1.0); the other kinds work without it")
 

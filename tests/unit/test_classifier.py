@@ -171,3 +171,8 @@ def test_head_refit_moves_towards_the_new_labels():
     flipped = head.refit(z, np.array([1, 1, 0, 0]), steps=500, lr=1.0, l2=0.0)
     assert (flipped.logits(z) < head.logits(z))[2:].all() and (flipped.logits(z) > head.logits(z))[:2].all()
     assert head.w.tolist() == [1.0]  # the original is untouched
+
+
+def test_rule_models_record_no_oracle_horizon(traces):
+    classifier = train_classifier(build_dataset(traces, "rule", 2), "lr", "rule", 2, 8)
+    assert classifier.meta.horizon is None and classifier.meta.labels == "rule"

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rudder_agent.classifiers.artifact import save_classifier
 from rudder_agent.classifiers.cli import classifiers_app
 from rudder_agent.classifiers.controller import ClassifierController
 from rudder_agent.classifiers.dataset import build_dataset, load_streams
@@ -36,7 +35,7 @@ def oracle_lr(traces):
 
 @pytest.fixture(scope="module")
 def rule_mlp(traces):
-    return train_classifier(build_dataset(traces, "rule", 2), "mlp", "rule", 2, None)
+    return train_classifier(build_dataset(traces, "rule", 2), "mlp", "rule", 2, 4)
 
 
 def controller(classifier, finetune_every: int = 0) -> ClassifierController:
