@@ -102,6 +102,9 @@ def train(
     prompt_version: str = typer.Option("v1", help="llm controller: prompt template version"),
     cot: bool = typer.Option(False, "--cot", help="llm controller: chain-of-thought"),
     fallback: str = typer.Option("skip", help="llm controller: skip or rule, on invalid answers and timeouts"),
+    classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                   help="classifier controller: trained artefact (.rcls)"),
+    finetune_every: int = typer.Option(0, min=0, help="classifier controller: refit the head every N decisions"),
     trace: bool = typer.Option(False, "--trace", help="record the per-minibatch access trace"),
     trace_only: bool = typer.Option(False, "--trace-only", help="record traces without backward/optimizer steps"),
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
@@ -121,10 +124,14 @@ def train(
         dataset, parts, epochs, out, method, batch_size, fanouts, hidden, lr, seed,
         dict(controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
              mode="sync" if sync else "async", model=model, prompt_version=prompt_version, cot=cot,
-             fallback=fallback),
+             fallback=fallback, classifier_path=classifier_path.resolve() if classifier_path else None,
+             finetune_every=finetune_every),
         trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step,
         network=network, link_rate=link_rate,
     )
+    from rudder_agent.controllers import make_controller
+
+    make_controller(cfg.buffer).close()  # configuration errors (e.g. no --classifier-path) stop before any launch
     from rudder_agent.compare import run_training
 
     summary = run_training(cfg, timeout, trainer)
@@ -208,6 +215,18 @@ def _register_replay_commands() -> None:
 
 
 _register_replay_commands()
+
+
+def _register_classifier_commands() -> None:
+    """`rudder classifiers ...` lives with the classifiers; its errors print like every command's."""
+    from rudder_agent.classifiers.cli import classifiers_app
+
+    for command in classifiers_app.registered_commands:
+        command.callback = user_errors(command.callback)
+    app.add_typer(classifiers_app, name="classifiers")
+
+
+_register_classifier_commands()
 
 
 if __name__ == "__main__":

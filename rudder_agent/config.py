@@ -35,7 +35,8 @@ class BufferConfig(BaseModel):
     prompt_version: str = "v1"
     cot: bool = False
     fallback: Literal["skip", "rule"] = Field("skip", description="llm: decision on invalid answers or timeouts")
-    classifier_path: Path | None = None
+    classifier_path: Path | None = Field(None, description="classifier: trained artefact (.rcls)")
+    finetune_every: int = Field(0, ge=0, description="classifier: refit the decision head every N decisions (0: never)")
 
 
 class TrainConfig(BaseModel):

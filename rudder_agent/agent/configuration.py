@@ -30,6 +30,7 @@ class AgentConfig(BaseModel):
     guard_end_fraction: float = Field(0.05, ge=0, lt=1, description="never replace in this last share of minibatches")
     guard_fill_fraction: float = Field(0.1, ge=0, le=1,
                                        description="replace without asking while more than this share of slots is empty")
+    warm_up: bool = Field(True, description="one call at set-up so the runtime caches the static prompt prefix")
     seed: int = 0
     n_threads: int = Field(2, ge=1, description="llama.cpp threads for the embedded backend")
     ollama_host: str | None = Field(None, description="overrides $OLLAMA_HOST")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.graph import build_graph
-from rudder_agent.agent.prompts import PromptSet
+from rudder_agent.agent.prompts import PromptSet, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
@@ -55,7 +57,24 @@ class LLMController(Controller):
             self.backend.close()
             raise
         self.graph = build_graph(self.backend, self.prompts, self.config)
+        if self.config.warm_up and not self.config.model.startswith("scripted:"):
+            self._warm_up()
         log.info("llm_controller_ready", **self.run_record())
+
+    def _warm_up(self) -> None:
+        """One call with the run's static system prompt, so the runtime caches that prefix before training.
+
+        A cold ~750-token prompt is the slow part of a small local model's first answers; the
+        same prefix starts every later prompt, so they only process the per-request part.
+        """
+        system = self.prompts.system.render(
+            system_values(self.facts, answer_schema(self.config.cot), self.config.guard_end_fraction))
+        tic = time.perf_counter()
+        try:
+            self.backend.invoke([SystemMessage(system), HumanMessage("Warm-up: answer with any valid decision.")])
+        except Exception as err:  # a slow first answer still leaves the prefix cached server-side
+            log.warning("llm_warm_up_failed", error=f"{type(err).__name__}: {err}"[:200])
+        log.info("llm_warm_up", seconds=round(time.perf_counter() - tic, 2))
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         """One pass through the graph; model failures come back as counted fallback decisions."""

@@ -22,6 +22,10 @@ def make_controller(cfg: BufferConfig) -> Controller:
 
         return LLMController(AgentConfig(model=cfg.model, prompt_version=cfg.prompt_version, cot=cfg.cot,
                                          fallback=cfg.fallback))
+    if cfg.controller == "classifier":
+        from rudder_agent.classifiers.controller import ClassifierController
+
+        return ClassifierController.from_path(cfg.classifier_path, cfg.finetune_every)
     raise RudderError(f"controller {cfg.controller!r} is not available yet")
 
 

@@ -30,6 +30,9 @@ def replay_command(
     model: Optional[str] = typer.Option(None, help="llm: model string (default: the recorded one)"),
     prompt_version: Optional[str] = typer.Option(None, help="llm: prompt template version"),
     cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="llm: chain-of-thought"),
+    classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                   help="classifier: trained artefact (.rcls)"),
+    finetune_every: Optional[int] = typer.Option(None, min=0, help="classifier: refit the head every N decisions"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
@@ -44,7 +47,8 @@ def replay_command(
         if not overwrite:
             raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
         shutil.rmtree(out)
-    settings = {"period": period, "model": model, "prompt_version": prompt_version, "cot": cot}
+    settings = {"period": period, "model": model, "prompt_version": prompt_version, "cot": cot,
+                "classifier_path": classifier_path, "finetune_every": finetune_every}
     overrides = {"horizon": horizon} if controller == "oracle" else {k: v for k, v in settings.items() if v is not None}
     summary: dict = {}
     for r in [rank] if rank is not None else recorded_ranks(trace):

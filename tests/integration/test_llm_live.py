@@ -11,6 +11,10 @@ from tests.integration.helpers import minibatches, train
 
 pytestmark = pytest.mark.integration
 
+# Small batches give enough minibatches; a small buffer fills at once (the guard fills empty slots without the model) and a high
+# tau makes entries stale after 3 idle rounds, so the model is asked on most minibatches.
+ASKS_THE_MODEL = ["--batch-size", "60", "--buffer-fraction", "0.05", "--tau", "0.9"]
+
 
 def check_steered_run(run: Path) -> dict:
     """The run completed, decisions were applied, and every served row was exact."""
@@ -31,7 +35,7 @@ def test_scripted_agent_sync_applies_every_answer(tmp_path: Path, isolated_cache
         '{"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "stable"}\n'
     )
     run = train(tmp_path / "scripted", "--epochs", "2", "--controller", "llm", "--model", f"scripted:{answers}",
-                "--sync", "--verify")
+                "--sync", "--verify", *ASKS_THE_MODEL)
     s = check_steered_run(run)
     assert s["decisions"]["invalid"] > 0 and s["decisions"]["replace"] > 0
     for rank in (0, 1):
@@ -44,6 +48,6 @@ def test_scripted_agent_sync_applies_every_answer(tmp_path: Path, isolated_cache
 @pytest.mark.llm
 def test_embedded_smollm2_steers_training(tmp_path: Path, isolated_cache) -> None:
     run = train(tmp_path / "embedded", "--epochs", "2", "--controller", "llm", "--model", "llamacpp:smollm2-135m",
-                "--sync", "--verify")
+                "--sync", "--verify", *ASKS_THE_MODEL)
     s = check_steered_run(run)
     assert s["latency_p50_s"] is not None and s["latency_p50_s"] > 0
