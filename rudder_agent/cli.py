@@ -174,6 +174,8 @@ def compare(
     cot: bool = typer.Option(False, "--cot", help="llm controller: chain-of-thought"),
     sync: bool = typer.Option(False, "--sync", help="llm controller: wait for a decision every minibatch"),
     period: int = typer.Option(32, help="massivegnn: replace every P minibatches"),
+    classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                   help="classifier controller: trained artefact (.rcls)"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
     overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
     network: str = typer.Option("loopback", help="loopback, or netns: a namespace per machine with shaped links (root)"),
@@ -184,7 +186,8 @@ def compare(
 
     base = train_config(
         dataset, parts, epochs, out, method, batch_size, fanouts, 256, 0.003, seed,
-        dict(model=model, prompt_version=prompt_version, cot=cot, mode="sync" if sync else "async", period=period),
+        dict(model=model, prompt_version=prompt_version, cot=cot, mode="sync" if sync else "async", period=period,
+             classifier_path=classifier_path.resolve() if classifier_path else None),
         network=network, link_rate=link_rate,
     )
     summaries = run_all(base, [c.strip() for c in controllers.split(",") if c.strip()],

@@ -95,6 +95,7 @@ def ood_command(
     finetune_every: int = typer.Option(0, min=0, help="refit the head every N decisions (rule models)"),
     seed: int = typer.Option(0, help="random seed"),
     out: Optional[Path] = typer.Option(None, help="also write the rows to this JSON file"),
+    agents: str = typer.Option("", help="LLM agent model strings to evaluate beside them, e.g. llamacpp:smollm2-135m"),
 ) -> None:
     """Train on some configurations, replay unseen ones: accuracy vs oracle, %-Hits, comm ratio, interval."""
     from rudder_agent.classifiers.evaluate import ood
@@ -104,7 +105,8 @@ def ood_command(
     if models == ",".join(MODEL_KINDS) and not tabnet_installed():
         typer.echo("tabnet skipped: pytorch-tabnet is not installed", err=True)
         kinds.remove("tabnet")
-    rows = ood(train, test, kinds, _labels(labels), window, horizon, _floats(explore), finetune_every, seed)
+    rows = ood(train, test, kinds, _labels(labels), window, horizon, _floats(explore), finetune_every, seed,
+               [a for a in agents.split(",") if a])
     typer.echo(markdown_table(rows))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,10 +67,19 @@ def closed_loop(make: Callable[[], Controller | str], run_dir: Path, horizon: in
     }
 
 
+def _agent(model: str) -> Controller:
+    """The Rudder LLM agent on ``model`` (imported late: it pulls in LangGraph)."""
+    from rudder_agent.agent.configuration import AgentConfig
+    from rudder_agent.agent.controller import LLMController
+
+    return LLMController(AgentConfig(model=model))
+
+
 def ood(train_runs: Sequence[Path], test_runs: Sequence[Path], kinds: Sequence[str], labels: LabelKind,
         window: int, horizon: int = DEFAULT_HORIZON, explore: Sequence[float] = (), finetune_every: int = 0,
-        seed: int = 0) -> list[dict]:
-    """Train each kind on ``train_runs``; replay each test run with it, fixed and the oracle; one row per pair.
+        seed: int = 0, agents: Sequence[str] = ()) -> list[dict]:
+    """Train each kind on ``train_runs``; replay each test run with it, fixed, the oracle and each LLM agent
+    (model strings in ``agents``; the agent needs no training); one row per pair.
 
     ``none`` needs no replay: its comm rows are the remote inputs, the ratio's denominator.
     """
@@ -82,6 +91,7 @@ def ood(train_runs: Sequence[Path], test_runs: Sequence[Path], kinds: Sequence[s
         base = {"test": Path(run).name, "seen": Path(run).resolve() in seen}
         static = load_streams([run], horizon)
         references = {"fixed": lambda: "fixed", "oracle": lambda: Oracle(horizon)}
+        references |= {f"llm ({m})": partial(_agent, m) for m in agents}
         for name, make in references.items():
             rows.append({**base, "controller": name, **closed_loop(make, run, horizon)})
         for kind, clf in classifiers.items():
