@@ -38,6 +38,9 @@ def main() -> None:
     params.n_parallel = args.parallel
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
+    # No busy-wait polling: beside training, spinning threads starve the trainers and themselves.
+    params.cpuparams.poll = 0
+    params.cpuparams_batch.poll = 0
     params.sampling.temp = 0.0
     params.sampling.seed = args.seed
     params.hostnames = [args.host]
