@@ -35,6 +35,8 @@ class BufferConfig(BaseModel):
     prompt_version: str = "v1"
     cot: bool = False
     fallback: Literal["skip", "rule"] = Field("skip", description="llm: decision on invalid answers or timeouts")
+    llm_threads: int = Field(1, ge=1, description="llm: llama.cpp threads of the embedded model (1 beside training)")
+    llm_timeout_s: float = Field(30.0, gt=0, description="llm: per model call; then a counted fallback")
     classifier_path: Path | None = Field(None, description="classifier: trained artefact (.rcls)")
     finetune_every: int = Field(0, ge=0, description="classifier: refit the decision head every N decisions (0: never)")
 

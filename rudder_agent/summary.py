@@ -90,6 +90,8 @@ def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
         "replacement_interval": replacement_interval(minibatches),
+        "applied": dict(Counter(f"{m['decision_source']}:{m['decision_applied']}" for m in minibatches
+                                if m.get("decision_applied"))),
         "verified_rows": int(sum(c.get("verified_rows", 0) for c in controllers)),
         "agent": controllers[0].get("agent", {}) if controllers else {},
     }

@@ -21,7 +21,8 @@ def make_controller(cfg: BufferConfig) -> Controller:
         from rudder_agent.agent.configuration import AgentConfig
 
         return LLMController(AgentConfig(model=cfg.model, prompt_version=cfg.prompt_version, cot=cfg.cot,
-                                         fallback=cfg.fallback))
+                                         fallback=cfg.fallback, n_threads=cfg.llm_threads,
+                                         timeout_s=cfg.llm_timeout_s))
     if cfg.controller == "classifier":
         from rudder_agent.classifiers.controller import ClassifierController
 

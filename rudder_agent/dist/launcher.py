@@ -91,7 +91,8 @@ class LocalCluster:
     shutdown_grace_s: float = 20.0
     show_progress: bool = True
     run_prefix: str = field(default_factory=lambda: f"rudder_{uuid.uuid4().hex[:8]}_")
-    llm_threads: int = 2
+    llm_nice: int = 19
+    """The shared model server runs at the lowest CPU priority: in async mode training must come first."""
     trainer: Path | None = None
     """A user's trainer script to run instead of the built-in one; it gets ``--config <run>/config.json``."""
     network: EmulatedNetwork | None = None
@@ -198,9 +199,10 @@ class LocalCluster:
         kind, _, target = buf.model.partition(":")
         if buf.controller != "llm" or kind != "llamacpp":
             return None
-        self.llm_server = EmbeddedServer(resolve_gguf(target), n_threads=self.llm_threads, seed=self.cfg.seed,
+        self.llm_server = EmbeddedServer(resolve_gguf(target), n_threads=buf.llm_threads, seed=self.cfg.seed,
                                          parallel=self.cfg.parts,
-                                         host=self.network.host_ip if self.network else "127.0.0.1")
+                                         host=self.network.host_ip if self.network else "127.0.0.1",
+                                         nice=self.llm_nice)
         return f"{self.llm_server.start()}/v1"
 
     def _first_failure(self) -> Proc | None:

@@ -54,12 +54,14 @@ def resolve_gguf(target: str) -> Path:
 class EmbeddedServer:
     """One llama.cpp server child process; close() (or our death, via its stdin) stops it."""
 
-    def __init__(self, gguf: Path, n_threads: int, seed: int, parallel: int = 1, host: str = "127.0.0.1"):
+    def __init__(self, gguf: Path, n_threads: int, seed: int, parallel: int = 1, host: str = "127.0.0.1",
+                 nice: int = 0):
         self.gguf = gguf
         self.n_threads = n_threads
         self.seed = seed
         self.parallel = parallel
         self.host = host
+        self.nice = nice
         self.address: str | None = None
         self._proc: subprocess.Popen | None = None
 
@@ -68,7 +70,8 @@ class EmbeddedServer:
         if self.address:
             return self.address
         cmd = [sys.executable, str(_CHILD), "--model", str(self.gguf), "--threads", str(self.n_threads),
-               "--ctx", str(CONTEXT_TOKENS), "--seed", str(self.seed), "--parallel", str(self.parallel), "--host", self.host]
+               "--ctx", str(CONTEXT_TOKENS), "--seed", str(self.seed), "--parallel", str(self.parallel), "--host", self.host,
+               "--nice", str(self.nice)]
         with tempfile.TemporaryFile() as stderr:
             # unbuffered stdout, so select() sees every byte the child wrote
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)

@@ -26,9 +26,11 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--nice", type=int, default=0, help="lower CPU priority (0-19): training comes first")
     parser.add_argument("--parallel", type=int, default=1, help="slots (concurrent clients), each with --ctx tokens")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    os.nice(args.nice)
 
     import xllamacpp
 

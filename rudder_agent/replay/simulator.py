@@ -110,6 +110,7 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
             ctl.close()
     record = {"rank": recording.rank, "controller": "recorded" if ctl is None else ctl.name, "capacity": capacity,
               "warm_rows": warm_rows, "verified_rows": 0, **(source.record() if source is not None else {}),
+              "agent": ctl.run_record() if ctl is not None else recording.controller.get("agent", {}),
               "replay": {"of": str(recording.run_dir), "mode": _mode_label(source, mode),
                          "latency_minibatches": latency if isinstance(source, QueuedSource) else None,
                          "overrides": {k: v for k, v in overrides.items() if isinstance(v, (str, int, float, bool))}}}

@@ -101,7 +101,9 @@ class QueuedSource:
             self._pending = request
             return
         self._answer = self.runner.submit(request)
-        self._ready_at = metrics.step + self.latency
+        # Guard answers need no model: live, they arrive before the next minibatch.
+        instant = self._answer is not None and self._answer.source == "guard"
+        self._ready_at = metrics.step + (1 if instant else self.latency)
 
     def record(self) -> dict:
         return stats_record(self.stats)

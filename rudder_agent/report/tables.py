@@ -6,6 +6,9 @@ import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rudder_agent.report.figures import rate_columns
+from rudder_agent.report.passk import pass_rate
+
 Column = tuple[str, Callable[[dict], str]]
 """A Markdown column: header and how a row renders in it."""
 
@@ -86,11 +89,16 @@ def markdown(rows: Sequence[dict], columns: Sequence[Column]) -> str:
 def pass_pivot(rows: Sequence[dict]) -> tuple[list[dict], list[Column]]:
     """Paper Table 4: Pass@1 %-Hits per controller variant (rows) and dataset (columns), runs with predictions only."""
     judged = [r for r in rows if r.get("pass1_hits_n")]
+    counts: dict[tuple, list[int]] = {}
+    for r in judged:  # several runs of one variant on one dataset pool their judged decisions
+        n = r["pass1_hits_n"]
+        k_n = counts.setdefault((r["controller"], r["mode"], r["buffer_pct"], r["dataset"]), [0, 0])
+        k_n[0] += round(r["pass1_hits"] * n / 100)
+        k_n[1] += n
     table: dict[tuple, dict] = {}
-    for r in judged:
-        key = (r["controller"], r["mode"], r["buffer_pct"])
-        row = table.setdefault(key, dict(zip(("controller", "mode", "buffer_pct"), key)))
-        row[r["dataset"]] = rate("pass1_hits")(r)
+    for (*key, dataset), (k, n) in counts.items():
+        row = table.setdefault(tuple(key), dict(zip(("controller", "mode", "buffer_pct"), key)))
+        row[dataset] = rate("pass1_hits")(rate_columns("pass1_hits", pass_rate([True] * k + [False] * (n - k))))
     columns = VARIANT + [(d, lambda r, d=d: r.get(d, NA)) for d in sorted({r["dataset"] for r in judged})]
     return list(table.values()), columns
 
