@@ -97,7 +97,9 @@ def test_request_carries_schema_temperature_and_seed(ollama_host):
     ctl = controller(ollama_host)
     outcome = ctl.decide(request(10))
     ctl.close()
-    (body,) = StandInOllama.bodies
+    warm_up, body = StandInOllama.bodies
+    # the set-up warm-up carries the same static system message, so the runtime's prompt cache is reused
+    assert warm_up["messages"][0] == body["messages"][0]
     assert body["model"] == "llama3.2"
     assert body["format"] == DecisionAnswer.model_json_schema()
     assert body["options"]["temperature"] == 0
