@@ -19,8 +19,13 @@ from matplotlib.lines import Line2D
 from rudder_agent.report.runs import Run
 
 REPLACE, SKIP = "tab:red", "0.6"
+GUARD_STYLE = ":"
+"""Guard decisions (answered without the model) are dotted; model/rule/fallback decisions solid."""
 OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": "small"}
 """Legends go right of the axes so they never hide data."""
+BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.22), "fontsize": "small", "ncol": 3}
+"""Long legends (many runs) go under the axes, in columns."""
+BUFFER_STYLES = ("-", "--", "-.", ":")
 
 
 def run_title(run: Run) -> str:
@@ -49,10 +54,19 @@ def rolling_comm(stream: Sequence[dict], k: int) -> np.ndarray:
 
 
 def mark_decisions(ax: Axes, stream: Sequence[dict]) -> None:
-    """Vertical lines at applied decisions: replace in red over skip in grey."""
+    """Vertical lines at applied decisions: replace in red over skip in grey; guard decisions dotted."""
     for action, color, alpha in (("skip", SKIP, 0.35), ("replace", REPLACE, 0.45)):
-        steps = [m["step"] for m in stream if m.get("decision_applied") == action]
-        ax.vlines(steps, 0, 1, transform=ax.get_xaxis_transform(), colors=color, alpha=alpha, linewidth=0.8)
+        for guard in (True, False):
+            steps = [m["step"] for m in stream if m.get("decision_applied") == action
+                     and (m.get("decision_source") == "guard") == guard]
+            ax.vlines(steps, 0, 1, transform=ax.get_xaxis_transform(), colors=color, alpha=alpha, linewidth=0.8,
+                      linestyles=GUARD_STYLE if guard else "solid")
+
+
+def hit_axis_top(*series: Sequence[float]) -> float:
+    """A %-Hits axis that fits the data (small buffers stay visible), never above 100."""
+    peak = max((float(np.nanmax(s)) for s in series if len(s) and not np.all(np.isnan(s))), default=0.0)
+    return min(100.0, max(5.0, 1.15 * peak))
 
 
 def trajectory(run: Run, rank: int, k: int, path: Path) -> Path:
@@ -68,13 +82,15 @@ def trajectory(run: Run, rank: int, k: int, path: Path) -> Path:
     hits_ax.plot(steps, rolling_hit_pct(stream, k), color="tab:blue", linewidth=2)
     comm_ax.plot(steps, [m["comm_rows"] for m in stream], color="tab:green", linewidth=1.2)
     comm_ax.plot(steps, [m["replace_rows"] for m in stream], color="tab:purple", linewidth=1, linestyle="--")
-    hits_ax.set(ylabel="%-Hits", ylim=(0, 100))
+    hits_ax.set(ylabel="%-Hits", ylim=(0, hit_axis_top(per_mb)))
     comm_ax.set(ylabel="remote rows fetched", xlabel=f"minibatch (trainer rank {rank})", ylim=(0, None))
     n = {a: sum(m.get("decision_applied") == a for m in stream) for a in ("replace", "skip")}
+    guarded = sum(m.get("decision_source") == "guard" for m in stream if m.get("decision_applied"))
     hits_ax.legend(handles=[Line2D([], [], color="tab:blue", alpha=0.35, label="per minibatch"),
                             Line2D([], [], color="tab:blue", linewidth=2, label=f"last {k} minibatches"),
                             Line2D([], [], color=REPLACE, label=f"replace ({n['replace']})"),
-                            Line2D([], [], color=SKIP, label=f"skip ({n['skip']})")],
+                            Line2D([], [], color=SKIP, label=f"skip ({n['skip']})"),
+                            Line2D([], [], color="black", linestyle=GUARD_STYLE, label=f"by the guard ({guarded})")],
                    **OUTSIDE)
     comm_ax.legend(handles=[Line2D([], [], color="tab:green", label="comm rows\n(misses + replacement)"),
                             Line2D([], [], color="tab:purple", linestyle="--", label="replacement rows")],
@@ -86,18 +102,23 @@ def trajectory(run: Run, rank: int, k: int, path: Path) -> Path:
 
 def overlay(runs: Sequence[Run], rank: int, k: int, path: Path) -> Path:
     """Several runs' windowed %-Hits and comm rows on shared axes (same rank)."""
-    fig = Figure(figsize=(13, 6.5), layout="constrained")
+    fig = Figure(figsize=(13, 8), layout="constrained")
     hits_ax, comm_ax = fig.subplots(2, 1, sharex=True)
-    colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
-    for i, run in enumerate(runs):
+    colors = colormaps["tab10"].colors  # one colour per controller variant, one line style per buffer size
+    labels = list(dict.fromkeys(run.label for run in runs))
+    fractions = sorted({run.fraction for run in runs})
+    curves = []
+    for run in runs:
         stream = run.minibatches.get(rank, [])
         steps = [m["step"] for m in stream]
-        style = {"color": colors[i % len(colors)], "linewidth": 1.5, "label": run_title(run)}
-        hits_ax.plot(steps, rolling_hit_pct(stream, k), **style)
+        style = {"color": colors[labels.index(run.label) % len(colors)], "linewidth": 1.5, "label": run_title(run),
+                 "linestyle": BUFFER_STYLES[fractions.index(run.fraction) % len(BUFFER_STYLES)]}
+        curves.append(rolling_hit_pct(stream, k))
+        hits_ax.plot(steps, curves[-1], **style)
         comm_ax.plot(steps, rolling_comm(stream, k), **style)
-    hits_ax.set(ylabel=f"%-Hits (last {k} minibatches)", ylim=(0, 100))
+    hits_ax.set(ylabel=f"%-Hits (last {k} minibatches)", ylim=(0, hit_axis_top(*curves)))
     comm_ax.set(ylabel=f"comm rows (mean of last {k})", xlabel=f"minibatch (trainer rank {rank})", ylim=(0, None))
-    hits_ax.legend(**OUTSIDE)
+    comm_ax.legend(**BELOW)
     fig.suptitle(f"Trajectories of {len(runs)} runs, trainer rank {rank}")
     fig.savefig(path, dpi=110)
     return path
