@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
+from pydantic import ValidationError
 
 from rudder_agent.config import BufferConfig, ModelConfig, TrainConfig
 from rudder_agent.errors import RudderError
@@ -32,6 +33,10 @@ def user_errors(fn: Callable) -> Callable:
         except RudderError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
+        except ValidationError as exc:  # a bad option value, caught by the typed configuration
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            typer.secho(f"error: invalid settings: {problems}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.secho("interrupted: every process was stopped", fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(130) from None

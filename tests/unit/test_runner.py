@@ -115,3 +115,4 @@ def test_close_returns_even_while_a_decision_is_in_flight() -> None:
     tic = time.perf_counter()
     runner.close(timeout_s=0.2)
     assert time.perf_counter() - tic < 1.0
+
