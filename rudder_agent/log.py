@@ -19,11 +19,16 @@ def configure_logging(level: str = "info", role: str | None = None, json: bool =
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     if role:
         structlog.contextvars.bind_contextvars(role=role)
+
+
+def _stderr_logger(*_args) -> structlog.PrintLogger:
+    """Whatever sys.stderr is now (test runners and tools swap it), not the one seen at set-up."""
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def get_logger(name: str | None = None):
