@@ -6,7 +6,7 @@ import functools
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 from pydantic import ValidationError
@@ -42,6 +42,18 @@ def user_errors(fn: Callable) -> Callable:
             raise typer.Exit(130) from None
 
     return wrapper
+
+# Options shared by `train` and `compare`, defined once.
+DatasetOpt = Annotated[str, typer.Option(help="dataset name (see `rudder datasets`)")]
+PartsOpt = Annotated[int, typer.Option(help="partitions = machines = trainers")]
+MethodOpt = Annotated[str, typer.Option(help="partitioning: metis or random")]
+BatchOpt = Annotated[int, typer.Option(help="seed nodes per minibatch")]
+ModelOpt = Annotated[str, typer.Option(help="llm controller: model string")]
+PromptOpt = Annotated[str, typer.Option(help="llm controller: prompt template version")]
+CotOpt = Annotated[bool, typer.Option("--cot", help="llm controller: chain-of-thought")]
+LlmThreadsOpt = Annotated[int, typer.Option(help="llm controller: llama.cpp threads of the embedded model")]
+LlmTimeoutOpt = Annotated[float, typer.Option(help="llm controller: seconds per model call before a fallback")]
+PeriodOpt = Annotated[int, typer.Option(help="massivegnn: replace every P minibatches")]
 
 
 def parse_fanouts(text: str) -> list[int]:
@@ -86,12 +98,12 @@ def partition(
 @app.command()
 @user_errors
 def train(
-    dataset: str = typer.Option("ogbn-arxiv", help="dataset name (see `rudder datasets`)"),
-    parts: int = typer.Option(2, help="partitions = machines = trainers"),
+    dataset: DatasetOpt = "ogbn-arxiv",
+    parts: PartsOpt = 2,
     epochs: int = typer.Option(3, help="training epochs"),
     out: Path = typer.Option(Path("runs/latest"), help="run directory (metrics, logs, summary.json)"),
-    method: str = typer.Option("metis", help="partitioning: metis or random"),
-    batch_size: int = typer.Option(1000, help="seed nodes per minibatch"),
+    method: MethodOpt = "metis",
+    batch_size: BatchOpt = 1000,
     fanouts: str = typer.Option("10,25", help="neighbours sampled per layer, comma-separated"),
     hidden: int = typer.Option(256, help="GraphSAGE hidden size"),
     lr: float = typer.Option(0.003, help="Adam learning rate"),
@@ -101,14 +113,14 @@ def train(
     delta: float = typer.Option(1.0, help="score gain when a buffered node is sampled"),
     gamma: float = typer.Option(0.95, help="score decay per round a buffered node is not sampled"),
     tau: Optional[float] = typer.Option(None, help="staleness threshold (default gamma**25)"),
-    period: int = typer.Option(32, help="massivegnn: replace every P minibatches"),
+    period: PeriodOpt = 32,
     sync: bool = typer.Option(False, "--sync", help="wait for a controller decision every minibatch"),
-    model: str = typer.Option("llamacpp:smollm2-135m", help="llm controller: model string"),
-    prompt_version: str = typer.Option("v1", help="llm controller: prompt template version"),
-    cot: bool = typer.Option(False, "--cot", help="llm controller: chain-of-thought"),
+    model: ModelOpt = "llamacpp:smollm2-135m",
+    prompt_version: PromptOpt = "v1",
+    cot: CotOpt = False,
     fallback: str = typer.Option("skip", help="llm controller: skip or rule, on invalid answers and timeouts"),
-    llm_threads: int = typer.Option(1, help="llm controller: llama.cpp threads of the embedded model"),
-    llm_timeout: float = typer.Option(30.0, help="llm controller: seconds per model call before a fallback"),
+    llm_threads: LlmThreadsOpt = 1,
+    llm_timeout: LlmTimeoutOpt = 30.0,
     classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                                    help="classifier controller: trained artefact (.rcls)"),
     finetune_every: int = typer.Option(0, min=0, help="classifier controller: refit the head every N decisions"),
@@ -166,23 +178,23 @@ def train_config(dataset: str, parts: int, epochs: int, out: Path, method: str, 
 @app.command()
 @user_errors
 def compare(
-    dataset: str = typer.Option("ogbn-arxiv", help="dataset name (see `rudder datasets`)"),
-    parts: int = typer.Option(2, help="partitions = machines = trainers"),
+    dataset: DatasetOpt = "ogbn-arxiv",
+    parts: PartsOpt = 2,
     epochs: int = typer.Option(3, help="training epochs per run"),
     out: Path = typer.Option(Path("runs/compare"), help="one sub-directory per run, plus comparison.md"),
     controllers: str = typer.Option("none,fixed,massivegnn,llm", help="comma-separated; none is always included"),
     fractions: str = typer.Option("0.25", help="buffer fractions, comma-separated"),
-    method: str = typer.Option("metis", help="partitioning: metis or random"),
-    batch_size: int = typer.Option(1000, help="seed nodes per minibatch"),
+    method: MethodOpt = "metis",
+    batch_size: BatchOpt = 1000,
     fanouts: str = typer.Option("10,25", help="neighbours sampled per layer"),
     seed: int = typer.Option(0, help="random seed (the same for every run)"),
-    model: str = typer.Option("llamacpp:smollm2-135m", help="llm controller: model string"),
-    prompt_version: str = typer.Option("v1", help="llm controller: prompt template version"),
-    cot: bool = typer.Option(False, "--cot", help="llm controller: chain-of-thought"),
+    model: ModelOpt = "llamacpp:smollm2-135m",
+    prompt_version: PromptOpt = "v1",
+    cot: CotOpt = False,
     sync: bool = typer.Option(False, "--sync", help="llm controller: wait for a decision every minibatch"),
-    llm_threads: int = typer.Option(1, help="llm controller: llama.cpp threads of the embedded model"),
-    llm_timeout: float = typer.Option(30.0, help="llm controller: seconds per model call before a fallback"),
-    period: int = typer.Option(32, help="massivegnn: replace every P minibatches"),
+    llm_threads: LlmThreadsOpt = 1,
+    llm_timeout: LlmTimeoutOpt = 30.0,
+    period: PeriodOpt = 32,
     classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                                    help="classifier controller: trained artefact (.rcls)"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
