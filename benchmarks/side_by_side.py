@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -21,16 +20,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rudder_agent.cli import train_config
-from rudder_agent.compare import run_training, variants
+from rudder_agent.compare import run_or_reuse, variants
 from rudder_agent.dist.netns import availability
-
-
-def run_once(cfg, overwrite: bool) -> dict:
-    """A run, reused when its summary exists (so an interrupted benchmark resumes)."""
-    done = cfg.out_dir / "summary.json"
-    if done.exists() and not overwrite:
-        return json.loads(done.read_text())
-    return run_training(cfg)
 
 
 def row(label: dict, reps: list[dict], base: list[dict]) -> dict:
@@ -102,7 +93,7 @@ def main() -> None:
         for rep in range(a.repeats):
             for cfg in variants(base_cfg, a.controllers.split(","), [float(f) for f in a.fractions.split(",")]):
                 cfg = cfg.model_copy(update={"out_dir": cfg.out_dir / f"rep{rep}"})
-                results.setdefault(cfg.out_dir.parent.name, []).append(run_once(cfg, a.overwrite))
+                results.setdefault(cfg.out_dir.parent.name, []).append(run_or_reuse(cfg, a.overwrite))
         base = results["none"]
         rows += [row(label, reps, base) for reps in results.values()]
         a.out.mkdir(parents=True, exist_ok=True)

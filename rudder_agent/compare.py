@@ -17,6 +17,16 @@ def run_training(cfg: TrainConfig, timeout_s: float | None = None, trainer: Path
     return None if trainer else write_summary(cfg.out_dir)
 
 
+def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | None = None) -> dict:
+    """A finished run's summary, or a fresh run (so interrupted comparisons resume)."""
+    done = cfg.out_dir / "summary.json"
+    if done.exists() and not overwrite:
+        return json.loads(done.read_text())
+    if cfg.out_dir.exists():
+        shutil.rmtree(cfg.out_dir)
+    return run_training(cfg, timeout_s)
+
+
 def variants(base: TrainConfig, controllers: list[str], fractions: list[float]) -> list[TrainConfig]:
     """`none` once, then every other controller at every buffer fraction, each in its own run dir."""
     out = []
@@ -33,16 +43,7 @@ def compare(base: TrainConfig, controllers: list[str], fractions: list[float], t
     """Run (or reuse, unless ``overwrite``) every variant; returns their summaries, `none` first."""
     if "none" not in controllers:
         controllers = ["none", *controllers]
-    summaries = []
-    for cfg in variants(base, controllers, fractions):
-        done = cfg.out_dir / "summary.json"
-        if done.exists() and not overwrite:
-            summaries.append(json.loads(done.read_text()))
-            continue
-        if cfg.out_dir.exists():
-            shutil.rmtree(cfg.out_dir)
-        summaries.append(run_training(cfg, timeout_s))
-    return summaries
+    return [run_or_reuse(cfg, overwrite, timeout_s) for cfg in variants(base, controllers, fractions)]
 
 
 def comparison_table(summaries: list[dict]) -> str:

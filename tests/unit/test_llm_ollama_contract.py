@@ -9,8 +9,7 @@ schema in `format`, temperature 0 and the seed in `options`.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -20,6 +19,7 @@ from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.output import DecisionAnswer, ReasonedDecisionAnswer
 from rudder_agent.metrics import MinibatchMetrics
+from tests.loopback import loopback_server
 
 ANSWER = {"decision": "replace", "hits": "increase", "comm": "increase", "reason": "hits fell, 40 stale entries"}
 STAMP = "2025-01-01T00:00:00Z"
@@ -67,14 +67,8 @@ class StandInOllama(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def ollama_host():
-    StandInOllama.bodies = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StandInOllama)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with loopback_server(StandInOllama) as url:
+        yield url
 
 
 FACTS = StaticFacts(dataset="ogbn-products", num_nodes=2_449_029, num_edges=61_859_140, num_parts=2, partition=0,

@@ -8,14 +8,14 @@ test can assert `response_format` json_schema, temperature 0, the seed and the t
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from rudder_agent.llm.backends import make_chat_model
 from rudder_agent.llm.output import DecisionAnswer, parse_answer
+from tests.loopback import loopback_server
 
 ANSWER = '{\n  "decision": "skip",\n  "hits": "unchanged",\n  "comm": "unchanged",\n  "reason": "steady"\n}'
 
@@ -53,14 +53,8 @@ class StandInOpenAI(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def base_url():
-    StandInOpenAI.bodies = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StandInOpenAI)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with loopback_server(StandInOpenAI) as url:
+        yield f"{url}/v1"
 
 
 def test_request_carries_json_schema_temperature_and_seed(base_url):
