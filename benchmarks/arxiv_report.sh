@@ -4,25 +4,19 @@
 #   benchmarks/arxiv_report.sh                 # everything (~6 min live + ~23 min llm replays + ~4 min rest)
 #   STEPS="report figures" benchmarks/arxiv_report.sh   # only rebuild the report from existing runs
 #
-# Steps (in order): live replay sweep evidence report figures, and `probe` (not run by default: the
+# Steps (in order): live replay sweep report figures, and `probe` (not run by default: the
 # llama.cpp thread-count measurement behind "Issues" 1 in the report). A run or replay whose directory
 # already holds a summary.json is kept (FORCE=1 redoes it). Run it alone on the machine: the
 # live runs start a DistDGL cluster and the llm replays run llama.cpp, and both are timed.
 #
-# Two commands below are not plain CLI calls, because the setting they change is not a CLI option:
-#   - replay_llm.py: `rudder replay --controller llm` with the embedded llama.cpp server on 1 thread
-#     (AgentConfig.n_threads, default 2). On the shared 2-core machine, once other jobs load it,
-#     2 threads make one schema-constrained SmolLM2 answer take 6-60 s instead of 1-5 s (see the
-#     report). Answers are applied on the replay's minibatch clock, so the thread count sets the wall
-#     time, not when an answer lands. It can change the model's output, though: llama.cpp's float sums
-#     depend on the thread count.
-#   - train_llm_threads.py: `rudder train` with LocalCluster.llm_threads=1 (the host's shared
-#     embedded server), for the second live llm run.
+# The llm runs use the shipped defaults: the embedded SmolLM2 on 1 llama.cpp thread at nice 19 beside
+# training (`--llm-threads`), 30 s per call (`--llm-timeout`). The llm replays are asynchronous on the
+# replay's minibatch clock: an answer is applied LATENCY minibatches after its request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-/tmp/arxiv-report}
-STEPS=${STEPS:-live replay sweep evidence report figures}
+STEPS=${STEPS:-live replay sweep report figures}
 FORCE=${FORCE:-0}
 export RUDDER_CACHE=${RUDDER_CACHE:-/tmp/rc}
 RUDDER=${RUDDER:-.venv/bin/rudder}
@@ -30,44 +24,6 @@ PY=${PY:-.venv/bin/python}
 LATENCY=${LATENCY:-3}   # llm replays: answers arrive 3 minibatches after the request
 FIGS=docs/figures
 mkdir -p "$OUT/tools" "$OUT/logs"
-
-cat > "$OUT/tools/replay_llm.py" <<'EOF'
-"""`rudder replay --controller llm` with one change: the embedded llama.cpp server's thread count."""
-import argparse, json, time
-from pathlib import Path
-from rudder_agent.agent.configuration import AgentConfig
-from rudder_agent.agent.controller import LLMController
-from rudder_agent.replay import recorded_ranks, replay_run
-
-p = argparse.ArgumentParser()
-p.add_argument("trace", type=Path); p.add_argument("--out", type=Path, required=True)
-p.add_argument("--rank", type=int); p.add_argument("--latency", type=int, default=3, help="0: the recorded run's measured latency")
-p.add_argument("--cot", action="store_true"); p.add_argument("--labels", type=int, default=8)
-p.add_argument("--threads", type=int, default=1); p.add_argument("--model", default="llamacpp:smollm2-135m")
-p.add_argument("--prompt-version", default="v1")
-a = p.parse_args()
-for r in [a.rank] if a.rank is not None else recorded_ranks(a.trace):
-    ctl = LLMController(AgentConfig(model=a.model, prompt_version=a.prompt_version, cot=a.cot, n_threads=a.threads))
-    tic = time.perf_counter()
-    # model/prompt_version/cot are passed again only so that the replay block records them (the report's label reads it)
-    s = replay_run(a.trace, r, ctl, mode="async", latency_minibatches=a.latency or None, out_dir=a.out, label_horizon=a.labels,
-                   model=a.model, prompt_version=a.prompt_version, cot=a.cot)
-    print(f"rank {r}: replayed in {time.perf_counter() - tic:.1f} s", flush=True)
-print(json.dumps({k: s[k] for k in ("hit_pct", "comm_rows", "replace_rows", "decisions", "requests", "dropped_requests",
-                                    "latency_p50_s", "latency_p95_s", "replacement_interval")}))
-EOF
-
-cat > "$OUT/tools/train_llm_threads.py" <<'EOF'
-"""`rudder train ...` (arguments passed through) with the host's embedded llama.cpp server on N threads
-(LocalCluster.llm_threads, default 2, not a CLI option). Usage: train_llm_threads.py N train --dataset ..."""
-import functools, sys
-import rudder_agent.compare as compare
-from rudder_agent.cli import app
-from rudder_agent.dist.launcher import LocalCluster
-
-compare.LocalCluster = functools.partial(LocalCluster, llm_threads=int(sys.argv[1]))
-app(sys.argv[2:], prog_name="rudder")
-EOF
 
 cat > "$OUT/tools/probe_llm.py" <<'EOF'
 """One embedded SmolLM2 server with N threads: time a plain and a schema-constrained answer (llama.cpp timings)."""
@@ -108,13 +64,11 @@ if has live; then
       todo "$OUT/$c-$f" && timed "$c-$f" "$RUDDER" "${TRAIN[@]}" --controller $c --buffer-fraction 0.$f --out "$OUT/$c-$f"
     done
   done
-  # the agent live, as shipped (embedded SmolLM2 on 2 llama.cpp threads, 30 s timeout) ...
-  todo "$OUT/llm-live-25" && timed llm-live-25 "$RUDDER" "${TRAIN[@]}" --controller llm \
-    --model llamacpp:smollm2-135m --prompt-version v1 --buffer-fraction 0.25 --out "$OUT/llm-live-25"
-  # ... and with the embedded server on 1 thread
-  todo "$OUT/llm-live-1thread-25" && timed llm-live-1thread-25 "$PY" "$OUT/tools/train_llm_threads.py" 1 \
-    "${TRAIN[@]}" --controller llm --model llamacpp:smollm2-135m --prompt-version v1 --buffer-fraction 0.25 \
-    --out "$OUT/llm-live-1thread-25"
+  # the agent live, as shipped (embedded SmolLM2, 1 llama.cpp thread at nice 19, 30 s timeout)
+  for f in 25 05; do
+    todo "$OUT/llm-live-$f" && timed "llm-live-$f" "$RUDDER" "${TRAIN[@]}" --controller llm \
+      --model llamacpp:smollm2-135m --prompt-version v1 --buffer-fraction 0.$f --out "$OUT/llm-live-$f"
+  done
 fi
 
 # 2. replays on the recorded streams (every controller sees the same stream: sampling is seeded)
@@ -122,10 +76,12 @@ if has replay; then
   for f in 25 05; do
     todo "$OUT/oracle-$f" && timed "oracle-$f" "$RUDDER" replay "$OUT/fixed-$f" --controller oracle --horizon 8 \
       --labels 8 --out "$OUT/oracle-$f"
-    todo "$OUT/llm-replay-$f" && timed "llm-replay-$f" "$PY" "$OUT/tools/replay_llm.py" "$OUT/fixed-$f" \
-      --latency "$LATENCY" --labels 8 --out "$OUT/llm-replay-$f"
-    todo "$OUT/llm-cot-replay-$f" && timed "llm-cot-replay-$f" "$PY" "$OUT/tools/replay_llm.py" "$OUT/fixed-$f" \
-      --cot --latency "$LATENCY" --labels 8 --out "$OUT/llm-cot-replay-$f"
+    for cot in no-cot cot; do
+      name=llm-replay-$f; [[ $cot == cot ]] && name=llm-cot-replay-$f
+      todo "$OUT/$name" && timed "$name" "$RUDDER" replay "$OUT/fixed-$f" --controller llm \
+        --model llamacpp:smollm2-135m --prompt-version v1 --$cot --llm-threads 1 --latency "$LATENCY" --labels 8 \
+        --out "$OUT/$name"
+    done
   done
 fi
 
@@ -144,19 +100,12 @@ if has sweep; then
   done
 fi
 
-# 4. evidence for a replay issue (docs/arxiv-report.md, "Issues"): the live run's measured latency
-#    also delays the guard's instant answers
-if has evidence; then
-  todo "$OUT/evidence/llm-replay-Lmeasured-25" && timed llm-replay-Lmeasured-25 "$PY" "$OUT/tools/replay_llm.py" \
-    "$OUT/llm-live-1thread-25" --latency 0 --labels 8 --out "$OUT/evidence/llm-replay-Lmeasured-25"
-fi
-
 # 0. optional: llama.cpp speed with 2 and 1 threads, alternated (STEPS=probe)
 if has probe; then
   for t in 2 1 2 1; do "$PY" "$OUT/tools/probe_llm.py" $t 2>/dev/null | tee -a "$OUT/logs/probe.log"; done
 fi
 
-MAIN=(none fixed-25 fixed-05 massivegnn-25 massivegnn-05 llm-live-25 llm-live-1thread-25
+MAIN=(none fixed-25 fixed-05 massivegnn-25 massivegnn-05 llm-live-25 llm-live-05
       oracle-25 oracle-05 llm-replay-25 llm-replay-05 llm-cot-replay-25 llm-cot-replay-05)
 # 5. reports: the main one (tables, bounds, per-run trajectories), one overlay per buffer size,
 #    and the trade-off over the sweep (replays only for llm: the live llm runs share their label)
@@ -164,7 +113,7 @@ if has report; then
   timed report "$RUDDER" report "${MAIN[@]/#/$OUT/}" --bounds --out "$OUT/report"
   timed report-25 "$RUDDER" report $OUT/{none,fixed-25,massivegnn-25,oracle-25,llm-live-25,llm-replay-25,llm-cot-replay-25} \
     --out "$OUT/report-25"
-  timed report-05 "$RUDDER" report $OUT/{none,fixed-05,massivegnn-05,oracle-05,llm-replay-05,llm-cot-replay-05} \
+  timed report-05 "$RUDDER" report $OUT/{none,fixed-05,massivegnn-05,oracle-05,llm-live-05,llm-replay-05,llm-cot-replay-05} \
     --out "$OUT/report-05"
   timed report-sweep "$RUDDER" report $OUT/{none,fixed-25,fixed-05,massivegnn-25,massivegnn-05,oracle-25,oracle-05} \
     $OUT/sweep/{fixed,massivegnn,oracle}-{10,15,20} $OUT/{llm-replay,llm-cot-replay}-{25,05} --out "$OUT/report-sweep"

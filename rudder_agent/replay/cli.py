@@ -30,6 +30,9 @@ def replay_command(
     model: Optional[str] = typer.Option(None, help="llm: model string (default: the recorded one)"),
     prompt_version: Optional[str] = typer.Option(None, help="llm: prompt template version"),
     cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="llm: chain-of-thought"),
+    llm_threads: Optional[int] = typer.Option(None, min=1, help="llm: llama.cpp threads of the embedded model "
+                                              "(default: the recorded run's)"),
+    llm_timeout: Optional[float] = typer.Option(None, min=0.1, help="llm: seconds per model call before a fallback"),
     classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                                    help="classifier: trained artefact (.rcls)"),
     finetune_every: Optional[int] = typer.Option(None, min=0, help="classifier: refit the head every N decisions"),
@@ -48,7 +51,7 @@ def replay_command(
             raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
         shutil.rmtree(out)
     settings = {"period": period, "model": model, "prompt_version": prompt_version, "cot": cot,
-                "classifier_path": classifier_path, "finetune_every": finetune_every}
+                "llm_threads": llm_threads, "llm_timeout_s": llm_timeout, "classifier_path": classifier_path, "finetune_every": finetune_every}
     overrides = {"horizon": horizon} if controller == "oracle" else {k: v for k, v in settings.items() if v is not None}
     summary: dict = {}
     for r in [rank] if rank is not None else recorded_ranks(trace):

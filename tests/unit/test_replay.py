@@ -172,3 +172,23 @@ def test_fraction_override_resizes_the_buffer(tmp_path):
     run = make_run(tmp_path / "run", HAND, halo=8)
     summary = replay_run(run, 0, "fixed", out_dir=tmp_path / "out", fraction=0.125, progress=False)
     assert summary["capacity"] == [1] and summary["buffer_fraction"] == 0.125
+
+
+def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
+    from typer.testing import CliRunner
+
+    from rudder_agent.cli import app
+
+    run = make_run(tmp_path / "run", random_inputs(4))
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"decision": "skip", "hit_rate_change": "unchanged",
+                                   "comm_change": "unchanged"}) + "\n")
+    result = CliRunner().invoke(app, ["replay", str(run), "--controller", "llm", "--model", f"scripted:{answers}",
+                                      "--llm-threads", "3", "--llm-timeout", "5", "--latency", "1",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["replay"]["overrides"]["llm_threads"] == 3
+    assert summary["replay"]["overrides"]["llm_timeout_s"] == 5.0
+    bad = CliRunner().invoke(app, ["replay", str(run), "--llm-threads", "0", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
