@@ -49,6 +49,16 @@ def pooled_bounds(trace_dir: Path, fraction: float, epochs: int) -> dict:
     return out
 
 
+def stage_ms(run_dir: Path) -> dict:
+    """Median per-minibatch sample, fetch and train milliseconds after the first epoch, over all trainers."""
+    from rudder_agent.metrics import read_jsonl
+
+    rows = [m for f in sorted(run_dir.glob("metrics-rank*.jsonl")) for m in read_jsonl(f, kind="minibatch")
+            if m["epoch"] > 0]
+    return {f"{k}_ms": 1000 * statistics.median(m[f"t_{k}"] for m in rows) if rows else None
+            for k in ("sample", "fetch", "train")}
+
+
 def row(label: dict, reps: list[dict], base: list[dict], bound: dict | None) -> dict:
     """Medians and spreads of one variant, with ratios to `none`'s medians and distances to the bounds."""
     med = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
@@ -75,6 +85,7 @@ def row(label: dict, reps: list[dict], base: list[dict], bound: dict | None) -> 
         "test_acc": med(reps, "test_acc"),
         "test_acc_none": med(base, "test_acc"),
         "repeats": len(reps),
+        **stage_ms(s["dir"]),
     }
 
 
@@ -90,23 +101,41 @@ def cell(value, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
-def markdown(rows: list[dict]) -> str:
-    """One table for all configurations."""
-    head = ("| dataset | parts | network | controller | buffer | comm rows/epoch | vs none | MB/epoch | %-Hits "
-            "| of Belady | vs oracle rows | epoch s median [min–max] | vs none | agent wait % | test acc (none) | n |")
-    lines = [head, "|" + "---|" * 16]
+def comm_table(rows: list[dict]) -> str:
+    """Communication per dataset and partition count (identical on every network: seeded sampling)."""
+    head = ("| dataset | parts | controller | buffer | comm rows/epoch | vs none | MB/epoch | %-Hits | of Belady "
+            "| vs oracle rows |")
+    lines = [head, "|" + "---|" * 10]
+    first_network = {}
     for r in rows:
-        timed = "epoch_s_median" in r
+        first_network.setdefault((r["dataset"], r["parts"]), r["network"])
+        if r["network"] not in (first_network[(r["dataset"], r["parts"])], "replay"):
+            continue
+        lines.append(
+            f"| {r['dataset']} | {r['parts']} | {r['controller']} | {100 * r['buffer']:.0f}% "
+            f"| {r['comm_rows_per_epoch']:,.0f} | {r['comm_ratio']:.3f} | {cell(r.get('comm_mb_per_epoch'), '.0f')} "
+            f"| {r['hit_pct']:.1f} | {cell(r.get('of_belady'), '.2f')} | {cell(r.get('vs_oracle_rows'), '.3f')} |")
+    return "\n".join(lines)
+
+
+def time_table(rows: list[dict]) -> str:
+    """Epoch time, trainer wait on the controller and accuracy per configuration."""
+    head = ("| dataset | parts | network | controller | buffer | epoch s median [min–max] | vs none | fetch ms | train ms "
+            "| agent wait % | test acc (none) | n |")
+    lines = [head, "|" + "---|" * 12]
+    for r in rows:
+        if "epoch_s_median" not in r:
+            continue
         lines.append(
             f"| {r['dataset']} | {r['parts']} | {r['network']} | {r['controller']} | {100 * r['buffer']:.0f}% "
-            f"| {r['comm_rows_per_epoch']:,.0f} | {r['comm_ratio']:.3f} | {cell(r.get('comm_mb_per_epoch'), '.0f')} "
-            f"| {r['hit_pct']:.1f} | {cell(r.get('of_belady'), '.2f')} | {cell(r.get('vs_oracle_rows'), '.3f')} "
-            + (f"| {r['epoch_s_median']:.2f} [{r['epoch_s_min']:.2f}–{r['epoch_s_max']:.2f}] | {r['epoch_ratio']:.3f} "
-               f"| {100 * r['agent_wait_share']:.2f} | {r['test_acc']:.4f} ({r['test_acc_none']:.4f}) "
-               if timed else "| – | – | – | – ")
-            + f"| {r['repeats']} |"
-        )
+            f"| {r['epoch_s_median']:.2f} [{r['epoch_s_min']:.2f}–{r['epoch_s_max']:.2f}] | {r['epoch_ratio']:.3f} "
+            f"| {cell(r.get('fetch_ms'), '.0f')} | {cell(r.get('train_ms'), '.0f')} | {100 * r['agent_wait_share']:.2f} "
+            f"| {r['test_acc']:.4f} ({r['test_acc_none']:.4f}) | {r['repeats']} |")
     return "\n".join(lines)
+
+
+def markdown(rows: list[dict]) -> str:
+    return f"## Communication\n\n{comm_table(rows)}\n\n## Time\n\n{time_table(rows)}\n"
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -198,10 +227,10 @@ def main() -> None:
     jobs = [(rep, c) for rep in range(a.repeats) for c in configs]
     for rep, (dataset, parts, network) in tqdm(jobs, desc="configurations x repeats", unit="config"):
         for cfg in variants(base_config(dataset, parts, network), controllers, fractions):
-            label = cfg.out_dir.name
-            summary = finished_or_run(cfg.model_copy(update={"out_dir": cfg.out_dir / f"rep{rep}"}))
+            run_dir = cfg.out_dir / f"rep{rep}"
+            summary = finished_or_run(cfg.model_copy(update={"out_dir": run_dir}))
             if summary is not None:
-                results.setdefault((dataset, parts, network, label), []).append(summary)
+                results.setdefault((dataset, parts, network, cfg.out_dir.name), []).append({**summary, "dir": run_dir})
 
     rows = []
     for dataset, parts, network in configs:

@@ -192,3 +192,21 @@ def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
     assert summary["replay"]["overrides"]["llm_timeout_s"] == 5.0
     bad = CliRunner().invoke(app, ["replay", str(run), "--llm-threads", "0", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+class GuardThenModel(Scripted):
+    """Answers from the guard (no model call) at even steps and from the model at odd ones."""
+
+    def decide(self, request: DecisionRequest) -> DecisionOutcome:
+        self.windows.append([m.step for m in request.window])
+        source = "guard" if request.step % 2 == 0 else "model"
+        return DecisionOutcome(request_step=request.step, decision="replace", source=source)
+
+
+def test_async_replay_applies_guard_answers_at_once_and_model_answers_after_the_latency(tmp_path):
+    run = make_run(tmp_path / "run", random_inputs(10))
+    replay_run(run, 0, GuardThenModel(), mode="async", latency_minibatches=3, out_dir=tmp_path / "out",
+               progress=False)
+    applied = [(m["step"], m["decision_source"]) for m in minibatches(tmp_path / "out") if m["decision_applied"]]
+    # step 0: guard answer -> applied at 1; step 1: model answer -> applied at 4; step 4: guard -> 5; ...
+    assert applied[:3] == [(1, "guard"), (4, "model"), (5, "guard")]
