@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class LocalCluster:
     """One network namespace per machine with rate-limited links; None = everything on loopback."""
     procs: list[Proc] = field(default_factory=list)
     llm_server: object | None = None
+    _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         if self.network is None and self.cfg.network == "netns":
@@ -221,6 +223,8 @@ class LocalCluster:
         seen_epochs = 0
         try:
             while True:
+                if self._interrupted.is_set():
+                    raise KeyboardInterrupt
                 failed = self._first_failure()
                 if failed is not None:
                     raise ClusterFailure(failed.role, failed.popen.returncode, failed.tail())
@@ -244,6 +248,8 @@ class LocalCluster:
         end = time.monotonic() + self.shutdown_grace_s
         for p in self.procs:
             while p.popen.poll() is None and time.monotonic() < end:
+                if self._interrupted.is_set():
+                    raise KeyboardInterrupt
                 time.sleep(0.1)
             if p.popen.poll() not in (None, 0):
                 raise ClusterFailure(p.role, p.popen.returncode, p.tail())
@@ -272,8 +278,30 @@ class LocalCluster:
 
     def run(self, timeout_s: float | None = None) -> None:
         """Start, supervise and always tear down; Ctrl-C and failures end every process."""
-        try:
-            self.start()
-            self.supervise(timeout_s)
-        finally:
-            self.stop()
+        with _ctrl_c_as_flag(self._interrupted):
+            try:
+                self.start()
+                self.supervise(timeout_s)
+                if self._interrupted.is_set():  # Ctrl-C after the last check: still an interruption
+                    raise KeyboardInterrupt
+            finally:
+                self.stop()
+
+
+class _ctrl_c_as_flag:
+    """SIGINT sets ``flag``, which the supervisor polls (main thread only; elsewhere nothing changes).
+
+    Python's default handler raises KeyboardInterrupt wherever the main thread is, and one raised
+    inside a finalizer is printed and dropped: the run would then go on to the end and exit 0.
+    """
+
+    def __init__(self, flag: threading.Event):
+        self.flag, self.previous = flag, None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.flag.set())
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -37,6 +37,10 @@ def replay_command(
                                                    help="classifier: trained artefact (.rcls)"),
     finetune_every: Optional[int] = typer.Option(None, min=0, help="classifier: refit the head every N decisions"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
+    delta: Optional[float] = typer.Option(None, min=0.0, help="scoring policy: score gained per access "
+                                          "(default: the recorded one)"),
+    gamma: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="scoring policy: decay per idle minibatch"),
+    tau: Optional[float] = typer.Option(None, min=0.0, help="scoring policy: staleness threshold (default gamma**25)"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
 ) -> None:
@@ -52,7 +56,9 @@ def replay_command(
         shutil.rmtree(out)
     settings = {"period": period, "model": model, "prompt_version": prompt_version, "cot": cot,
                 "llm_threads": llm_threads, "llm_timeout_s": llm_timeout, "classifier_path": classifier_path, "finetune_every": finetune_every}
+    policy = {k: v for k, v in {"delta": delta, "gamma": gamma, "tau": tau}.items() if v is not None}
     overrides = {"horizon": horizon} if controller == "oracle" else {k: v for k, v in settings.items() if v is not None}
+    overrides |= policy
     summary: dict = {}
     for r in [rank] if rank is not None else recorded_ranks(trace):
         tic = time.perf_counter()

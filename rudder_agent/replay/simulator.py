@@ -38,6 +38,9 @@ Emit = Callable[[BaseModel | dict, str], None]
 _CARRIED = ("loss", "t_sample", "t_fetch", "t_train")
 
 
+POLICY_FIELDS = ("delta", "gamma", "tau")
+
+
 def resolve_controller(controller: Controller | str, recording: Recording, **overrides) -> Controller | None:
     """A controller by name (configured like the recorded run, plus ``overrides``); None for 'recorded'."""
     if isinstance(controller, Controller):
@@ -45,7 +48,7 @@ def resolve_controller(controller: Controller | str, recording: Recording, **ove
     if controller == "recorded":
         return None
     if controller == "oracle":
-        return Oracle(**overrides)
+        return Oracle(**{k: v for k, v in overrides.items() if k not in POLICY_FIELDS})
     try:
         cfg = BufferConfig.model_validate({**recording.meta.config.buffer.model_dump(), **overrides,
                                            "controller": controller})
@@ -78,14 +81,16 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
            **overrides) -> dict:
     """Replay one rank, emitting kind minibatch/epoch/oracle/controller records; returns the controller record.
 
-    ``overrides`` configure a controller given by name: BufferConfig fields (period, model, ...) or,
-    for the oracle, horizon and rollout. ``label_horizon`` adds an oracle label before every minibatch.
+    ``overrides`` configure a controller given by name: BufferConfig fields (period, model, ...;
+    delta, gamma and tau also set the scoring policy) or, for the oracle, horizon and rollout. ``label_horizon`` adds an oracle label before every minibatch.
     """
     emit = emit or (lambda record, kind: None)
     ctl = resolve_controller(controller, recording, **overrides)
     b = recording.meta.config.buffer
     capacity = recording.capacity(fraction) if (b.controller != "none" if ctl is None else ctl.uses_buffer) else 0
-    buffer = PersistentBuffer(capacity, 0, ScoringPolicy(delta=b.delta, gamma=b.gamma, tau=b.tau)) if capacity else None
+    # the scoring policy can be overridden too (delta, gamma, tau), to evaluate what-to-keep offline
+    policy = ScoringPolicy(**{k: overrides.get(k, getattr(b, k)) for k in POLICY_FIELDS})
+    buffer = PersistentBuffer(capacity, 0, policy) if capacity else None
     engine = BufferEngine(buffer, np.asarray(recording.meta.part_bounds), recording.meta.partition)
     mode = mode or b.mode
     latency = 1 if mode == "sync" else latency_minibatches or measured_latency(recording)

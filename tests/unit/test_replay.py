@@ -210,3 +210,16 @@ def test_async_replay_applies_guard_answers_at_once_and_model_answers_after_the_
     applied = [(m["step"], m["decision_source"]) for m in minibatches(tmp_path / "out") if m["decision_applied"]]
     # step 0: guard answer -> applied at 1; step 1: model answer -> applied at 4; step 4: guard -> 5; ...
     assert applied[:3] == [(1, "guard"), (4, "model"), (5, "guard")]
+
+
+def test_scoring_policy_overrides_change_what_the_buffer_keeps(tmp_path):
+    run = make_run(tmp_path / "run", random_inputs(12, seed=5), halo=40)
+    default = replay_run(run, 0, "fixed", out_dir=tmp_path / "default", progress=False)
+    again = replay_run(run, 0, "fixed", out_dir=tmp_path / "again", progress=False, gamma=0.95)
+    assert again["comm_rows"] == default["comm_rows"]  # the recorded policy (gamma 0.95, tau gamma**25)
+    short = replay_run(run, 0, "fixed", out_dir=tmp_path / "short", progress=False, gamma=0.5, tau=0.5)
+    stale = [m["stale"] for m in minibatches(tmp_path / "short")]
+    assert stale != [m["stale"] for m in minibatches(tmp_path / "default")]
+    assert short["replay"]["overrides"] == {"gamma": 0.5, "tau": 0.5}
+    oracle = replay_run(run, 0, "oracle", out_dir=tmp_path / "oracle", progress=False, gamma=0.5, tau=0.5)
+    assert oracle["controller"] == "oracle"
