@@ -73,6 +73,9 @@ def row(label: dict, reps: list[dict], base: list[dict], bound: dict | None) -> 
         "comm_rows_per_epoch": rows_per_epoch,
         "comm_ratio": rows_per_epoch / base[0]["comm_rows_per_epoch"],
         "comm_mb_per_epoch": s["comm_bytes"] / max(s["epochs"], 1) / 1e6,
+        "none_rows_per_epoch": base[0]["comm_rows_per_epoch"],
+        "oracle_rows_per_epoch": bound["oracle"]["comm_rows_per_epoch"] if bound else None,
+        "row_bytes": s["comm_bytes"] / s["comm_rows"] if s["comm_rows"] else None,
         "hit_pct": s["hit_pct"],
         "belady_hit_pct": bound["belady"]["hit_pct"] if bound else None,
         "of_belady": s["hit_pct"] / bound["belady"]["hit_pct"] if bound else None,
@@ -95,7 +98,8 @@ def bound_rows(label: dict, fraction: float, bound: dict, base: list[dict]) -> l
     """The oracle and Belady as table rows (no timing: they are replays)."""
     none_rows = base[0]["comm_rows_per_epoch"]
     return [{**label, "controller": name, "buffer": fraction, "comm_rows_per_epoch": b["comm_rows_per_epoch"],
-             "comm_ratio": b["comm_rows_per_epoch"] / none_rows, "hit_pct": b["hit_pct"], "repeats": 0}
+             "comm_ratio": b["comm_rows_per_epoch"] / none_rows, "none_rows_per_epoch": none_rows,
+             "hit_pct": b["hit_pct"], "repeats": 0}
             for name, b in (("oracle (replay)", bound["oracle"]), ("belady (replay)", bound["belady"]))]
 
 
@@ -121,12 +125,14 @@ def comm_table(rows: list[dict]) -> str:
         med, lo, hi = statistics.median(comm), min(comm), max(comm)
         spread = f" [{lo:,.0f}–{hi:,.0f}]" if hi > lo else ""
         r0 = rs[0]
-        ratio = lambda k: r0[k] * med / r0["comm_rows_per_epoch"] if r0.get(k) is not None else None  # noqa: E731
+        per = lambda k: med / r0[k] if r0.get(k) else None  # noqa: E731
+        mb = med * r0["row_bytes"] / 1e6 if r0.get("row_bytes") else None
         of_belady = statistics.median(hits) / r0["belady_hit_pct"] if r0.get("belady_hit_pct") else None
         lines.append(
-            f"| {dataset} | {parts} | {controller} | {100 * buffer:.0f}% | {med:,.0f}{spread} | {ratio('comm_ratio'):.3f} "
-            f"| {cell(ratio('comm_mb_per_epoch'), '.0f')} | {statistics.median(hits):.1f} | {cell(of_belady, '.2f')} "
-            f"| {cell(ratio('vs_oracle_rows'), '.3f')} | {len(comm) if 'comm_runs' in r0 else '–'} |")
+            f"| {dataset} | {parts} | {controller} | {100 * buffer:.0f}% | {med:,.0f}{spread} "
+            f"| {per('none_rows_per_epoch'):.3f} | {cell(mb, '.0f')} | {statistics.median(hits):.1f} "
+            f"| {cell(of_belady, '.2f')} | {cell(per('oracle_rows_per_epoch'), '.3f')} "
+            f"| {len(comm) if 'comm_runs' in r0 else '–'} |")
     return "\n".join(lines)
 
 

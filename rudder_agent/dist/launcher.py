@@ -9,6 +9,7 @@ the run's shared-memory segments are removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,8 +225,7 @@ class LocalCluster:
         seen_epochs = 0
         try:
             while True:
-                if self._interrupted.is_set():
-                    raise KeyboardInterrupt
+                self._raise_if_interrupted()
                 failed = self._first_failure()
                 if failed is not None:
                     raise ClusterFailure(failed.role, failed.popen.returncode, failed.tail())
@@ -248,8 +249,7 @@ class LocalCluster:
         end = time.monotonic() + self.shutdown_grace_s
         for p in self.procs:
             while p.popen.poll() is None and time.monotonic() < end:
-                if self._interrupted.is_set():
-                    raise KeyboardInterrupt
+                self._raise_if_interrupted()
                 time.sleep(0.1)
             if p.popen.poll() not in (None, 0):
                 raise ClusterFailure(p.role, p.popen.returncode, p.tail())
@@ -276,32 +276,32 @@ class LocalCluster:
         removed = isolation.remove_segments(self.run_prefix)
         log.debug("cluster stopped", shm_removed=removed)
 
+    def _raise_if_interrupted(self) -> None:
+        if self._interrupted.is_set():
+            raise KeyboardInterrupt
+
     def run(self, timeout_s: float | None = None) -> None:
         """Start, supervise and always tear down; Ctrl-C and failures end every process."""
         with _ctrl_c_as_flag(self._interrupted):
             try:
                 self.start()
                 self.supervise(timeout_s)
-                if self._interrupted.is_set():  # Ctrl-C after the last check: still an interruption
-                    raise KeyboardInterrupt
+                self._raise_if_interrupted()  # Ctrl-C after the last check is still an interruption
             finally:
                 self.stop()
 
 
-class _ctrl_c_as_flag:
+@contextlib.contextmanager
+def _ctrl_c_as_flag(flag: threading.Event) -> Iterator[None]:
     """SIGINT sets ``flag``, which the supervisor polls (main thread only; elsewhere nothing changes).
 
     Python's default handler raises KeyboardInterrupt wherever the main thread is, and one raised
     inside a finalizer is printed and dropped: the run would then go on to the end and exit 0.
     """
-
-    def __init__(self, flag: threading.Event):
-        self.flag, self.previous = flag, None
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, lambda *_: self.flag.set())
-
-    def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.set()) if main else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

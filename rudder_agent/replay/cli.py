@@ -55,10 +55,10 @@ def replay_command(
             raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
         shutil.rmtree(out)
     settings = {"period": period, "model": model, "prompt_version": prompt_version, "cot": cot,
-                "llm_threads": llm_threads, "llm_timeout_s": llm_timeout, "classifier_path": classifier_path, "finetune_every": finetune_every}
-    policy = {k: v for k, v in {"delta": delta, "gamma": gamma, "tau": tau}.items() if v is not None}
-    overrides = {"horizon": horizon} if controller == "oracle" else {k: v for k, v in settings.items() if v is not None}
-    overrides |= policy
+                "llm_threads": llm_threads, "llm_timeout_s": llm_timeout, "classifier_path": classifier_path,
+                "finetune_every": finetune_every}
+    chosen = ({"horizon": horizon} if controller == "oracle" else settings) | {"delta": delta, "gamma": gamma, "tau": tau}
+    overrides = {k: v for k, v in chosen.items() if v is not None}  # the scoring policy applies to every controller
     summary: dict = {}
     for r in [rank] if rank is not None else recorded_ranks(trace):
         tic = time.perf_counter()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rudder_agent.report.figures import rate_columns
-from rudder_agent.report.passk import pass_rate
+from rudder_agent.report.passk import PassRate, wilson
 
 Column = tuple[str, Callable[[dict], str]]
 """A Markdown column: header and how a row renders in it."""
@@ -98,7 +98,7 @@ def pass_pivot(rows: Sequence[dict]) -> tuple[list[dict], list[Column]]:
     table: dict[tuple, dict] = {}
     for (*key, dataset), (k, n) in counts.items():
         row = table.setdefault(tuple(key), dict(zip(("controller", "mode", "buffer_pct"), key)))
-        row[dataset] = rate("pass1_hits")(rate_columns("pass1_hits", pass_rate([True] * k + [False] * (n - k))))
+        row[dataset] = rate("pass1_hits")(rate_columns("pass1_hits", PassRate(k, n, *wilson(k, n))))
     columns = VARIANT + [(d, lambda r, d=d: r.get(d, NA)) for d in sorted({r["dataset"] for r in judged})]
     return list(table.values()), columns
 
