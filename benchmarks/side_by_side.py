@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from rudder_agent.cli import train_config
 from rudder_agent.compare import run_or_reuse, variants
+from rudder_agent.config import BufferConfig, TrainSettings
 from rudder_agent.dist.netns import availability
 
 
@@ -215,14 +216,14 @@ def main() -> None:
     if "netns" in networks and (why := availability()):
         print(f"skipping the emulated network: {why}", file=sys.stderr)
         networks.remove("netns")
-    buffer = {"classifier_path": a.classifier_path.resolve()} if a.classifier_path else {}
+    buffer = BufferConfig(classifier_path=a.classifier_path.resolve() if a.classifier_path else None)
     pairs = [(d, int(k)) for d in a.datasets.split(",") for k in a.parts.split(",")]
     configs = [(d, k, n) for d, k in pairs for n in networks]
 
     def base_config(dataset: str, parts: int, network: str, **extra):
         out = a.out / f"{dataset}-{parts}p-{network}"
-        return train_config(dataset, parts, a.epochs, out, "metis", 1000, "10,25", 256, 0.003, 0, buffer,
-                            network=network, link_rate=a.link_rate, **extra)
+        return train_config(TrainSettings(dataset=dataset, parts=parts, epochs=a.epochs, out_dir=out, buffer=buffer,
+                                          network=network, link_rate=a.link_rate, **extra))
 
     def finished_or_run(cfg) -> dict | None:
         if a.collect_only:

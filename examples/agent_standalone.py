@@ -56,13 +56,14 @@ def synthetic_requests(window_size: int, seed: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=AgentConfig().model)
-    parser.add_argument("--prompt-version", default="v1")
+    defaults = AgentConfig()
+    parser.add_argument("--model", default=defaults.model)
+    parser.add_argument("--prompt-version", default=defaults.prompt_version)
     parser.add_argument("--cot", action="store_true", help="chain-of-thought answers")
-    parser.add_argument("--fallback", choices=["skip", "rule"], default="skip")
+    parser.add_argument("--fallback", choices=["skip", "rule"], default=defaults.fallback)
     parser.add_argument("--no-guard", action="store_true", help="ask the model even when a replacement cannot help")
     parser.add_argument("--window", type=int, default=5, help="minibatches per request")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     configure_logging("warning")
 

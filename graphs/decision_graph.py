@@ -15,9 +15,10 @@ from rudder_agent.agent.controller import make_backend
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet
 
+defaults = AgentConfig()
 config = AgentConfig(
-    model=os.environ.get("RUDDER_AGENT_MODEL", AgentConfig().model),
-    prompt_version=os.environ.get("RUDDER_AGENT_PROMPT", "v1"),
+    model=os.environ.get("RUDDER_AGENT_MODEL", defaults.model),
+    prompt_version=os.environ.get("RUDDER_AGENT_PROMPT", defaults.prompt_version),
     cot=os.environ.get("RUDDER_AGENT_COT", "0").lower() in ("1", "true", "yes"),
 )
 graph = build_graph(make_backend(config), PromptSet.load(config.prompts_dir, config.prompt_version), config)

@@ -1,6 +1,6 @@
 """Attach Rudder to any DistDGL training loop: one object, one call per minibatch.
 
-    features = BufferedFeatures(g, BufferConfig(controller="llm", model="ollama:gemma3:4b"),
+    features = BufferedFeatures(g, BufferConfig(controller="llm", llm_model="ollama:gemma3:4b"),
                                 total_minibatches=epochs * len(loader))
     for input_nodes, seeds, blocks in loader:
         x, metrics = features.fetch(input_nodes)   # buffer hits + ONE pull for everything else
@@ -14,7 +14,6 @@ waits for it in asynchronous mode. Every served row equals the DistTensor's row.
 from __future__ import annotations
 
 import math
-import time
 
 import dgl
 import numpy as np
@@ -24,11 +23,11 @@ from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.config import BufferConfig
-from rudder_agent.controllers import make_controller
-from rudder_agent.controllers.runner import ControllerRunner
-from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
+from rudder_agent.decision import StaticFacts
 from rudder_agent.log import get_logger
-from rudder_agent.metrics import MinibatchMetrics, minibatch_record
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.registry import make_controller
+from rudder_agent.step import MinibatchStep
 
 log = get_logger(__name__)
 
@@ -63,10 +62,9 @@ class BufferedFeatures:
         self.halo = halo_nodes(g)
         self.controller = make_controller(cfg)
         self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.uses_buffer else 0
-        policy = ScoringPolicy(delta=cfg.delta, gamma=cfg.gamma, **({"tau": cfg.tau} if cfg.tau is not None else {}))
-        self.buffer = (PersistentBuffer(self.capacity, dim, policy, dtype=self.feat.dtype)
+        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg), dtype=self.feat.dtype)
                        if self.controller.uses_buffer else None)
-        self.engine = BufferEngine(self.buffer, self.bounds, self.partition)
+        engine = BufferEngine(self.buffer, self.bounds, self.partition)
         lo = self.bounds[self.partition - 1] if self.partition else 0
         self.controller.setup(StaticFacts(
             dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
@@ -74,16 +72,17 @@ class BufferedFeatures:
             capacity=self.capacity, total_minibatches=total_minibatches, feature_dim=dim,
         ))
         self.warm_ids = self._warm_start()
-        self.runner = ControllerRunner(self.controller, cfg.mode) if self.buffer is not None else None
-        self._window: list[MinibatchMetrics] = []
+        self.channel = self.controller.open_channel(self.buffer, cfg.mode) if self.buffer is not None else None
+        self._step = MinibatchStep(engine, self.channel, rank=rank, row_bytes=self.row_bytes)
         self.verified_rows = 0
         self.step = 0
         log.info("buffered features ready", controller=self.controller.name, halo=len(self.halo),
-                 capacity=self.capacity, mode=self.runner.mode if self.runner else None, warm_rows=len(self.warm_ids))
+                 capacity=self.capacity, mode=self.channel.label if self.channel else None,
+                 warm_rows=len(self.warm_ids))
 
     def _warm_start(self) -> np.ndarray:
         """Load the controller's warm-start ids (MassiveGNN only); returns the ids loaded."""
-        if self.buffer is None or len(self.halo) == 0:
+        if self.buffer is None or len(self.halo) == 0 or not self.controller.warm_starts:
             return np.empty(0, dtype=np.int64)
         degrees = self.g.in_degrees(torch.from_numpy(self.halo)).numpy()
         ids = np.asarray(self.controller.warm_start(self.halo, degrees, self.capacity), dtype=np.int64)
@@ -91,44 +90,17 @@ class BufferedFeatures:
             self.buffer.warm_load(ids, self.feat[torch.from_numpy(ids)])
         return ids
 
-    def _decision(self) -> tuple[DecisionOutcome | None, float]:
-        """The decision to apply now, and how long we waited for it (only ever in sync mode)."""
-        if self.runner is None:
-            return None, 0.0
-        if self.runner.mode == "inline":
-            request = DecisionRequest(step=self.step, window=self._window, stale=self.buffer.stale_count(),
-                                      occupancy=self.buffer.occupancy, capacity=self.capacity)
-            self._window = []
-            return self.runner.submit(request), 0.0
-        tic = time.perf_counter()
-        outcome = self.runner.take()
-        return outcome, time.perf_counter() - tic
+    def _read(self, ids: np.ndarray) -> torch.Tensor:
+        """ONE DistTensor read of everything the buffer does not serve."""
+        return self.feat[torch.from_numpy(ids)]
 
     def fetch(self, input_nodes: torch.Tensor, epoch: int = 0) -> tuple[torch.Tensor, MinibatchMetrics]:
         """Input features of one minibatch (hits from the buffer, the rest in ONE pull) and its metrics."""
-        tic = time.perf_counter()
-        outcome, t_wait = self._decision()
-        plan = self.engine.prepare(input_nodes.numpy(), replace=outcome is not None and outcome.decision == "replace")
-        x = self.engine.complete(plan, self.feat[torch.from_numpy(plan.pull_ids)])
-        t_fetch = time.perf_counter() - tic - t_wait
+        x, metrics = self._step(input_nodes.numpy(), self._read, epoch=epoch, step=self.step)
         if self.verify:
             self._verify(x, input_nodes)
-        metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=self.step,
-                                   row_bytes=self.row_bytes, requested=self.runner is not None,
-                                   t_fetch=t_fetch, t_wait=t_wait)
-        self._request(metrics)
         self.step += 1
         return x, metrics
-
-    def _request(self, metrics: MinibatchMetrics) -> None:
-        """Send this minibatch's metrics to the controller (inline ones read them next step)."""
-        if self.runner is None:
-            return
-        if self.runner.mode == "inline":
-            self._window.append(metrics)
-            return
-        self.runner.submit(DecisionRequest(step=metrics.step, window=[metrics], stale=metrics.stale,
-                                           occupancy=metrics.occupancy, capacity=self.capacity))
 
     def _verify(self, x: torch.Tensor, input_nodes: torch.Tensor) -> None:
         """Compare every served row with a direct DistTensor read (testing/auditing aid)."""
@@ -142,15 +114,10 @@ class BufferedFeatures:
         """This trainer's controller and buffer facts for summary.json."""
         out = {"controller": self.controller.name, "capacity": self.capacity, "warm_rows": len(self.warm_ids),
                "verified_rows": self.verified_rows, "agent": self.controller.run_record()}
-        if self.runner is not None:
-            s = self.runner.stats
-            out.update(requests=s.requests, dropped=s.dropped, decisions=dict(s.decisions),
-                       latencies_s=s.latencies_s, controller_wait_s=s.wait_s)
+        if self.channel is not None:
+            out.update(self.channel.record())
         return out
 
     def close(self) -> None:
         """Stop the controller (and its model, if any)."""
-        if self.runner is not None:
-            self.runner.close()
-        else:
-            self.controller.close()
+        (self.channel or self.controller).close()

@@ -6,14 +6,15 @@ import functools
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Callable, Optional
 
 import typer
 from pydantic import ValidationError
 
-from rudder_agent.config import BufferConfig, ModelConfig, TrainConfig
+from rudder_agent.config import BufferConfig, GNNConfig, TrainConfig, TrainSettings
 from rudder_agent.errors import RudderError
 from rudder_agent.log import configure_logging
+from rudder_agent.options import field_default, opt, switch
 
 app = typer.Typer(
     help="Rudder: persistent remote-feature buffers for DistDGL, steered by an LLM agent.",
@@ -43,17 +44,8 @@ def user_errors(fn: Callable) -> Callable:
 
     return wrapper
 
-# Options shared by `train` and `compare`, defined once.
-DatasetOpt = Annotated[str, typer.Option(help="dataset name (see `rudder datasets`)")]
-PartsOpt = Annotated[int, typer.Option(help="partitions = machines = trainers")]
-MethodOpt = Annotated[str, typer.Option(help="partitioning: metis or random")]
-BatchOpt = Annotated[int, typer.Option(help="seed nodes per minibatch")]
-ModelOpt = Annotated[str, typer.Option(help="llm controller: model string")]
-PromptOpt = Annotated[str, typer.Option(help="llm controller: prompt template version")]
-CotOpt = Annotated[bool, typer.Option("--cot", help="llm controller: chain-of-thought")]
-LlmThreadsOpt = Annotated[int, typer.Option(help="llm controller: llama.cpp threads of the embedded model")]
-LlmTimeoutOpt = Annotated[float, typer.Option(help="llm controller: seconds per model call before a fallback")]
-PeriodOpt = Annotated[int, typer.Option(help="massivegnn: replace every P minibatches")]
+
+B, G, T = BufferConfig, GNNConfig, TrainSettings  # every option below takes its default and help from them
 
 
 def parse_fanouts(text: str) -> list[int]:
@@ -83,9 +75,9 @@ def datasets() -> None:
 @app.command()
 @user_errors
 def partition(
-    dataset: str = typer.Option(..., help="dataset name (see `rudder datasets`)"),
-    parts: int = typer.Option(2, help="number of partitions (machines)"),
-    method: str = typer.Option("metis", help="metis or random"),
+    dataset: str = opt(T, "dataset", default=...),
+    parts: int = opt(T, "parts"),
+    method: str = opt(T, "part_method", "--method"),
     force: bool = typer.Option(False, help="rebuild even if a cached partition exists"),
 ) -> None:
     """Partition a dataset with DGL's partition_graph (cached by dataset/parts/method)."""
@@ -98,57 +90,57 @@ def partition(
 @app.command()
 @user_errors
 def train(
-    dataset: DatasetOpt = "ogbn-arxiv",
-    parts: PartsOpt = 2,
-    epochs: int = typer.Option(3, help="training epochs"),
+    dataset: str = opt(T, "dataset"),
+    parts: int = opt(T, "parts"),
+    epochs: int = opt(T, "epochs"),
     out: Path = typer.Option(Path("runs/latest"), help="run directory (metrics, logs, summary.json)"),
-    method: MethodOpt = "metis",
-    batch_size: BatchOpt = 1000,
-    fanouts: str = typer.Option("10,25", help="neighbours sampled per layer, comma-separated"),
-    hidden: int = typer.Option(256, help="GraphSAGE hidden size"),
-    lr: float = typer.Option(0.003, help="Adam learning rate"),
-    seed: int = typer.Option(0, help="random seed"),
-    controller: str = typer.Option("none", help="none, fixed, massivegnn, llm or classifier"),
-    buffer_fraction: float = typer.Option(0.25, help="buffer capacity as a fraction of the partition's halo nodes"),
-    delta: float = typer.Option(1.0, help="score gain when a buffered node is sampled"),
-    gamma: float = typer.Option(0.95, help="score decay per round a buffered node is not sampled"),
-    tau: Optional[float] = typer.Option(None, help="staleness threshold (default gamma**25)"),
-    period: PeriodOpt = 32,
-    sync: bool = typer.Option(False, "--sync", help="wait for a controller decision every minibatch"),
-    model: ModelOpt = "llamacpp:smollm2-135m",
-    prompt_version: PromptOpt = "v1",
-    cot: CotOpt = False,
-    fallback: str = typer.Option("skip", help="llm controller: skip or rule, on invalid answers and timeouts"),
-    llm_threads: LlmThreadsOpt = 1,
-    llm_timeout: LlmTimeoutOpt = 30.0,
-    classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
-                                                   help="classifier controller: trained artefact (.rcls)"),
-    finetune_every: int = typer.Option(0, min=0, help="classifier controller: refit the head every N decisions"),
-    trace: bool = typer.Option(False, "--trace", help="record the per-minibatch access trace"),
-    trace_only: bool = typer.Option(False, "--trace-only", help="record traces without backward/optimizer steps"),
+    method: str = opt(T, "part_method", "--method"),
+    batch_size: int = opt(T, "batch_size"),
+    fanouts: str = opt(T, "fanouts"),
+    hidden: int = opt(G, "hidden"),
+    lr: float = opt(G, "lr"),
+    seed: int = opt(T, "seed"),
+    controller: str = opt(B, "controller"),
+    buffer_fraction: float = opt(B, "fraction", "--buffer-fraction"),
+    delta: float = opt(B, "delta"),
+    gamma: float = opt(B, "gamma"),
+    tau: Optional[float] = opt(B, "tau"),
+    period: int = opt(B, "period"),
+    sync: bool = switch(B, "mode", "sync"),
+    model: str = opt(B, "llm_model", "--model"),
+    prompt_version: str = opt(B, "prompt_version"),
+    cot: bool = opt(B, "cot", "--cot"),
+    fallback: str = opt(B, "fallback"),
+    llm_threads: int = opt(B, "llm_threads"),
+    llm_timeout: float = opt(B, "llm_timeout_s", "--llm-timeout"),
+    classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
+    finetune_every: int = opt(B, "finetune_every"),
+    trace: bool = opt(T, "trace", "--trace"),
+    trace_only: bool = opt(T, "trace_only", "--trace-only"),
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
-    verify: bool = typer.Option(False, "--verify", help="check every served feature row against the DistTensor"),
+    verify: bool = opt(T, "verify", "--verify"),
     trainer: Optional[Path] = typer.Option(None, help="run your own trainer script instead (gets --config FILE)"),
-    network: str = typer.Option("loopback", help="loopback, or netns: a namespace per machine with shaped links (root)"),
-    link_rate: str = typer.Option("1gbit", help="netns: tc tbf rate of each machine's link, e.g. 1gbit, 200mbit"),
-    fail_at_step: Optional[int] = typer.Option(None, hidden=True, help="testing aid: trainer 0 raises at this step"),
+    network: str = opt(T, "network"),
+    link_rate: str = opt(T, "link_rate"),
+    fail_at_step: Optional[int] = opt(T, "fail_at_step", hidden=True),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
         shutil.rmtree(out)
-    cfg = train_config(
-        dataset, parts, epochs, out, method, batch_size, fanouts, hidden, lr, seed,
-        dict(controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
-             mode="sync" if sync else "async", model=model, prompt_version=prompt_version, cot=cot,
-             fallback=fallback, llm_threads=llm_threads, llm_timeout_s=llm_timeout, classifier_path=classifier_path.resolve() if classifier_path else None,
-             finetune_every=finetune_every),
+    buffer = BufferConfig(
+        controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
+        mode="sync" if sync else "async", llm_model=model, prompt_version=prompt_version, cot=cot, fallback=fallback,
+        llm_threads=llm_threads, llm_timeout_s=llm_timeout, finetune_every=finetune_every,
+        classifier_path=classifier_path.resolve() if classifier_path else None)
+    cfg = train_config(TrainSettings(
+        dataset=dataset, parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
+        fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
         trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step,
-        network=network, link_rate=link_rate,
-    )
-    from rudder_agent.controllers import make_controller
+        network=network, link_rate=link_rate))
+    from rudder_agent.registry import make_controller
 
     make_controller(cfg.buffer).close()  # configuration errors (e.g. no --classifier-path) stop before any launch
     from rudder_agent.compare import run_training
@@ -161,57 +153,59 @@ def train(
         typer.echo(format_summary(summary))
 
 
-def train_config(dataset: str, parts: int, epochs: int, out: Path, method: str, batch_size: int, fanouts: str,
-                 hidden: int, lr: float, seed: int, buffer: dict, **extra) -> TrainConfig:
-    """Partition (cached) and build the validated run configuration."""
+def train_config(settings: TrainSettings) -> TrainConfig:
+    """Partition (cached) and add where the partition lies to the validated run settings."""
     from rudder_agent.dist.partition import partition_dataset
 
-    info = partition_dataset(dataset, parts, method)
-    return TrainConfig(
-        dataset=dataset, parts=parts, part_method=method, part_config=info.config_path.resolve(),
-        graph_name=info.graph_name, epochs=epochs, batch_size=batch_size, fanouts=parse_fanouts(fanouts),
-        seed=seed, model=ModelConfig(hidden=hidden, lr=lr), buffer=BufferConfig(**buffer),
-        out_dir=out.resolve(), **extra,
-    )
+    info = partition_dataset(settings.dataset, settings.parts, settings.part_method)
+    return TrainConfig.model_validate({**dict(settings), "out_dir": settings.out_dir.resolve(),
+                                       "part_config": info.config_path.resolve(), "graph_name": info.graph_name})
 
 
 @app.command()
 @user_errors
 def compare(
-    dataset: DatasetOpt = "ogbn-arxiv",
-    parts: PartsOpt = 2,
-    epochs: int = typer.Option(3, help="training epochs per run"),
+    dataset: str = opt(T, "dataset"),
+    parts: int = opt(T, "parts"),
+    epochs: int = opt(T, "epochs", note=" per run"),
     out: Path = typer.Option(Path("runs/compare"), help="one sub-directory per run, plus comparison.md"),
     controllers: str = typer.Option("none,fixed,massivegnn,llm", help="comma-separated; none is always included"),
-    fractions: str = typer.Option("0.25", help="buffer fractions, comma-separated"),
-    method: MethodOpt = "metis",
-    batch_size: BatchOpt = 1000,
-    fanouts: str = typer.Option("10,25", help="neighbours sampled per layer"),
-    seed: int = typer.Option(0, help="random seed (the same for every run)"),
-    model: ModelOpt = "llamacpp:smollm2-135m",
-    prompt_version: PromptOpt = "v1",
-    cot: CotOpt = False,
-    sync: bool = typer.Option(False, "--sync", help="llm controller: wait for a decision every minibatch"),
-    llm_threads: LlmThreadsOpt = 1,
-    llm_timeout: LlmTimeoutOpt = 30.0,
-    period: PeriodOpt = 32,
-    classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
-                                                   help="classifier controller: trained artefact (.rcls)"),
+    fractions: str = typer.Option(str(field_default(B, "fraction")), help="buffer fractions, comma-separated"),
+    method: str = opt(T, "part_method", "--method"),
+    batch_size: int = opt(T, "batch_size"),
+    fanouts: str = opt(T, "fanouts"),
+    hidden: int = opt(G, "hidden"),
+    lr: float = opt(G, "lr"),
+    seed: int = opt(T, "seed", note=" (the same for every run)"),
+    delta: float = opt(B, "delta"),
+    gamma: float = opt(B, "gamma"),
+    tau: Optional[float] = opt(B, "tau"),
+    period: int = opt(B, "period"),
+    sync: bool = switch(B, "mode", "sync"),
+    model: str = opt(B, "llm_model", "--model"),
+    prompt_version: str = opt(B, "prompt_version"),
+    cot: bool = opt(B, "cot", "--cot"),
+    fallback: str = opt(B, "fallback"),
+    llm_threads: int = opt(B, "llm_threads"),
+    llm_timeout: float = opt(B, "llm_timeout_s", "--llm-timeout"),
+    classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
+    finetune_every: int = opt(B, "finetune_every"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
     overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
-    network: str = typer.Option("loopback", help="loopback, or netns: a namespace per machine with shaped links (root)"),
-    link_rate: str = typer.Option("1gbit", help="netns: tc tbf rate of each machine's link"),
+    network: str = opt(T, "network"),
+    link_rate: str = opt(T, "link_rate"),
 ) -> None:
     """Run several controllers on one partition in one session; print them side by side with ratios to none."""
     from rudder_agent.compare import compare as run_all, write_comparison
 
-    base = train_config(
-        dataset, parts, epochs, out, method, batch_size, fanouts, 256, 0.003, seed,
-        dict(model=model, prompt_version=prompt_version, cot=cot, mode="sync" if sync else "async", period=period,
-             llm_threads=llm_threads, llm_timeout_s=llm_timeout,
-             classifier_path=classifier_path.resolve() if classifier_path else None),
-        network=network, link_rate=link_rate,
-    )
+    buffer = BufferConfig(
+        delta=delta, gamma=gamma, tau=tau, period=period, mode="sync" if sync else "async", llm_model=model,
+        prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout_s=llm_timeout,
+        finetune_every=finetune_every, classifier_path=classifier_path.resolve() if classifier_path else None)
+    base = train_config(TrainSettings(
+        dataset=dataset, parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
+        fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
+        network=network, link_rate=link_rate))
     summaries = run_all(base, [c.strip() for c in controllers.split(",") if c.strip()],
                         [float(f) for f in fractions.split(",")], timeout, overwrite)
     typer.echo(write_comparison(out.resolve(), summaries))

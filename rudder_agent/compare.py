@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rudder_agent.config import TrainConfig
 from rudder_agent.dist.launcher import LocalCluster
+from rudder_agent.registry import controller_class
 from rudder_agent.summary import write_summary
 
 
@@ -28,11 +29,12 @@ def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | N
 
 
 def variants(base: TrainConfig, controllers: list[str], fractions: list[float]) -> list[TrainConfig]:
-    """`none` once, then every other controller at every buffer fraction, each in its own run dir."""
+    """Controllers without a buffer (`none`) once, the others at every buffer fraction, each in its own run dir."""
     out = []
     for name in controllers:
-        for f in [0.0] if name == "none" else fractions:
-            label = name if name == "none" else f"{name}-{f:g}"
+        buffered = controller_class(name).uses_buffer
+        for f in fractions if buffered else [0.0]:
+            label = f"{name}-{f:g}" if buffered else name
             buffer = base.buffer.model_copy(update={"controller": name, "fraction": f or base.buffer.fraction})
             out.append(base.model_copy(update={"buffer": buffer, "out_dir": base.out_dir / label}))
     return out

@@ -1,68 +1,85 @@
-"""Typed run configuration shared by the CLI, the launcher and every trainer."""
+"""Typed run configuration shared by the CLI, the launcher and every trainer: each setting declared once here.
+
+The command-line options of `train`, `compare` and `replay` take their defaults, help and bounds
+from these fields (``rudder_agent.options``), and the agent's settings copy theirs
+(``AgentConfig.from_buffer``), so no two places can disagree.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 ControllerName = Literal["none", "fixed", "massivegnn", "llm", "classifier"]
 Mode = Literal["async", "sync"]
 
 
-class ModelConfig(BaseModel):
+def renamed(name: str, old: str) -> AliasChoices:
+    """Accept a field under its name from before a rename, so configs and traces written earlier still load."""
+    return AliasChoices(name, old)
+
+
+class GNNConfig(BaseModel):
     """GraphSAGE and optimiser hyper-parameters (DGL's distributed GraphSAGE defaults)."""
 
     model_config = ConfigDict(extra="forbid")
-    hidden: int = Field(256, ge=1)
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    lr: float = Field(0.003, gt=0.0)
+    hidden: int = Field(256, ge=1, description="GraphSAGE hidden size")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="GraphSAGE dropout")
+    lr: float = Field(0.003, gt=0.0, description="Adam learning rate")
 
 
 class BufferConfig(BaseModel):
     """Persistent buffer, scoring policy and the controller that times replacements."""
 
     model_config = ConfigDict(extra="forbid")
-    controller: ControllerName = "none"
-    fraction: float = Field(0.25, gt=0.0, le=1.0, description="capacity = ceil(fraction x halo nodes)")
-    delta: float = Field(1.0, gt=0.0)
-    gamma: float = Field(0.95, gt=0.0, lt=1.0)
-    tau: float | None = Field(None, gt=0.0, description="staleness threshold; default gamma**25")
+    controller: ControllerName = Field("none", description="none, fixed, massivegnn, llm or classifier")
+    fraction: float = Field(0.25, gt=0.0, le=1.0,
+                            description="buffer capacity as a fraction of the partition's halo nodes (ceil)")
+    delta: float = Field(1.0, gt=0.0, description="scoring policy: score gained when a buffered node is sampled")
+    gamma: float = Field(0.95, gt=0.0, lt=1.0,
+                         description="scoring policy: score decay per minibatch a buffered node is not sampled")
+    tau: float | None = Field(None, gt=0.0, description="scoring policy: staleness threshold; unset: gamma**25")
     period: int = Field(32, ge=1, description="massivegnn: replace every P minibatches")
-    mode: Mode = "async"
-    model: str = "llamacpp:smollm2-135m"
-    prompt_version: str = "v1"
-    cot: bool = False
-    fallback: Literal["skip", "rule"] = Field("skip", description="llm: decision on invalid answers or timeouts")
+    mode: Mode = Field("async",
+                       description="sync: the prefetcher waits for a decision every minibatch; async: it does not")
+    llm_model: str = Field("llamacpp:smollm2-135m", validation_alias=renamed("llm_model", "model"),
+                           description="llm: model string, ollama:<m> | llamacpp:<gguf> | openai:<m>@<url> "
+                                       "| scripted:<file>")
+    prompt_version: str = Field("v1", description="llm: prompt template version (a directory under prompts/decision/)")
+    cot: bool = Field(False, description="llm: bounded step-by-step reasoning before the decision")
+    fallback: Literal["skip", "rule"] = Field("skip", description="llm: skip or rule, on invalid answers and timeouts")
     llm_threads: int = Field(1, ge=1, description="llm: llama.cpp threads of the embedded model (1 beside training)")
-    llm_timeout_s: float = Field(30.0, gt=0, description="llm: per model call; then a counted fallback")
+    llm_timeout_s: float = Field(30.0, gt=0, description="llm: seconds per model call (each retry gets its own), "
+                                                         "then a counted fallback")
     classifier_path: Path | None = Field(None, description="classifier: trained artefact (.rcls)")
     finetune_every: int = Field(0, ge=0, description="classifier: refit the decision head every N decisions (0: never)")
 
 
-class TrainConfig(BaseModel):
-    """Everything one trainer needs; serialised to JSON by the launcher."""
+class TrainSettings(BaseModel):
+    """What a user chooses for a run; TrainConfig adds where the partition lies."""
 
     model_config = ConfigDict(extra="forbid")
-    dataset: str
-    parts: int = Field(ge=1)
-    part_method: Literal["metis", "random"] = "metis"
-    part_config: Path
-    graph_name: str
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(1000, ge=1)
-    fanouts: list[int] = Field(default_factory=lambda: [10, 25])
-    eval_batch_size: int = Field(2000, ge=1)
-    seed: int = 0
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    buffer: BufferConfig = Field(default_factory=BufferConfig)
-    trace: bool = False
+    dataset: str = Field("ogbn-arxiv", description="dataset name (see `rudder datasets`)")
+    parts: int = Field(2, ge=1, description="partitions = machines = trainers")
+    part_method: Literal["metis", "random"] = Field("metis", description="partitioning: metis or random")
+    epochs: int = Field(3, ge=1, description="training epochs")
+    batch_size: int = Field(1000, ge=1, description="seed nodes per minibatch")
+    fanouts: list[int] = Field(default_factory=lambda: [10, 25],
+                               description="neighbours sampled per layer, comma-separated")
+    eval_batch_size: int = Field(2000, ge=1, description="seed nodes per evaluation minibatch")
+    seed: int = Field(0, description="random seed")
+    gnn: GNNConfig = Field(default_factory=GNNConfig, validation_alias=renamed("gnn", "model"),
+                           description="GraphSAGE and optimiser settings")
+    buffer: BufferConfig = Field(default_factory=BufferConfig, description="buffer, scoring policy and controller")
+    trace: bool = Field(False, description="record the per-minibatch access trace")
     trace_only: bool = Field(False, description="record traces without backward/optimizer steps")
-    out_dir: Path
+    out_dir: Path = Field(description="run directory (metrics, logs, summary.json)")
     network: Literal["loopback", "netns"] = Field(
-        "loopback", description="netns: one network namespace per machine, links shaped to link_rate (root only)")
-    link_rate: str | None = Field("1gbit", description="tc tbf rate of every machine's link with network=netns")
+        "loopback", description="loopback, or netns: one network namespace per machine, links shaped to link_rate "
+                                "(root only)")
+    link_rate: str | None = Field("1gbit", description="netns: tc tbf rate of each machine's link, e.g. 1gbit, 200mbit")
     verify: bool = Field(False, description="compare every served feature row with a direct DistTensor read")
     fail_at_step: int | None = Field(None, description="testing aid: raise in trainer rank 0 at this step")
 
@@ -72,3 +89,18 @@ class TrainConfig(BaseModel):
         if not v or any(f < 1 for f in v):
             raise ValueError("fanouts must be a non-empty list of positive integers, e.g. 10,25")
         return v
+
+
+class TrainConfig(TrainSettings):
+    """Everything one trainer needs; serialised to JSON by the launcher."""
+
+    part_config: Path
+    graph_name: str
+
+
+def current_names(model: type[BaseModel], settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with keys written before a rename (a field's older alias) under the field's name."""
+    old = {choice: name for name, info in model.model_fields.items()
+           if isinstance(info.validation_alias, AliasChoices)
+           for choice in info.validation_alias.choices if choice != name}
+    return {old.get(key, key): value for key, value in settings.items()}

@@ -1,8 +1,7 @@
 """Per-minibatch metric records and run summaries: the one vocabulary every module shares.
 
-Definitions follow docs/design (../shared/notes/design.md): a *remote* input node is owned
-by another partition; %-Hits = remote inputs served from the buffer / remote inputs x 100;
-communication volume (``comm_rows``) = remote rows fetched = remote misses + rows fetched
+The shared definitions: a *remote* input node is owned by another partition (any hop);
+%-Hits = remote inputs served from the buffer / remote inputs x 100; communication volume (``comm_rows``) = remote rows fetched = remote misses + rows fetched
 to fill the buffer on a replacement.
 """
 

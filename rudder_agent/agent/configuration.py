@@ -1,13 +1,31 @@
-"""Settings of one agent run: which model, which prompt, how to fail safely."""
+"""Settings of one agent run: which model, which prompt, how to fail safely.
+
+The settings a run chooses on the command line (model, prompt, cot, fallback, threads, timeout)
+are declared once, on ``BufferConfig``; AgentConfig copies those fields and adds the agent's own.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 
+from rudder_agent.config import BufferConfig
+from rudder_agent.llm.backends import BackendOptions
+from rudder_agent.llm.output import answer_schema
 from rudder_agent.paths import PROJECT_ROOT
+
+FROM_BUFFER = {"model": "llm_model", "prompt_version": "prompt_version", "cot": "cot", "fallback": "fallback",
+               "n_threads": "llm_threads", "timeout_s": "llm_timeout_s"}
+"""AgentConfig field -> the BufferConfig field that declares it."""
+
+
+def buffer_field(name: str) -> Any:
+    """A BufferConfig field (default, description, bounds) for AgentConfig, without its rename alias."""
+    info: FieldInfo = BufferConfig.model_fields[name]
+    return FieldInfo.merge_field_infos(info, validation_alias=None)
 
 
 class AgentConfig(BaseModel):
@@ -15,14 +33,13 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field("llamacpp:smollm2-135m",
-                       description="ollama:<m> | llamacpp:<gguf> | openai:<m>@<url> | scripted:<file>")
-    prompt_version: str = Field("v1", description="directory under prompts/decision/")
+    model: str = buffer_field("llm_model")
+    prompt_version: str = buffer_field("prompt_version")
     prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="root holding decision/<version>/")
-    cot: bool = Field(False, description="ask for bounded step-by-step reasoning before the decision")
-    fallback: Literal["skip", "rule"] = Field("skip", description="decision when the model fails or answers invalidly")
+    cot: bool = buffer_field("cot")
+    fallback: Literal["skip", "rule"] = buffer_field("fallback")
     low_hit_pct: float = Field(50.0, ge=0, le=100, description="the rule fallback replaces below this window %-Hits")
-    timeout_s: float = Field(30.0, gt=0, description="per model call; each retry gets its own")
+    timeout_s: float = buffer_field("llm_timeout_s")
     retries: int = Field(1, ge=0, description="extra attempts after a transport error (not after a bad answer)")
     max_tokens: int | None = Field(None, gt=0, description="answer token budget; default 160, or 512 with cot")
     history_len: int = Field(5, ge=0, description="past decisions (with their effect) kept and shown to the model")
@@ -31,11 +48,22 @@ class AgentConfig(BaseModel):
     guard_fill_fraction: float = Field(0.1, ge=0, le=1,
                                        description="replace without asking while more than this share of slots is empty")
     warm_up: bool = Field(True, description="one call at set-up so the runtime caches the static prompt prefix")
-    seed: int = 0
-    n_threads: int = Field(2, ge=1, description="llama.cpp threads for the embedded backend")
+    seed: int = Field(0, description="sampling seed of the model (answers are greedy: temperature 0)")
+    n_threads: int = buffer_field("llm_threads")
     ollama_host: str | None = Field(None, description="overrides $OLLAMA_HOST")
+
+    @classmethod
+    def from_buffer(cls, cfg: BufferConfig, **more: Any) -> AgentConfig:
+        """The agent a run's buffer settings name; ``more`` sets the agent's own fields (guard, retries, ...)."""
+        return cls(**{mine: getattr(cfg, theirs) for mine, theirs in FROM_BUFFER.items()}, **more)
 
     @property
     def answer_tokens(self) -> int:
         """Token budget of one answer."""
         return self.max_tokens or (512 if self.cot else 160)
+
+    def backend_options(self) -> BackendOptions:
+        """What the chat backend needs besides the model string, all taken from here."""
+        return BackendOptions(schema=answer_schema(self.cot), timeout_s=self.timeout_s, retries=self.retries,
+                              seed=self.seed, max_tokens=self.answer_tokens, n_threads=self.n_threads,
+                              ollama_host=self.ollama_host)

@@ -12,9 +12,11 @@ from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
-from rudder_agent.controllers.base import Controller
+from rudder_agent.config import BufferConfig
+from rudder_agent.controllers.base import Controller, SharedRuntime
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
 from rudder_agent.llm.backends import ChatBackend, make_chat_model
+from rudder_agent.llm.embedded import shared_server
 from rudder_agent.llm.output import answer_schema
 from rudder_agent.log import get_logger
 
@@ -23,16 +25,7 @@ log = get_logger(__name__)
 
 def make_backend(config: AgentConfig) -> ChatBackend:
     """The chat backend a config names, constrained to its answer schema (not started yet)."""
-    return make_chat_model(
-        config.model,
-        schema=answer_schema(config.cot),
-        timeout_s=config.timeout_s,
-        seed=config.seed,
-        retries=config.retries,
-        max_tokens=config.answer_tokens,
-        n_threads=config.n_threads,
-        ollama_host=config.ollama_host,
-    )
+    return make_chat_model(config.model, config.backend_options())
 
 
 class LLMController(Controller):
@@ -47,6 +40,15 @@ class LLMController(Controller):
         self.graph: CompiledStateGraph | None = None
         self.history: list[HistoryEntry] = []
 
+    @classmethod
+    def from_settings(cls, cfg: BufferConfig) -> Controller:
+        return cls(AgentConfig.from_buffer(cfg))
+
+    @classmethod
+    def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str, nice: int) -> SharedRuntime | None:
+        """One embedded model server per host for `llamacpp:` models (one slot per trainer)."""
+        return shared_server(cfg.llm_model, n_threads=cfg.llm_threads, seed=seed, parallel=parallel, host=host, nice=nice)
+
     def setup(self, facts: StaticFacts) -> None:
         """Build and check the backend, then the graph; any problem raises before training starts."""
         super().setup(facts)
@@ -57,7 +59,7 @@ class LLMController(Controller):
             self.backend.close()
             raise
         self.graph = build_graph(self.backend, self.prompts, self.config)
-        if self.config.warm_up and not self.config.model.startswith("scripted:"):
+        if self.config.warm_up and self.backend.caches_prompts:
             self._warm_up()
         log.info("llm_controller_ready", **self.run_record())
 

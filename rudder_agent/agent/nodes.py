@@ -1,4 +1,4 @@
-"""The three nodes of the decision graph (paper §4.2) and the graph that chains them.
+"""The three nodes of the decision graph (paper §4.2); graph.py chains them.
 
 Metrics Collector -> Context Builder -> Decision Maker. Each node returns only the state
 keys it changes; none keeps anything between invocations (see state.py).

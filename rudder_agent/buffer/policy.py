@@ -10,6 +10,10 @@ STALE_ROUNDS = 25
 """Rounds without access after which an entry scored delta=1 falls below the default tau."""
 
 
+POLICY_FIELDS = ("delta", "gamma", "tau")
+"""The settings that define the scoring policy (BufferConfig fields of the same names)."""
+
+
 class ScoringPolicy(BaseModel):
     """Accessed: score += delta; not accessed in a round: score *= gamma; stale: score < tau."""
 
@@ -18,6 +22,11 @@ class ScoringPolicy(BaseModel):
     delta: float = Field(1.0, gt=0.0, description="score gained in a round in which the node is sampled")
     gamma: float = Field(0.95, gt=0.0, lt=1.0, description="decay factor of a round without access")
     tau: float = Field(gt=0.0, description="staleness threshold; default gamma**25")
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides) -> "ScoringPolicy":
+        """The policy a run's buffer settings name (``delta``/``gamma``/``tau``), with replay's overrides."""
+        return cls(**{k: overrides.get(k, getattr(settings, k)) for k in POLICY_FIELDS})
 
     @model_validator(mode="before")
     @classmethod

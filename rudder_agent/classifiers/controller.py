@@ -20,6 +20,7 @@ from scipy.special import expit
 from rudder_agent.classifiers.artifact import Classifier, load_classifier
 from rudder_agent.classifiers.features import window_features
 from rudder_agent.classifiers.labels import Spread, rule_events, rule_example, rule_labels
+from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError
@@ -50,6 +51,10 @@ class ClassifierController(Controller):
         self._spread = Spread()
         self.decisions = 0
         self.finetunes = 0
+
+    @classmethod
+    def from_settings(cls, cfg: BufferConfig) -> Controller:
+        return cls.from_path(cfg.classifier_path, cfg.finetune_every)
 
     @classmethod
     def from_path(cls, path: Path | None, finetune_every: int = 0) -> ClassifierController:

@@ -1,13 +1,38 @@
-"""The controller interface: decides WHEN the buffer replaces its stale entries."""
+"""The controller interface: decides WHEN the buffer replaces its stale entries.
+
+Everything a controller needs from the run is declared here as a hook with a harmless
+default, so nothing outside a controller's own code asks for its name or type:
+``from_settings``/``from_replay`` (how it is built), ``warm_starts``/``warm_start`` (rows loaded
+before training), ``bind`` (analysis controllers see the replayed engine and stream),
+``shared_runtime`` (one host-wide service for every trainer, e.g. an embedded model server),
+``open_channel`` (how its answers reach the buffer).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from rudder_agent.config import BufferConfig, current_names
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
+from rudder_agent.errors import RudderError
+
+if TYPE_CHECKING:
+    from rudder_agent.buffer.engine import BufferEngine
+    from rudder_agent.buffer.persistent import PersistentBuffer
+    from rudder_agent.controllers.channel import DecisionChannel
+
+
+class SharedRuntime(Protocol):
+    """A host-wide service (e.g. an embedded model server) the launcher starts before the trainers."""
+
+    def start(self) -> dict[str, str]:
+        """Start it; the environment variables trainers need to reach it."""
+
+    def close(self) -> None:
+        """Stop it."""
 
 
 class Controller(ABC):
@@ -17,6 +42,31 @@ class Controller(ABC):
     uses_buffer: ClassVar[bool] = True
     inline: ClassVar[bool] = False
     """Cheap, deterministic controllers are evaluated by the prefetcher itself each minibatch."""
+    warm_starts: ClassVar[bool] = False
+    """True when ``warm_start`` loads rows before training (MassiveGNN); the paper's buffer starts empty."""
+    replay_options: ClassVar[tuple[str, ...] | None] = None
+    """The replay overrides this controller takes besides the scoring policy; None: every BufferConfig field."""
+
+    @classmethod
+    def from_settings(cls, cfg: BufferConfig) -> Controller:
+        """The controller configured by a run's buffer settings."""
+        return cls()
+
+    @classmethod
+    def from_replay(cls, recorded: BufferConfig, recording: Any, **overrides) -> Controller:
+        """The controller for a replay: the recorded run's settings with ``overrides`` (BufferConfig fields)."""
+        try:
+            cfg = BufferConfig.model_validate({**recorded.model_dump(), **current_names(BufferConfig, overrides),
+                                               "controller": cls.name})
+        except ValueError as exc:
+            raise RudderError(f"cannot replay controller {cls.name!r}: {exc}") from None
+        return cls.from_settings(cfg)
+
+    @classmethod
+    def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str,
+                       nice: int) -> SharedRuntime | None:
+        """A service every trainer of a host shares, started once by the launcher; none by default."""
+        return None
 
     def setup(self, facts: StaticFacts) -> None:
         """Receive the run's static facts before the first request."""
@@ -25,6 +75,20 @@ class Controller(ABC):
     def warm_start(self, remote_ids: np.ndarray, remote_degrees: np.ndarray, capacity: int) -> np.ndarray:
         """Ids to load into the empty buffer before training; none by default (the paper's choice)."""
         return np.empty(0, dtype=np.int64)
+
+    def bind(self, engine: BufferEngine, recording: Any) -> None:
+        """Analysis controllers (the oracle) read the replay's engine and stream; the others ignore them."""
+
+    def open_channel(self, buffer: PersistentBuffer, mode: str, latency: int | None = None) -> DecisionChannel:
+        """How answers reach the buffer: inline, a thread (live, ``latency`` None) or replay's minibatch clock."""
+        from rudder_agent.controllers.channel import ClockedChannel, InlineChannel
+        from rudder_agent.controllers.runner import ControllerRunner
+
+        if self.inline:
+            return InlineChannel(self, buffer)
+        if latency is None:
+            return ControllerRunner(self, mode)
+        return ClockedChannel(self, 1 if mode == "sync" else latency, mode)
 
     @abstractmethod
     def decide(self, request: DecisionRequest) -> DecisionOutcome:

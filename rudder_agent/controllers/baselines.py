@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 
@@ -34,9 +35,14 @@ class MassiveGNN(Controller):
 
     name = "massivegnn"
     inline = True
+    warm_starts = True
 
     def __init__(self, period: int):
         self.period = period
+
+    @classmethod
+    def from_settings(cls, cfg: BufferConfig) -> Controller:
+        return cls(cfg.period)
 
     def warm_start(self, remote_ids: np.ndarray, remote_degrees: np.ndarray, capacity: int) -> np.ndarray:
         order = np.lexsort((remote_ids, -np.asarray(remote_degrees)))  # degree desc, id asc

@@ -30,7 +30,8 @@ from rudder_agent.config import TrainConfig
 from rudder_agent.dist import isolation
 from rudder_agent.dist.netns import INNER_IF, EmulatedNetwork
 from rudder_agent.errors import RudderError
-from rudder_agent.llm.embedded import SHARED_ENDPOINT_ENV, EmbeddedServer, resolve_gguf
+from rudder_agent.controllers.base import SharedRuntime
+from rudder_agent.registry import controller_class
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import read_jsonl
 
@@ -101,7 +102,7 @@ class LocalCluster:
     network: EmulatedNetwork | None = None
     """One network namespace per machine with rate-limited links; None = everything on loopback."""
     procs: list[Proc] = field(default_factory=list)
-    llm_server: object | None = None
+    shared_runtime: SharedRuntime | None = None
     _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
@@ -160,9 +161,7 @@ class LocalCluster:
         config_path = self.run_dir / "config.json"
         config_path.write_text(self.cfg.model_dump_json(indent=2))
         env = self._common_env(ip_config)
-        endpoint = self._start_shared_llm()
-        if endpoint:
-            env[SHARED_ENDPOINT_ENV] = endpoint
+        env.update(self._start_shared_runtime())
         master_port = str(free_port())
         for k in range(self.cfg.parts):
             self._start(
@@ -197,17 +196,12 @@ class LocalCluster:
         """The address machine ``machine`` is reached at."""
         return self.network.ip(machine) if self.network else "127.0.0.1"
 
-    def _start_shared_llm(self) -> str | None:
-        """One embedded model server for every trainer of this host (one slot each), not one per trainer."""
-        buf = self.cfg.buffer
-        kind, _, target = buf.model.partition(":")
-        if buf.controller != "llm" or kind != "llamacpp":
-            return None
-        self.llm_server = EmbeddedServer(resolve_gguf(target), n_threads=buf.llm_threads, seed=self.cfg.seed,
-                                         parallel=self.cfg.parts,
-                                         host=self.network.host_ip if self.network else "127.0.0.1",
-                                         nice=self.llm_nice)
-        return f"{self.llm_server.start()}/v1"
+    def _start_shared_runtime(self) -> dict[str, str]:
+        """The controller's host-wide service (one embedded model server for every trainer), if it has one."""
+        self.shared_runtime = controller_class(self.cfg.buffer.controller).shared_runtime(
+            self.cfg.buffer, seed=self.cfg.seed, parallel=self.cfg.parts,
+            host=self.network.host_ip if self.network else "127.0.0.1", nice=self.llm_nice)
+        return self.shared_runtime.start() if self.shared_runtime is not None else {}
 
     def _first_failure(self) -> Proc | None:
         for p in self.procs:
@@ -269,8 +263,8 @@ class LocalCluster:
             alive = [p for p in alive if p.popen.poll() is None]
             if not alive:
                 break
-        if self.llm_server is not None:
-            self.llm_server.close()
+        if self.shared_runtime is not None:
+            self.shared_runtime.close()
         if self.network is not None:
             self.network.close()
         removed = isolation.remove_segments(self.run_prefix)

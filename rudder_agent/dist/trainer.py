@@ -96,9 +96,9 @@ def run(cfg: TrainConfig) -> None:
         g, train_nid, sampler, batch_size=cfg.batch_size, shuffle=True, drop_last=False
     )
     model = DistributedDataParallel(
-        GraphSAGE(feat_dim, cfg.model.hidden, n_classes, len(cfg.fanouts), cfg.model.dropout)
+        GraphSAGE(feat_dim, cfg.gnn.hidden, n_classes, len(cfg.fanouts), cfg.gnn.dropout)
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.model.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.gnn.lr)
     per_epoch = math.ceil(len(train_nid) / cfg.batch_size)
     features = FeatureSource(g, cfg, rank, per_epoch)
     writer = MetricsWriter(cfg.out_dir / f"metrics-rank{rank}.jsonl")

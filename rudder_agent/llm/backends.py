@@ -41,9 +41,9 @@ RETRYABLE = (ConnectionError, TimeoutError, httpx.TransportError, openai.APIConn
 """Transport failures worth one more attempt; a bad answer is not (temperature 0 repeats it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BackendOptions:
-    """What every backend needs besides its model string."""
+    """What every backend needs besides its model string; no defaults here: ``AgentConfig.backend_options`` fills it."""
 
     schema: AnswerModel
     timeout_s: float
@@ -56,6 +56,9 @@ class BackendOptions:
 
 class ChatBackend(ABC):
     """A chat model behind a model string: built lazily, checked before training, closed after."""
+
+    caches_prompts = True
+    """A real model keeps the static prompt prefix cached server-side, so one warm-up call pays off."""
 
     def __init__(self, spec: str, target: str, options: BackendOptions):
         self.spec = spec
@@ -199,6 +202,8 @@ class LlamaCppBackend(_OpenAICompatible):
 class ScriptedBackend(ChatBackend):
     """Answers read from a file and returned in order, cycling: reproducible tests and demos."""
 
+    caches_prompts = False  # a warm-up call would only consume a canned answer
+
     def __init__(self, spec: str, target: str, options: BackendOptions):
         super().__init__(spec, target, options)
         self.answers = read_script(Path(target))
@@ -232,19 +237,8 @@ def normalize_ollama_host(host: str) -> str:
     return url.rstrip("/")
 
 
-def make_chat_model(
-    spec: str,
-    *,
-    schema: AnswerModel,
-    timeout_s: float = 30.0,
-    seed: int = 0,
-    retries: int = 1,
-    max_tokens: int = 160,
-    n_threads: int = 2,
-    ollama_host: str | None = None,
-) -> ChatBackend:
+def make_chat_model(spec: str, options: BackendOptions) -> ChatBackend:
     """The backend a model string names; BackendError for a malformed string or a missing file."""
-    options = BackendOptions(schema, timeout_s, retries, seed, max_tokens, n_threads, ollama_host)
     kind, sep, target = spec.partition(":")
     if not sep or not target or kind not in KINDS:
         raise BackendError(f"model string {spec!r} must be one of: " + ", ".join(f"{k}:<...>" for k in KINDS))

@@ -113,3 +113,26 @@ class EmbeddedServer:
             proc.wait()
         proc.stdout.close()
         log.info("embedded_llm_stopped", pid=proc.pid, returncode=proc.returncode)
+
+
+class SharedServer:
+    """One embedded server for every trainer of a host; trainers find it through ``RUDDER_LLM_ENDPOINT``."""
+
+    def __init__(self, server: EmbeddedServer):
+        self.server = server
+
+    def start(self) -> dict[str, str]:
+        """Start it; the environment every trainer needs to use it."""
+        return {SHARED_ENDPOINT_ENV: f"{self.server.start()}/v1"}
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def shared_server(spec: str, *, n_threads: int, seed: int, parallel: int, host: str, nice: int) -> SharedServer | None:
+    """The host-wide server a `llamacpp:` model string needs; None for models served elsewhere."""
+    kind, _, target = spec.partition(":")
+    if kind != "llamacpp":
+        return None
+    return SharedServer(EmbeddedServer(resolve_gguf(target), n_threads=n_threads, seed=seed, parallel=parallel,
+                                       host=host, nice=nice))

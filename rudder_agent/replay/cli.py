@@ -10,7 +10,9 @@ from typing import Optional
 
 import typer
 
+from rudder_agent.config import BufferConfig
 from rudder_agent.errors import RudderError
+from rudder_agent.options import recorded
 from rudder_agent.replay.oracle import DEFAULT_HORIZON
 
 RUN_DIR = typer.Argument(..., exists=True, file_okay=False, help="a run recorded with `rudder train --trace`")
@@ -21,31 +23,30 @@ def replay_command(
     controller: str = typer.Option("recorded", help="recorded (the run's own decisions), oracle, none, fixed, "
                                    "massivegnn, llm or classifier"),
     rank: Optional[int] = typer.Option(None, help="replay one rank (default: every traced rank)"),
-    mode: Optional[str] = typer.Option(None, help="async or sync (default: the recorded run's mode)"),
+    mode: Optional[str] = recorded(BufferConfig, "mode"),
     latency: Optional[int] = typer.Option(None, help="async: answers arrive this many minibatches after the "
                                           "request (default: measured in the recorded run)"),
     out: Path = typer.Option(Path("runs/replay"), help="output directory (metrics-rank*.jsonl, summary.json)"),
-    fraction: Optional[float] = typer.Option(None, help="buffer fraction of the halo (default: the recorded one)"),
-    period: Optional[int] = typer.Option(None, help="massivegnn: replace every P minibatches"),
-    model: Optional[str] = typer.Option(None, help="llm: model string (default: the recorded one)"),
-    prompt_version: Optional[str] = typer.Option(None, help="llm: prompt template version"),
-    cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="llm: chain-of-thought"),
-    llm_threads: Optional[int] = typer.Option(None, min=1, help="llm: llama.cpp threads of the embedded model "
-                                              "(default: the recorded run's)"),
-    llm_timeout: Optional[float] = typer.Option(None, min=0.1, help="llm: seconds per model call before a fallback"),
-    classifier_path: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
-                                                   help="classifier: trained artefact (.rcls)"),
-    finetune_every: Optional[int] = typer.Option(None, min=0, help="classifier: refit the head every N decisions"),
+    fraction: Optional[float] = recorded(BufferConfig, "fraction"),
+    period: Optional[int] = recorded(BufferConfig, "period"),
+    model: Optional[str] = recorded(BufferConfig, "llm_model", "--model"),
+    prompt_version: Optional[str] = recorded(BufferConfig, "prompt_version"),
+    cot: Optional[bool] = recorded(BufferConfig, "cot", "--cot/--no-cot"),
+    fallback: Optional[str] = recorded(BufferConfig, "fallback"),
+    llm_threads: Optional[int] = recorded(BufferConfig, "llm_threads"),
+    llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
+    classifier_path: Optional[Path] = recorded(BufferConfig, "classifier_path", exists=True, dir_okay=False),
+    finetune_every: Optional[int] = recorded(BufferConfig, "finetune_every"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
-    delta: Optional[float] = typer.Option(None, min=0.0, help="scoring policy: score gained per access "
-                                          "(default: the recorded one)"),
-    gamma: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="scoring policy: decay per idle minibatch"),
-    tau: Optional[float] = typer.Option(None, min=0.0, help="scoring policy: staleness threshold (default gamma**25)"),
+    delta: Optional[float] = recorded(BufferConfig, "delta"),
+    gamma: Optional[float] = recorded(BufferConfig, "gamma"),
+    tau: Optional[float] = recorded(BufferConfig, "tau"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
 ) -> None:
     """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json."""
     from rudder_agent.replay.recording import recorded_ranks
+    from rudder_agent.registry import controller_class
     from rudder_agent.replay.simulator import replay_run
 
     if mode not in (None, "async", "sync"):
@@ -54,10 +55,11 @@ def replay_command(
         if not overwrite:
             raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
         shutil.rmtree(out)
-    settings = {"period": period, "model": model, "prompt_version": prompt_version, "cot": cot,
-                "llm_threads": llm_threads, "llm_timeout_s": llm_timeout, "classifier_path": classifier_path,
-                "finetune_every": finetune_every}
-    chosen = ({"horizon": horizon} if controller == "oracle" else settings) | {"delta": delta, "gamma": gamma, "tau": tau}
+    settings = {"period": period, "llm_model": model, "prompt_version": prompt_version, "cot": cot,
+                "fallback": fallback, "llm_threads": llm_threads, "llm_timeout_s": llm_timeout,
+                "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
+    accepted = controller_class(controller).replay_options or tuple(BufferConfig.model_fields)
+    chosen = {k: v for k, v in settings.items() if k in accepted} | {"delta": delta, "gamma": gamma, "tau": tau}
     overrides = {k: v for k, v in chosen.items() if v is not None}  # the scoring policy applies to every controller
     summary: dict = {}
     for r in [rank] if rank is not None else recorded_ranks(trace):
@@ -80,7 +82,7 @@ def replay_command(
 def bounds_command(
     trace: Path = RUN_DIR,
     rank: Optional[int] = typer.Option(None, help="one rank (default: every traced rank)"),
-    fraction: Optional[float] = typer.Option(None, help="buffer fraction of the halo (default: the recorded one)"),
+    fraction: Optional[float] = recorded(BufferConfig, "fraction"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle look-ahead in minibatches"),
     out: Optional[Path] = typer.Option(None, help="also write the figures to this JSON file"),
 ) -> None:

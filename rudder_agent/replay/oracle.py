@@ -14,11 +14,14 @@ metrics (``replay_run(label_horizon=H)``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
 from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.policy import POLICY_FIELDS
+from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest
 from rudder_agent.replay.snapshot import fork
@@ -69,14 +72,20 @@ class Oracle(Controller):
 
     name = "oracle"
     inline = True  # it must judge the exact state each minibatch starts from
+    replay_options = ("horizon", "rollout")
 
     def __init__(self, horizon: int = DEFAULT_HORIZON, rollout: Action = "replace"):
         self.horizon, self.rollout = horizon, rollout
         self.judge: OracleJudge | None = None
 
-    def bind(self, engine: BufferEngine, steps: Sequence[int], inputs: Sequence[np.ndarray]) -> None:
+    @classmethod
+    def from_replay(cls, recorded: BufferConfig, recording: Any, **overrides) -> Controller:
+        """Horizon and rollout may be overridden; scoring-policy overrides belong to the buffer, not the oracle."""
+        return cls(**{k: v for k, v in overrides.items() if k not in POLICY_FIELDS})
+
+    def bind(self, engine: BufferEngine, recording: Any) -> None:
         """Give the oracle the replay's engine and stream (the simulator calls this before the first step)."""
-        self.judge = OracleJudge(engine, steps, inputs, self.horizon, self.rollout)
+        self.judge = OracleJudge(engine, recording.steps, recording.inputs, self.horizon, self.rollout)
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         if self.judge is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,14 @@ class Recording:
     def live_seconds(self) -> float:
         """Wall time the live run spent in its epochs (sum of this rank's epoch times)."""
         return float(sum(self.epoch_times_s))
+
+    def latency_minibatches(self) -> int:
+        """The live controller's median latency in minibatches of the live run (at least 1)."""
+        latencies = self.controller.get("latencies_s") or []
+        n = len(self.minibatches)
+        if not latencies or not n or not self.live_seconds():
+            return 1
+        return max(1, math.ceil(statistics.median(latencies) / (self.live_seconds() / n)))
 
 
 def recorded_ranks(run_dir: Path) -> list[int]:

@@ -1,11 +1,10 @@
 """Replay a recorded access stream through the live buffer code with a controller in the loop.
 
-Per minibatch it mirrors ``rudder_agent.dist.fetch.FeatureSource._prepare``: take the decision
-to apply (see ``replay.sources``), ``engine.prepare``, ``engine.complete`` (ids and scores
-only: no features), build the same ``MinibatchMetrics`` and hand them to the controller.
-No DistDGL process runs; timings and losses are copied from the recording (zero where it
-has none) and ``t_wait`` is zero because nobody waits. Epoch records carry the replay's own
-wall time.
+Per minibatch it runs the same :class:`rudder_agent.step.MinibatchStep` as a live trainer; only
+the ids (the trace), the rows (none are read: the engine keeps ids and scores) and the
+decision channel's clock (minibatches, not seconds) differ. No DistDGL process runs; timings
+and losses are copied from the recording (zero where it has none) and ``t_wait`` is zero
+because nobody waits. Epoch records carry the replay's own wall time.
 """
 
 from __future__ import annotations
@@ -22,14 +21,14 @@ from tqdm import tqdm
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
-from rudder_agent.config import BufferConfig
-from rudder_agent.controllers import Controller, make_controller
+from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.channel import DecisionChannel
 from rudder_agent.errors import RudderError
-from rudder_agent.metrics import EpochMetrics, MetricsWriter, MinibatchMetrics, minibatch_record
-from rudder_agent.replay.oracle import Oracle, OracleJudge
-from rudder_agent.replay.recorded import RecordedSource
+from rudder_agent.metrics import EpochMetrics, MetricsWriter, MinibatchMetrics
+from rudder_agent.registry import replay_controller
+from rudder_agent.replay.oracle import OracleJudge
 from rudder_agent.replay.recording import Recording, load_recording
-from rudder_agent.replay.sources import DecisionSource, InlineSource, QueuedSource, measured_latency
+from rudder_agent.step import MinibatchStep, no_rows
 from rudder_agent.summary import summarize
 
 Emit = Callable[[BaseModel | dict, str], None]
@@ -38,40 +37,24 @@ Emit = Callable[[BaseModel | dict, str], None]
 _CARRIED = ("loss", "t_sample", "t_fetch", "t_train")
 
 
-POLICY_FIELDS = ("delta", "gamma", "tau")
-
-
-def resolve_controller(controller: Controller | str, recording: Recording, **overrides) -> Controller | None:
-    """A controller by name (configured like the recorded run, plus ``overrides``); None for 'recorded'."""
+def resolve_controller(controller: Controller | str, recording: Recording, **overrides) -> Controller:
+    """A controller by name (configured like the recorded run, plus ``overrides``), or the one given."""
     if isinstance(controller, Controller):
         return controller
-    if controller == "recorded":
-        return None
-    if controller == "oracle":
-        return Oracle(**{k: v for k, v in overrides.items() if k not in POLICY_FIELDS})
-    try:
-        cfg = BufferConfig.model_validate({**recording.meta.config.buffer.model_dump(), **overrides,
-                                           "controller": controller})
-    except ValueError as exc:
-        raise RudderError(f"cannot replay controller {controller!r}: {exc}") from None
-    return make_controller(cfg)
+    return replay_controller(controller, recording.meta.config.buffer, recording, **overrides)
 
 
-def warm_ids(controller: Controller | None, recording: Recording, capacity: int) -> np.ndarray:
-    """Warm-start ids: the recorded ones for 'recorded', else the controller's pick from the recorded candidates.
+def warm_ids(controller: Controller, recording: Recording, capacity: int) -> np.ndarray:
+    """The controller's warm start, picked from the recorded warm-start candidates.
 
     The trace keeps the live warm start in degree order, so a rank stands in for the degree.
     """
-    recorded = np.asarray(recording.meta.warm_ids, dtype=np.int64)
-    if controller is not None and type(controller).warm_start is Controller.warm_start:
+    if not controller.warm_starts:
         return np.empty(0, dtype=np.int64)
-    if controller is None and not recorded.shape[0]:
-        return recorded
+    recorded = np.asarray(recording.meta.warm_ids, dtype=np.int64)
     if recorded.shape[0] < min(capacity, recording.meta.halo_nodes):
         raise RudderError(f"the trace holds {recorded.shape[0]} warm-start ids but a buffer of {capacity} rows "
                           "needs more: record the run with massivegnn at this buffer fraction or larger")
-    if controller is None:
-        return recorded[:capacity]
     return np.asarray(controller.warm_start(recorded, np.arange(recorded.shape[0], 0, -1), capacity), dtype=np.int64)
 
 
@@ -81,82 +64,60 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
            **overrides) -> dict:
     """Replay one rank, emitting kind minibatch/epoch/oracle/controller records; returns the controller record.
 
-    ``overrides`` configure a controller given by name: BufferConfig fields (period, model, ...;
-    delta, gamma and tau also set the scoring policy) or, for the oracle, horizon and rollout. ``label_horizon`` adds an oracle label before every minibatch.
+    ``overrides`` configure a controller given by name: BufferConfig fields (period, llm_model, ...;
+    delta, gamma and tau also set the scoring policy) or, for the oracle, horizon and rollout.
+    ``label_horizon`` adds an oracle label before every minibatch.
     """
     emit = emit or (lambda record, kind: None)
     ctl = resolve_controller(controller, recording, **overrides)
     b = recording.meta.config.buffer
-    capacity = recording.capacity(fraction) if (b.controller != "none" if ctl is None else ctl.uses_buffer) else 0
+    capacity = recording.capacity(fraction) if ctl.uses_buffer else 0
     # the scoring policy can be overridden too (delta, gamma, tau), to evaluate what-to-keep offline
-    policy = ScoringPolicy(**{k: overrides.get(k, getattr(b, k)) for k in POLICY_FIELDS})
-    buffer = PersistentBuffer(capacity, 0, policy) if capacity else None
+    buffer = PersistentBuffer(capacity, 0, ScoringPolicy.from_settings(b, **overrides)) if capacity else None
     engine = BufferEngine(buffer, np.asarray(recording.meta.part_bounds), recording.meta.partition)
     mode = mode or b.mode
-    latency = 1 if mode == "sync" else latency_minibatches or measured_latency(recording)
-    source: DecisionSource | None = None
+    channel: DecisionChannel | None = None
+    warm_rows = 0
     try:
-        if ctl is not None:
-            ctl.setup(recording.meta.facts.model_copy(update={"capacity": capacity}))
-            if isinstance(ctl, Oracle):
-                ctl.bind(engine, recording.steps, recording.inputs)
-        warm_rows = 0
+        ctl.setup(recording.meta.facts.model_copy(update={"capacity": capacity}))
+        ctl.bind(engine, recording)
         if buffer is not None:
             warm = warm_ids(ctl, recording, capacity)
             warm_rows = buffer.warm_load(warm) if warm.shape[0] else 0
-            source = (RecordedSource(recording) if ctl is None else InlineSource(ctl, buffer) if ctl.inline
-                      else QueuedSource(ctl, latency))
+            channel = ctl.open_channel(buffer, mode, latency_minibatches or recording.latency_minibatches())
         judge = OracleJudge(engine, recording.steps, recording.inputs, label_horizon) if label_horizon else None
-        _run(recording, engine, source, judge, emit, progress, "recorded" if ctl is None else ctl.name)
+        _run(recording, MinibatchStep(engine, channel, rank=recording.rank, row_bytes=recording.meta.row_bytes,
+                                      timed=False), judge, emit, progress, ctl.name)
     finally:
-        if source is not None:
-            source.close()
-        elif ctl is not None:
-            ctl.close()
-    record = {"rank": recording.rank, "controller": "recorded" if ctl is None else ctl.name, "capacity": capacity,
-              "warm_rows": warm_rows, "verified_rows": 0, **(source.record() if source is not None else {}),
-              "agent": ctl.run_record() if ctl is not None else recording.controller.get("agent", {}),
-              "replay": {"of": str(recording.run_dir), "mode": _mode_label(source, mode),
-                         "latency_minibatches": latency if isinstance(source, QueuedSource) else None,
+        (channel or ctl).close()
+    record = {"rank": recording.rank, "controller": ctl.name, "capacity": capacity,
+              "warm_rows": warm_rows, "verified_rows": 0, **(channel.record() if channel is not None else {}),
+              "agent": ctl.run_record(),
+              "replay": {"of": str(recording.run_dir), "mode": channel.label if channel is not None else None,
+                         "latency_minibatches": channel.latency if channel is not None else None,
                          "overrides": {k: v for k, v in overrides.items() if isinstance(v, (str, int, float, bool))}}}
     emit(record, "controller")
     return record
 
 
-def _mode_label(source: DecisionSource | None, mode: str) -> str | None:
-    """How decisions reached the buffer: None (no buffer), recorded, inline, async or sync."""
-    if source is None:
-        return None
-    if isinstance(source, RecordedSource):
-        return "recorded"
-    return "inline" if isinstance(source, InlineSource) else mode
-
-
-def _run(recording: Recording, engine: BufferEngine, source: DecisionSource | None, judge: OracleJudge | None,
-         emit: Emit, progress: bool, name: str) -> None:
-    """The minibatch loop (mirrors FeatureSource._prepare) plus per-epoch roll-ups."""
-    meta, row_bytes = recording.meta, recording.meta.row_bytes
+def _run(recording: Recording, step: MinibatchStep, judge: OracleJudge | None, emit: Emit, progress: bool,
+         name: str) -> None:
+    """The minibatch loop over the trace, plus per-epoch roll-ups."""
+    meta = recording.meta
     epoch_rows: list[MinibatchMetrics] = []
     tic = time.perf_counter()
     bar = tqdm(total=len(recording.steps), desc=f"replay rank {meta.rank} [{name}]", unit="mb",
                disable=not progress, leave=False)
-    for step, ids in zip(recording.steps, recording.inputs):
-        epoch = step // meta.minibatches_per_epoch
+    for s, ids in zip(recording.steps, recording.inputs):
+        epoch = s // meta.minibatches_per_epoch
         if epoch_rows and epoch_rows[-1].epoch != epoch:
             emit(_epoch(epoch_rows, time.perf_counter() - tic), "epoch")
             epoch_rows, tic = [], time.perf_counter()
         if judge is not None:
-            emit({"rank": meta.rank, **judge.label(step).model_dump()}, "oracle")
-        outcome = source.take(step) if source is not None else None
-        plan = engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace")
-        engine.complete(plan, None)
-        live = recording.minibatches.get(step, {})
-        metrics = minibatch_record(
-            plan.counts, outcome, rank=meta.rank, epoch=epoch, step=step, row_bytes=row_bytes,
-            requested=source is not None, **{k: live[k] for k in _CARRIED if live.get(k) is not None},
-        )
-        if source is not None:
-            source.offer(metrics)
+            emit({"rank": meta.rank, **judge.label(s).model_dump()}, "oracle")
+        live = recording.minibatches.get(s, {})
+        _, metrics = step(ids, no_rows, epoch=epoch, step=s,
+                          **{k: live[k] for k in _CARRIED if live.get(k) is not None})
         emit(metrics, "minibatch")
         epoch_rows.append(metrics)
         bar.update()

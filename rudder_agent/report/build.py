@@ -13,7 +13,7 @@ from rudder_agent.errors import RudderError
 from rudder_agent.replay.oracle import DEFAULT_HORIZON
 from rudder_agent.report import plots, tables
 from rudder_agent.report.figures import Labels, PassOptions, rank_row, reference, run_row, with_ratio
-from rudder_agent.report.oracle import bounds_row, oracle_labels, skip_reason
+from rudder_agent.report.trace_analysis import bounds_row, oracle_labels, skip_reason
 from rudder_agent.report.runs import Run, load_runs
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rudder_agent.config import BufferConfig, TrainConfig
+from rudder_agent.config import BufferConfig, TrainConfig, current_names
 from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import read_jsonl
@@ -41,7 +41,7 @@ class Run:
     @property
     def settings(self) -> BufferConfig:
         """The controller's settings: the run's buffer config, with a replay's overrides on top."""
-        overrides = (self.replay or {}).get("overrides", {})
+        overrides = current_names(BufferConfig, (self.replay or {}).get("overrides", {}))  # older replays: "model"
         known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
         return self.config.buffer.model_copy(update=known)
 
@@ -63,7 +63,7 @@ class Run:
         """Controller name plus what distinguishes its variants (model, prompt version, cot, period, horizon)."""
         s, name = self.settings, self.controller
         if name == "llm":
-            return f"llm ({s.model}, prompt {s.prompt_version}{', cot' if s.cot else ''})"
+            return f"llm ({s.llm_model}, prompt {s.prompt_version}{', cot' if s.cot else ''})"
         if name == "massivegnn":
             return f"massivegnn (P={s.period})"
         if name == "classifier" and s.classifier_path is not None:

@@ -9,15 +9,13 @@ import threading
 import pytest
 
 from rudder_agent.agent.configuration import AgentConfig
-from rudder_agent.agent.controller import LLMController
+from rudder_agent.agent.controller import LLMController, make_backend
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionRequest, StaticFacts
-from rudder_agent.llm.backends import make_chat_model
 from rudder_agent.llm.errors import BackendError
-from rudder_agent.llm.output import DecisionAnswer
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.paths import PROJECT_ROOT
 
@@ -42,9 +40,9 @@ def script(tmp_path):
 
 
 def test_graph_runs_the_three_nodes_in_order(script):
-    backend = make_chat_model(f"scripted:{script}", schema=DecisionAnswer)
+    config = AgentConfig(model=f"scripted:{script}")
     prompts = PromptSet.load(PROJECT_ROOT / "prompts", "v1")
-    graph = build_graph(backend, prompts, AgentConfig(model=f"scripted:{script}"))
+    graph = build_graph(make_backend(config), prompts, config)
     steps = [name for chunk in graph.stream(AgentState(facts=FACTS, request=request(9, 30)), stream_mode="updates")
              for name in chunk]
     assert steps == ["metrics_collector", "context_builder", "decision_maker"]

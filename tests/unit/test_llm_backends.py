@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.llm.backends import (
     BackendOptions,
     ChatBackend,
@@ -28,7 +29,8 @@ from rudder_agent.llm.output import DecisionAnswer
 
 
 def make(spec: str, **kwargs) -> ChatBackend:
-    return make_chat_model(spec, schema=DecisionAnswer, **kwargs)
+    """The backend for ``spec`` with an AgentConfig's options (``kwargs`` set its fields)."""
+    return make_chat_model(spec, AgentConfig(model=spec, **kwargs).backend_options())
 
 
 def closed_port() -> int:
@@ -130,7 +132,8 @@ class FlakyChat(BaseChatModel):
 
 class FlakyBackend(ChatBackend):
     def __init__(self, failures: int, retries: int):
-        options = BackendOptions(DecisionAnswer, 1.0, retries, 0, 16, 1, None)
+        options = BackendOptions(schema=DecisionAnswer, timeout_s=1.0, retries=retries, seed=0, max_tokens=16,
+                                 n_threads=1, ollama_host=None)
         super().__init__("flaky:", "flaky", options)
         self.chat = FlakyChat(failures=failures)
 

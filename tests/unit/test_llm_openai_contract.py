@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from rudder_agent.llm.backends import make_chat_model
+from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.agent.controller import make_backend
 from rudder_agent.llm.output import DecisionAnswer, parse_answer
 from tests.loopback import loopback_server
 
@@ -58,7 +59,7 @@ def base_url():
 
 
 def test_request_carries_json_schema_temperature_and_seed(base_url):
-    backend = make_chat_model(f"openai:m@{base_url}", schema=DecisionAnswer, seed=3, max_tokens=99)
+    backend = make_backend(AgentConfig(model=f"openai:m@{base_url}", seed=3, max_tokens=99))
     backend.check()
     reply = backend.invoke([SystemMessage("facts"), HumanMessage("window")])
     (body,) = StandInOpenAI.bodies

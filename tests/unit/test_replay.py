@@ -16,7 +16,6 @@ from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import MetricsWriter, read_jsonl
 from rudder_agent.replay import load_recording, replay_run
-from rudder_agent.replay.sources import measured_latency
 from rudder_agent.traces import TraceMeta, TraceWriter, write_trace_meta
 
 BOUNDS = [100, 200]  # rank 0 owns ids 0..99; 100..199 are remote
@@ -142,7 +141,7 @@ def test_measured_latency_is_controller_latency_over_minibatch_time(tmp_path):
     rows += [({"epoch_time_s": 0.5}, "epoch"), ({"epoch_time_s": 0.5}, "epoch"),
              ({"rank": 0, "latencies_s": [0.2, 0.25, 0.3]}, "controller")]
     run = make_run(tmp_path / "run", random_inputs(10), rows=rows)
-    assert measured_latency(load_recording(run, 0)) == 3  # 0.25 s / 0.1 s per minibatch, rounded up
+    assert load_recording(run, 0).latency_minibatches() == 3  # 0.25 s / 0.1 s per minibatch, rounded up
 
 
 def test_massivegnn_warm_start_uses_the_recorded_ids_and_counts_them(tmp_path):

@@ -1,0 +1,51 @@
+"""One minibatch through the buffer, written once for live runs and replay.
+
+decision (from the channel) → ``engine.prepare`` (hits, scoring, replacement plan) → read the
+pulled rows (one DistTensor read live, nothing in replay) → ``engine.complete`` → metrics →
+offered to the channel. Live and replay differ only in where the ids come from, how rows are
+read and the channel's clock.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.controllers.channel import DecisionChannel
+from rudder_agent.metrics import MinibatchMetrics, minibatch_record
+
+ReadRows = Callable[[np.ndarray], torch.Tensor | None]
+"""Rows of the given global ids, in that order (a DistTensor read), or None when nothing is read."""
+
+
+def no_rows(ids: np.ndarray) -> None:
+    """Replay reads no feature rows: the engine keeps ids and scores only."""
+    return None
+
+
+class MinibatchStep:
+    """Runs the per-minibatch protocol for one trainer (or one replayed rank)."""
+
+    def __init__(self, engine: BufferEngine, channel: DecisionChannel | None, *, rank: int, row_bytes: int,
+                 timed: bool = True):
+        self.engine, self.channel = engine, channel
+        self.rank, self.row_bytes, self.timed = rank, row_bytes, timed
+
+    def __call__(self, ids: np.ndarray, read_rows: ReadRows, *, epoch: int, step: int,
+                 **extra) -> tuple[torch.Tensor | None, MinibatchMetrics]:
+        """Features of minibatch ``step`` (None in replay) and its metrics, already offered to the channel."""
+        tic = time.perf_counter()
+        outcome, t_wait = self.channel.decision_for(step) if self.channel is not None else (None, 0.0)
+        plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace")
+        x = self.engine.complete(plan, read_rows(plan.pull_ids))
+        if self.timed:
+            extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, **extra}
+        metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=step,
+                                   row_bytes=self.row_bytes, requested=self.channel is not None, **extra)
+        if self.channel is not None:
+            self.channel.offer(metrics)
+        return x, metrics

