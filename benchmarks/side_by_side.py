@@ -30,7 +30,7 @@ from tqdm import tqdm
 from rudder_agent.cli import train_config
 from rudder_agent.compare import run_or_reuse, variants
 from rudder_agent.config import BufferConfig, TrainSettings
-from rudder_agent.dist.netns import availability
+from rudder_agent.cluster.netns import availability
 
 
 def pooled_bounds(trace_dir: Path, fraction: float, epochs: int) -> dict:

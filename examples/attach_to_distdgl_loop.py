@@ -7,28 +7,25 @@ or on a real cluster with DGL's tools/launch.py, passing `--config <run>/config.
 
 from __future__ import annotations
 
-from rudder_agent.dist import isolation
+import argparse
+import os
+from pathlib import Path
 
-isolation.apply()  # only needed when several "machines" share one host (rudder train sets it up)
+import dgl
+import torch
+import torch.nn.functional as F
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import dgl  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from rudder_agent.attach import BufferedFeatures  # noqa: E402  RUDDER
-from rudder_agent.config import TrainConfig  # noqa: E402
-from rudder_agent.model import GraphSAGE  # noqa: E402
+from rudder_agent.attach import BufferedFeatures  # RUDDER
+from rudder_agent.cluster import isolation
+from rudder_agent.config import TrainConfig
+from rudder_agent.model import GraphSAGE
 
 
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__)
     args.add_argument("--config", type=Path, required=True)
     cfg = TrainConfig.model_validate_json(args.parse_args().config.read_text())
-    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
+    isolation.initialize(os.environ["DGL_IP_CONFIG"])  # dgl.distributed.initialize; isolates "machines" sharing a host
     torch.distributed.init_process_group("gloo")
     g = dgl.distributed.DistGraph(cfg.graph_name, part_config=str(cfg.part_config))
     train_nid = dgl.distributed.node_split(g.ndata["train_mask"], g.get_partition_book(), force_even=True)

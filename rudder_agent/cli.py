@@ -81,7 +81,7 @@ def partition(
     force: bool = typer.Option(False, help="rebuild even if a cached partition exists"),
 ) -> None:
     """Partition a dataset with DGL's partition_graph (cached by dataset/parts/method)."""
-    from rudder_agent.dist.partition import partition_dataset
+    from rudder_agent.cluster.partition import partition_dataset
 
     info = partition_dataset(dataset, parts, method, force=force)
     typer.echo(json.dumps(info.model_dump(mode="json"), indent=2))
@@ -143,7 +143,7 @@ def train(
     from rudder_agent.registry import make_controller
 
     make_controller(cfg.buffer).close()  # configuration errors (e.g. no --classifier-path) stop before any launch
-    from rudder_agent.compare import run_training
+    from rudder_agent.cluster.training import run_training
 
     summary = run_training(cfg, timeout, trainer)
     if summary is None:
@@ -155,7 +155,7 @@ def train(
 
 def train_config(settings: TrainSettings) -> TrainConfig:
     """Partition (cached) and add where the partition lies to the validated run settings."""
-    from rudder_agent.dist.partition import partition_dataset
+    from rudder_agent.cluster.partition import partition_dataset
 
     info = partition_dataset(settings.dataset, settings.parts, settings.part_method)
     return TrainConfig.model_validate({**dict(settings), "out_dir": settings.out_dir.resolve(),

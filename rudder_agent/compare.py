@@ -6,16 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+from rudder_agent.cluster.training import run_training
 from rudder_agent.config import TrainConfig
-from rudder_agent.dist.launcher import LocalCluster
 from rudder_agent.registry import controller_class
-from rudder_agent.summary import write_summary
-
-
-def run_training(cfg: TrainConfig, timeout_s: float | None = None, trainer: Path | None = None) -> dict | None:
-    """Start the local cluster for ``cfg``, train, and return the written summary (None for a user's trainer)."""
-    LocalCluster(cfg, trainer=trainer).run(timeout_s=timeout_s)
-    return None if trainer else write_summary(cfg.out_dir)
 
 
 def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | None = None) -> dict:

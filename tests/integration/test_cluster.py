@@ -121,7 +121,7 @@ def test_killed_launcher_takes_its_processes_along(tmp_path: Path, isolated_cach
             and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
-    from rudder_agent.dist.isolation import remove_stale_segments
+    from rudder_agent.cluster.isolation import remove_stale_segments
 
     remove_stale_segments()  # what the next launch does first
     assert_no_leftovers(out)

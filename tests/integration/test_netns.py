@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rudder_agent.dist.netns import availability
+from rudder_agent.cluster.netns import availability
 from tests.integration.helpers import rudder, train, TINY
 
 pytestmark = [pytest.mark.integration,

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from rudder_agent.dist.launcher import _ctrl_c_as_flag
+from rudder_agent.cluster.launcher import _ctrl_c_as_flag
 
 
 def test_sigint_sets_the_flag_instead_of_raising_and_the_handler_is_restored():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rudder_agent.dist import isolation
+from rudder_agent.cluster import isolation
 
 
 def test_prefix_keeps_the_posix_slash() -> None:

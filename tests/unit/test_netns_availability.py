@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rudder_agent.dist import netns
+from rudder_agent.cluster import netns
 from rudder_agent.errors import RudderError
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rudder_agent.data import load_dataset
-from rudder_agent.dist import partition as partition_mod
-from rudder_agent.dist.partition import halo_counts, load_partition_info, partition_dataset
+from rudder_agent.cluster import partition as partition_mod
+from rudder_agent.cluster.partition import halo_counts, load_partition_info, partition_dataset
 from rudder_agent.errors import RudderError
 
 

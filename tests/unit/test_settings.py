@@ -78,13 +78,14 @@ def test_cli_bounds_are_the_fields():
 @pytest.fixture
 def launched(monkeypatch, tmp_path):
     """`train` and `compare` up to the launch: the TrainConfig each would run, nothing started."""
+    import rudder_agent.cluster.partition as partition
+    import rudder_agent.cluster.training as training
     import rudder_agent.compare as compare
-    import rudder_agent.dist.partition as partition
 
     seen: list[TrainConfig] = []
     monkeypatch.setattr(partition, "partition_dataset", lambda dataset, parts, method: SimpleNamespace(
         config_path=tmp_path / f"{dataset}-{parts}-{method}.json", graph_name=dataset))
-    monkeypatch.setattr(compare, "run_training", lambda cfg, timeout, trainer=None: seen.append(cfg))
+    monkeypatch.setattr(training, "run_training", lambda cfg, timeout, trainer=None: seen.append(cfg))
     monkeypatch.setattr(compare, "compare", lambda base, *args: seen.append(base) or [])
     monkeypatch.setattr(compare, "write_comparison", lambda out, summaries: "")
     return seen

@@ -1,37 +1,35 @@
 """One DistDGL trainer: GraphSAGE over DistNodeDataLoader minibatches, DDP over gloo.
 
 Started by the local launcher (``rudder train``) or by DGL's ``tools/launch.py`` on a real
-cluster: ``python -m rudder_agent.dist.trainer --config run/config.json``. The loop reads
+cluster: ``python -m rudder_agent.cluster.trainer --config run/config.json``. The loop reads
 like DGL's ``examples/distributed/graphsage``; the only change is where input features
-come from (:class:`rudder_agent.dist.fetch.FeatureSource`).
+come from (:class:`rudder_agent.cluster.fetch.FeatureSource`).
 """
 
 from __future__ import annotations
 
-from rudder_agent.dist import isolation
+import argparse
+import json
+import math
+import os
+import sys
+import traceback
+import time
+from pathlib import Path
 
-isolation.apply()  # before DGL starts any role, so sampler processes inherit it too
+import dgl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import dgl  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.nn.parallel import DistributedDataParallel  # noqa: E402
-
-from rudder_agent.config import TrainConfig  # noqa: E402
-from rudder_agent.dist.fetch import FeatureSource  # noqa: E402
-from rudder_agent.log import configure_logging, get_logger  # noqa: E402
-from rudder_agent.metrics import EpochMetrics, MetricsWriter  # noqa: E402
-from rudder_agent.model import GraphSAGE  # noqa: E402
+from rudder_agent.cluster import isolation
+from rudder_agent.cluster.fetch import FeatureSource
+from rudder_agent.cluster.partition import META_FILE
+from rudder_agent.config import TrainConfig
+from rudder_agent.log import configure_logging, get_logger
+from rudder_agent.metrics import EpochMetrics, MetricsWriter
+from rudder_agent.model import GraphSAGE
 
 log = get_logger(__name__)
 
@@ -87,7 +85,7 @@ def run(cfg: TrainConfig) -> None:
     train_nid = dgl.distributed.node_split(g.ndata["train_mask"], pb, force_even=True)
     val_nid = dgl.distributed.node_split(g.ndata["val_mask"], pb, force_even=True)
     test_nid = dgl.distributed.node_split(g.ndata["test_mask"], pb, force_even=True)
-    n_classes = int(json.loads((cfg.part_config.parent / "rudder_meta.json").read_text())["num_classes"])
+    n_classes = int(json.loads((cfg.part_config.parent / META_FILE).read_text())["num_classes"])
     feat_dim = g.ndata["feat"].shape[1]
     log.info("trainer ready", partition=my_part, train_nodes=len(train_nid), feat_dim=feat_dim)
 
@@ -176,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = TrainConfig.model_validate_json(args.config.read_text())
     configure_logging(os.environ.get("RUDDER_LOG_LEVEL", "info"), role=f"trainer-{os.environ.get('RANK', '?')}")
     torch.set_num_threads(int(os.environ.get("RUDDER_TORCH_THREADS", "1")))
-    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
+    isolation.initialize(os.environ["DGL_IP_CONFIG"])
     torch.distributed.init_process_group("gloo")
     try:
         run(cfg)

@@ -2,7 +2,7 @@
 
 No ssh: processes are started directly with the environment DGL's ``tools/launch.py``
 would set. The single-host collisions (machine id, shared-memory names) are solved by
-:mod:`rudder_agent.dist.isolation`, which needs no root. Every process runs in its own
+:mod:`rudder_agent.cluster.isolation`, which needs no root. Every process runs in its own
 session so that shutdown (success, Ctrl-C, or any process failing) ends all of them, and
 the run's shared-memory segments are removed afterwards.
 """
@@ -26,14 +26,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from rudder_agent.cluster import isolation
+from rudder_agent.cluster.netns import INNER_IF, EmulatedNetwork
 from rudder_agent.config import TrainConfig
-from rudder_agent.dist import isolation
-from rudder_agent.dist.netns import INNER_IF, EmulatedNetwork
-from rudder_agent.errors import RudderError
 from rudder_agent.controllers.base import SharedRuntime
-from rudder_agent.registry import controller_class
+from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import read_jsonl
+from rudder_agent.registry import controller_class
 
 log = get_logger(__name__)
 
@@ -167,7 +167,7 @@ class LocalCluster:
             self._start(
                 f"server-{k}",
                 k,
-                "rudder_agent.dist.server",
+                "rudder_agent.cluster.server",
                 {**env, "DGL_ROLE": "server", "DGL_SERVER_ID": str(k), isolation.MACHINE_ENV: str(k)},
                 [],
                 is_trainer=False,
@@ -185,7 +185,7 @@ class LocalCluster:
                 isolation.MACHINE_ENV: str(k),
                 **({"GLOO_SOCKET_IFNAME": INNER_IF} if self.network else {}),
             }
-            self._start(f"trainer-{k}", k, self.trainer or "rudder_agent.dist.trainer", trainer_env,
+            self._start(f"trainer-{k}", k, self.trainer or "rudder_agent.cluster.trainer", trainer_env,
                         ["--config", str(config_path)], True)
         (self.run_dir / "cluster.json").write_text(
             json.dumps({"shm_prefix": self.run_prefix, "pids": {p.role: p.popen.pid for p in self.procs}}, indent=2)

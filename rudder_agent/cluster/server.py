@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from rudder_agent.dist import isolation
+import os
 
-isolation.apply()
+import dgl
 
-import os  # noqa: E402
-
-import dgl  # noqa: E402
-
-from rudder_agent.log import configure_logging, get_logger  # noqa: E402
+from rudder_agent.cluster import isolation
+from rudder_agent.log import configure_logging, get_logger
 
 
 def main() -> None:
@@ -18,7 +15,7 @@ def main() -> None:
     configure_logging(os.environ.get("RUDDER_LOG_LEVEL", "info"), role=f"server-{os.environ.get('DGL_SERVER_ID', '?')}")
     get_logger(__name__).info("server starting", conf=os.environ.get("DGL_CONF_PATH"))
     dgl.seed(int(os.environ.get("RUDDER_SEED", "0")))  # remote neighbour sampling runs here
-    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])  # serves, then exits the process
+    isolation.initialize(os.environ["DGL_IP_CONFIG"])  # serves, then exits the process
 
 
 if __name__ == "__main__":

@@ -71,6 +71,17 @@ def apply() -> bool:
     return True
 
 
+def initialize(ip_config: str) -> None:
+    """``dgl.distributed.initialize`` with the single-host isolation applied first (a no-op on a real cluster).
+
+    Applied before DGL starts any role, so the sampler processes it forks inherit it too.
+    """
+    apply()
+    import dgl
+
+    dgl.distributed.initialize(ip_config)
+
+
 def live_prefixes() -> set[str]:
     """Run prefixes that a living process still uses (read from process environments)."""
     import psutil

@@ -1,0 +1,15 @@
+"""One training run on the local cluster: what `rudder train`, `rudder compare` and the benchmarks share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rudder_agent.cluster.launcher import LocalCluster
+from rudder_agent.config import TrainConfig
+from rudder_agent.summary import write_summary
+
+
+def run_training(cfg: TrainConfig, timeout_s: float | None = None, trainer: Path | None = None) -> dict | None:
+    """Start the local cluster for ``cfg``, train, and return the written summary (None for a user's trainer)."""
+    LocalCluster(cfg, trainer=trainer).run(timeout_s=timeout_s)
+    return None if trainer else write_summary(cfg.out_dir)
