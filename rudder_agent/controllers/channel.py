@@ -23,14 +23,25 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.metrics import MinibatchMetrics
 
 if TYPE_CHECKING:
     from rudder_agent.buffer.persistent import PersistentBuffer
-    from rudder_agent.controllers.base import Controller
+
+
+class Controller(Protocol):
+    """What a channel needs of a controller (rudder_agent.controllers.base.Controller has it)."""
+
+    name: str
+
+    def decide(self, request: DecisionRequest) -> DecisionOutcome:
+        """Answer one request."""
+
+    def close(self) -> None:
+        """Release the controller."""
 
 
 @dataclass

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from rudder_agent.controllers.channel import DecisionChannel, RequestSlot, RunnerStats, decide, request_after
+from rudder_agent.controllers.channel import Controller, DecisionChannel, RequestSlot, RunnerStats, decide, request_after
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
-
-if TYPE_CHECKING:
-    from rudder_agent.controllers.base import Controller
 
 log = get_logger(__name__)
 
