@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from rudder_agent.buffer.persistent import PersistentBuffer
 
 
-class Controller(Protocol):
+class Decider(Protocol):
     """What a channel needs of a controller (rudder_agent.controllers.base.Controller has it)."""
 
     name: str
@@ -66,7 +66,7 @@ class RunnerStats:
                 "latencies_s": self.latencies_s, "controller_wait_s": self.wait_s}
 
 
-def decide(controller: Controller, request: DecisionRequest, stats: RunnerStats) -> DecisionOutcome:
+def decide(controller: Decider, request: DecisionRequest, stats: RunnerStats) -> DecisionOutcome:
     """Ask the controller, time the answer if it did not, and count it."""
     tic = time.perf_counter()
     outcome = controller.decide(request)
@@ -144,7 +144,7 @@ class InlineChannel(DecisionChannel):
 
     label = "inline"
 
-    def __init__(self, controller: Controller, buffer: PersistentBuffer):
+    def __init__(self, controller: Decider, buffer: PersistentBuffer):
         self.controller, self.buffer = controller, buffer
         self.stats = RunnerStats()
         self._window: list[MinibatchMetrics] = []
@@ -169,7 +169,7 @@ class ClockedChannel(DecisionChannel):
     Guard answers need no model: live, they arrive before the next minibatch, so they apply after 1.
     """
 
-    def __init__(self, controller: Controller, latency: int, mode: str = "async"):
+    def __init__(self, controller: Decider, latency: int, mode: str = "async"):
         if latency < 1:
             raise ValueError("latency must be >= 1 minibatch: an answer applies to the next minibatch at the earliest")
         self.controller, self.latency, self.label = controller, latency, mode

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Literal
 
-from rudder_agent.controllers.channel import Controller, DecisionChannel, RequestSlot, RunnerStats, decide, request_after
+from rudder_agent.controllers.channel import DecisionChannel, Decider, RequestSlot, RunnerStats, decide, request_after
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
@@ -24,7 +24,7 @@ log = get_logger(__name__)
 class ControllerRunner(DecisionChannel):
     """Owns the controller's thread and the request/response hand-off."""
 
-    def __init__(self, controller: Controller, mode: Literal["async", "sync"] = "async"):
+    def __init__(self, controller: Decider, mode: Literal["async", "sync"] = "async"):
         if mode not in ("async", "sync"):
             raise ValueError(f"mode must be async or sync, not {mode!r}")
         self.controller, self.mode, self.label = controller, mode, mode
