@@ -14,12 +14,15 @@ waits for it in asynchronous mode. Every served row equals the DistTensor's row.
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 
 import dgl
 import numpy as np
 import torch
 
 from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.config import BufferConfig
@@ -34,6 +37,25 @@ log = get_logger(__name__)
 
 class ServedRowMismatch(AssertionError):
     """A feature row served to the model differs from the DistTensor's row (never expected)."""
+
+
+def lookahead(items: Iterable, window: int) -> Iterator[tuple]:
+    """``(item, next_items)`` for every item, where ``next_items`` are the up to ``window`` items read after it.
+
+    At most ``window + 1`` items are held at once; items are read in order, one at a time.
+    """
+    it = iter(items)
+    queue: deque = deque()
+    while True:
+        while len(queue) <= window:
+            try:
+                queue.append(next(it))
+            except StopIteration:
+                break
+        if not queue:
+            return
+        current = queue.popleft()
+        yield current, list(queue)
 
 
 def halo_nodes(g) -> np.ndarray:
@@ -64,7 +86,7 @@ class BufferedFeatures:
         self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.uses_buffer else 0
         self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg), dtype=self.feat.dtype)
                        if self.controller.uses_buffer else None)
-        engine = BufferEngine(self.buffer, self.bounds, self.partition)
+        engine = BufferEngine(self.buffer, self.bounds, self.partition, make_keep(cfg.policy, cfg.lookahead))
         lo = self.bounds[self.partition - 1] if self.partition else 0
         self.controller.setup(StaticFacts(
             dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
@@ -94,13 +116,32 @@ class BufferedFeatures:
         """ONE DistTensor read of everything the buffer does not serve."""
         return self.feat[torch.from_numpy(ids)]
 
-    def fetch(self, input_nodes: torch.Tensor, epoch: int = 0) -> tuple[torch.Tensor, MinibatchMetrics]:
-        """Input features of one minibatch (hits from the buffer, the rest in ONE pull) and its metrics."""
-        x, metrics = self._step(input_nodes.numpy(), self._read, epoch=epoch, step=self.step)
+    @property
+    def window(self) -> int:
+        """Minibatches to sample ahead for the keep policy (0 unless ``policy="lookahead"``)."""
+        return self.cfg.window if self.buffer is not None else 0
+
+    def fetch(self, input_nodes: torch.Tensor, epoch: int = 0,
+              upcoming: Sequence[torch.Tensor] = ()) -> tuple[torch.Tensor, MinibatchMetrics]:
+        """Input features of one minibatch (hits from the buffer, the rest in ONE pull) and its metrics.
+
+        ``upcoming``: input nodes of the minibatches sampled after this one (at most ``window`` are used).
+        """
+        ahead = [u.numpy() for u in list(upcoming)[: self.window]]
+        x, metrics = self._step(input_nodes.numpy(), self._read, epoch=epoch, step=self.step, upcoming=ahead)
         if self.verify:
             self._verify(x, input_nodes)
         self.step += 1
         return x, metrics
+
+    def iterate(self, loader: Iterable, epoch: int = 0) -> Iterator[tuple]:
+        """``(input_nodes, seeds, blocks, x, metrics)`` per minibatch of ``loader``, sampling ``window`` ahead.
+
+        The loader is read in order, so the minibatches are the ones it would give without look-ahead.
+        """
+        for (input_nodes, seeds, blocks), ahead in lookahead(loader, self.window):
+            x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
+            yield input_nodes, seeds, blocks, x, metrics
 
     def _verify(self, x: torch.Tensor, input_nodes: torch.Tensor) -> None:
         """Compare every served row with a direct DistTensor read (testing/auditing aid)."""

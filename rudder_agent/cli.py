@@ -105,6 +105,8 @@ def train(
     delta: float = opt(B, "delta"),
     gamma: float = opt(B, "gamma"),
     tau: Optional[float] = opt(B, "tau"),
+    policy: str = opt(B, "policy"),
+    lookahead: int = opt(B, "lookahead"),
     period: int = opt(B, "period"),
     sync: bool = switch(B, "mode", "sync"),
     model: str = opt(B, "llm_model", "--model"),
@@ -132,6 +134,7 @@ def train(
         shutil.rmtree(out)
     buffer = BufferConfig(
         controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
+        policy=policy, lookahead=lookahead,
         mode="sync" if sync else "async", llm_model=model, prompt_version=prompt_version, cot=cot, fallback=fallback,
         llm_threads=llm_threads, llm_timeout_s=llm_timeout, finetune_every=finetune_every,
         classifier_path=classifier_path.resolve() if classifier_path else None)
@@ -180,6 +183,8 @@ def compare(
     delta: float = opt(B, "delta"),
     gamma: float = opt(B, "gamma"),
     tau: Optional[float] = opt(B, "tau"),
+    policy: str = opt(B, "policy"),
+    lookahead: int = opt(B, "lookahead"),
     period: int = opt(B, "period"),
     sync: bool = switch(B, "mode", "sync"),
     model: str = opt(B, "llm_model", "--model"),
@@ -199,7 +204,8 @@ def compare(
     from rudder_agent.compare import compare as run_all, write_comparison
 
     buffer = BufferConfig(
-        delta=delta, gamma=gamma, tau=tau, period=period, mode="sync" if sync else "async", llm_model=model,
+        delta=delta, gamma=gamma, tau=tau, policy=policy, lookahead=lookahead, period=period,
+        mode="sync" if sync else "async", llm_model=model,
         prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout_s=llm_timeout,
         finetune_every=finetune_every, classifier_path=classifier_path.resolve() if classifier_path else None)
     base = train_config(TrainSettings(

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 ControllerName = Literal["none", "fixed", "massivegnn", "llm", "classifier"]
 Mode = Literal["async", "sync"]
+Policy = Literal["decay", "lfu", "lookahead"]
 
 
 def renamed(name: str, old: str) -> AliasChoices:
@@ -37,6 +38,9 @@ class BufferConfig(BaseModel):
     controller: ControllerName = Field("none", description="none, fixed, massivegnn, llm or classifier")
     fraction: float = Field(0.25, gt=0.0, le=1.0,
                             description="buffer capacity as a fraction of the partition's halo nodes (ceil)")
+    policy: Policy = Field("decay", description="what to keep: decay (the paper's scoring), lfu (access counts) or "
+                                                "lookahead (next use in the sampled window, then counts)")
+    lookahead: int = Field(8, ge=1, description="lookahead: minibatches sampled ahead (the window W)")
     delta: float = Field(1.0, gt=0.0, description="scoring policy: score gained when a buffered node is sampled")
     gamma: float = Field(0.95, gt=0.0, lt=1.0,
                          description="scoring policy: score decay per minibatch a buffered node is not sampled")
@@ -55,6 +59,11 @@ class BufferConfig(BaseModel):
                                                          "then a counted fallback")
     classifier_path: Path | None = Field(None, description="classifier: trained artefact (.rcls)")
     finetune_every: int = Field(0, ge=0, description="classifier: refit the decision head every N decisions (0: never)")
+
+    @property
+    def window(self) -> int:
+        """Minibatches the step sees ahead: the look-ahead window under ``lookahead``, else none."""
+        return self.lookahead if self.policy == "lookahead" else 0
 
 
 class TrainSettings(BaseModel):

@@ -9,7 +9,7 @@ read and the channel's clock.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -36,11 +36,15 @@ class MinibatchStep:
         self.rank, self.row_bytes, self.timed = rank, row_bytes, timed
 
     def __call__(self, ids: np.ndarray, read_rows: ReadRows, *, epoch: int, step: int,
-                 **extra) -> tuple[torch.Tensor | None, MinibatchMetrics]:
-        """Features of minibatch ``step`` (None in replay) and its metrics, already offered to the channel."""
+                 upcoming: Sequence[np.ndarray] = (), **extra) -> tuple[torch.Tensor | None, MinibatchMetrics]:
+        """Features of minibatch ``step`` (None in replay) and its metrics, already offered to the channel.
+
+        ``upcoming``: the input ids of the minibatches already sampled after this one (the look-ahead window).
+        """
         tic = time.perf_counter()
         outcome, t_wait = self.channel.decision_for(step) if self.channel is not None else (None, 0.0)
-        plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace")
+        plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace",
+                                   upcoming=upcoming)
         x = self.engine.complete(plan, read_rows(plan.pull_ids))
         if self.timed:
             extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, **extra}

@@ -21,11 +21,13 @@ is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from rudder_agent.buffer.idtable import IdTable, as_ids
+from rudder_agent.buffer.keep import DecayKeep, KeepPolicy
 from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
 
 
@@ -68,17 +70,23 @@ _NONE = np.empty(0, dtype=np.int64)
 class BufferEngine:
     """Runs the buffer protocol for one trainer; ``buffer=None`` is DistDGL as shipped."""
 
-    def __init__(self, buffer: PersistentBuffer | None, part_bounds: np.ndarray, my_part: int):
+    def __init__(self, buffer: PersistentBuffer | None, part_bounds: np.ndarray, my_part: int,
+                 keep: KeepPolicy | None = None):
         bounds = as_ids(part_bounds)
         if bounds.ndim != 1 or not 0 <= my_part < bounds.shape[0] or np.any(np.diff(bounds) < 0):
             raise ValueError("part_bounds must be non-decreasing cumulative upper bounds and my_part one of them")
         self.buffer = buffer
+        self.keep = keep or DecayKeep()
         self.my_part = my_part
         self.local_lo = int(bounds[my_part - 1]) if my_part else 0
         self.local_hi = int(bounds[my_part])
 
-    def prepare(self, input_nodes: np.ndarray | torch.Tensor, replace: bool) -> FetchPlan:
-        """Classify, look up, score and (if ``replace``) plan; see the module docstring for the order."""
+    def prepare(self, input_nodes: np.ndarray | torch.Tensor, replace: bool,
+                upcoming: Sequence[np.ndarray] = ()) -> FetchPlan:
+        """Classify, look up, score and (if ``replace``) plan; see the module docstring for the order.
+
+        ``upcoming``: input ids of the minibatches already sampled after this one (the look-ahead window).
+        """
         ids = as_ids(input_nodes.numpy() if isinstance(input_nodes, torch.Tensor) else input_nodes)
         remote_pos = np.flatnonzero((ids < self.local_lo) | (ids >= self.local_hi))
         remote_pos = remote_pos[np.argsort(ids[remote_pos], kind="stable")]  # id order: state depends on the input SET only
@@ -93,10 +101,8 @@ class BufferEngine:
         hit_pos, hit_slots = remote_pos[hit], slots[hit]
         miss_pos = remote_pos[~hit]
         miss_ids = ids[miss_pos]
-        buf.update_scores(hit_slots)
-        buf.record_misses(miss_ids)
-        stale = buf.stale_count()
-        replacement = buf.plan_replacement() if replace else None
+        stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming)
+        replacement = self.keep.plan(buf) if replace else None
 
         pulled = np.ones(ids.shape[0], dtype=np.bool_)
         pulled[hit_pos] = False

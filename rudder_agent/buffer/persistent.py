@@ -110,6 +110,16 @@ class PersistentBuffer:
         return _readonly(self._scores)
 
     @property
+    def version(self) -> int:
+        """Changes with every round and replacement: a plan applies only to the state it was made on."""
+        return self._version
+
+    @property
+    def id_table(self) -> IdTable:
+        """The id -> slot table (read it, never write it)."""
+        return self._table
+
+    @property
     def candidates(self) -> CandidateTracker:
         """The recently missed ids a replacement would insert."""
         return self._candidates

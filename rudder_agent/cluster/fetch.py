@@ -1,6 +1,7 @@
 """Where the trainer's minibatches come from: the asynchronous prefetcher.
 
-While the trainer trains on minibatch i, one worker thread samples minibatch i+1 and
+While the trainer trains on minibatch i, one worker thread samples minibatch i+1 (with a
+look-ahead policy, i+1+W: the W minibatches after the one it prepares stay sampled) and
 fetches its features through :class:`rudder_agent.attach.BufferedFeatures` (buffer
 lookup, the controller's latest decision, ONE DistTensor read for everything the buffer
 does not serve). With the ``none`` controller there is no buffer: DistDGL as shipped,
@@ -17,7 +18,7 @@ from typing import Iterator
 import dgl
 import torch
 
-from rudder_agent.attach import BufferedFeatures
+from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.traces import TraceMeta, TraceWriter, write_trace_meta
@@ -56,7 +57,7 @@ class FeatureSource:
 
     def minibatches(self, loader, epoch: int) -> Iterator[Prepared]:
         """Yield the epoch's minibatches; the next one is prepared while the caller trains."""
-        it = iter(loader)
+        it = lookahead(iter(loader), self.features.window)  # iter() here, as before; samples `window` ahead, in order
         future = self.pool.submit(self._prepare, it, epoch)
         while (prepared := future.result()) is not None:
             future = self.pool.submit(self._prepare, it, epoch)
@@ -65,11 +66,11 @@ class FeatureSource:
     def _prepare(self, it, epoch: int) -> Prepared | None:
         tic = time.perf_counter()
         try:
-            input_nodes, seeds, blocks = next(it)
+            (input_nodes, seeds, blocks), ahead = next(it)
         except StopIteration:
             return None
         t_sample = time.perf_counter() - tic
-        x, metrics = self.features.fetch(input_nodes, epoch)
+        x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
         metrics.t_sample = t_sample
         y = self.g.ndata["label"][seeds].long()
         if self.trace is not None:

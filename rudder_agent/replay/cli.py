@@ -41,6 +41,8 @@ def replay_command(
     delta: Optional[float] = recorded(BufferConfig, "delta"),
     gamma: Optional[float] = recorded(BufferConfig, "gamma"),
     tau: Optional[float] = recorded(BufferConfig, "tau"),
+    policy: Optional[str] = recorded(BufferConfig, "policy"),
+    lookahead: Optional[int] = recorded(BufferConfig, "lookahead"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
 ) -> None:
@@ -59,7 +61,8 @@ def replay_command(
                 "fallback": fallback, "llm_threads": llm_threads, "llm_timeout_s": llm_timeout,
                 "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
     accepted = controller_class(controller).replay_options or tuple(BufferConfig.model_fields)
-    chosen = {k: v for k, v in settings.items() if k in accepted} | {"delta": delta, "gamma": gamma, "tau": tau}
+    chosen = {k: v for k, v in settings.items() if k in accepted} | {"delta": delta, "gamma": gamma, "tau": tau,
+                                                                        "policy": policy, "lookahead": lookahead}
     overrides = {k: v for k, v in chosen.items() if v is not None}  # the scoring policy applies to every controller
     summary: dict = {}
     for r in [rank] if rank is not None else recorded_ranks(trace):

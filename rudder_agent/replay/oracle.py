@@ -13,14 +13,13 @@ metrics (``replay_run(label_horizon=H)``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
 from rudder_agent.buffer.engine import BufferEngine
-from rudder_agent.buffer.policy import POLICY_FIELDS
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest
@@ -43,25 +42,29 @@ class OracleJudge:
     """Judges decision points of one replay: reads the live engine's state, never changes it."""
 
     def __init__(self, engine: BufferEngine, steps: Sequence[int], inputs: Sequence[np.ndarray],
-                 horizon: int = DEFAULT_HORIZON, rollout: Action = "replace"):
+                 horizon: int = DEFAULT_HORIZON, rollout: Action = "replace",
+                 windows: Callable[[int], Sequence[np.ndarray]] = lambda i: ()):
         if horizon < 1:
             raise ValueError("horizon must be >= 1 minibatch")
         self.engine, self.inputs, self.horizon, self.rollout = engine, inputs, horizon, rollout
+        self.windows = windows  # index -> the look-ahead window the live step saw there
         self._index = {s: i for i, s in enumerate(steps)}
 
     def label(self, step: int) -> OracleLabel:
         """Compare replace and skip at ``step`` on forks of the current buffer state."""
-        upcoming = self.inputs[self._index[step]:][: self.horizon]
-        replace_comm, skip_comm = (self._cost(first, upcoming) for first in (True, False))
+        first = self._index[step]
+        played = range(first, min(first + self.horizon, len(self.inputs)))
+        replace_comm, skip_comm = (self._cost(replace_first, played) for replace_first in (True, False))
         return OracleLabel(step=step, horizon=self.horizon, replace_comm=replace_comm, skip_comm=skip_comm,
                            label="replace" if replace_comm < skip_comm else "skip")
 
-    def _cost(self, replace_first: bool, upcoming: Sequence[np.ndarray]) -> int:
-        """Remote rows fetched by a fork that plays ``upcoming``, choosing ``replace_first`` then the rollout."""
+    def _cost(self, replace_first: bool, played: range) -> int:
+        """Remote rows fetched by a fork that plays minibatches ``played``, choosing ``replace_first`` then the rollout."""
         engine = fork(self.engine)
         rows = 0
-        for i, ids in enumerate(upcoming):
-            plan = engine.prepare(ids, replace=replace_first if i == 0 else self.rollout == "replace")
+        for i in played:
+            plan = engine.prepare(self.inputs[i], replace=replace_first if i == played.start else self.rollout == "replace",
+                                  upcoming=self.windows(i))
             engine.complete(plan, None)
             rows += plan.counts.comm_rows
         return rows
@@ -80,12 +83,13 @@ class Oracle(Controller):
 
     @classmethod
     def from_replay(cls, recorded: BufferConfig, recording: Any, **overrides) -> Controller:
-        """Horizon and rollout may be overridden; scoring-policy overrides belong to the buffer, not the oracle."""
-        return cls(**{k: v for k, v in overrides.items() if k not in POLICY_FIELDS})
+        """Horizon and rollout may be overridden; the keep-policy overrides belong to the buffer, not the oracle."""
+        return cls(**{k: v for k, v in overrides.items() if k in cls.replay_options})
 
     def bind(self, engine: BufferEngine, recording: Any) -> None:
         """Give the oracle the replay's engine and stream (the simulator calls this before the first step)."""
-        self.judge = OracleJudge(engine, recording.steps, recording.inputs, self.horizon, self.rollout)
+        self.judge = OracleJudge(engine, recording.steps, recording.inputs, self.horizon, self.rollout,
+                                 lambda i: recording.window(i, engine.keep.window))
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         if self.judge is None:

@@ -41,6 +41,17 @@ class Recording:
         local = BufferEngine(None, np.asarray(self.meta.part_bounds), self.meta.partition)
         return [ids[(ids < local.local_lo) | (ids >= local.local_hi)] for ids in self.inputs]
 
+    def window(self, i: int, size: int) -> list[np.ndarray]:
+        """Inputs of the up to ``size`` minibatches after the i-th, within its epoch (a live window never crosses one)."""
+        per_epoch = self.meta.minibatches_per_epoch
+        epoch = self.steps[i] // per_epoch
+        out = []
+        for j in range(i + 1, min(i + 1 + size, len(self.steps))):
+            if self.steps[j] // per_epoch != epoch or self.steps[j] != self.steps[i] + (j - i):
+                break
+            out.append(self.inputs[j])
+        return out
+
     def live_seconds(self) -> float:
         """Wall time the live run spent in its epochs (sum of this rank's epoch times)."""
         return float(sum(self.epoch_times_s))

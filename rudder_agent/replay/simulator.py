@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.controllers.base import Controller
@@ -74,7 +75,9 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
     capacity = recording.capacity(fraction) if ctl.uses_buffer else 0
     # the scoring policy can be overridden too (delta, gamma, tau), to evaluate what-to-keep offline
     buffer = PersistentBuffer(capacity, 0, ScoringPolicy.from_settings(b, **overrides)) if capacity else None
-    engine = BufferEngine(buffer, np.asarray(recording.meta.part_bounds), recording.meta.partition)
+    keep = b.model_copy(update={k: overrides[k] for k in ("policy", "lookahead") if k in overrides})
+    engine = BufferEngine(buffer, np.asarray(recording.meta.part_bounds), recording.meta.partition,
+                          make_keep(keep.policy, keep.lookahead))
     mode = mode or b.mode
     channel: DecisionChannel | None = None
     warm_rows = 0
@@ -85,9 +88,11 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
             warm = warm_ids(ctl, recording, capacity)
             warm_rows = buffer.warm_load(warm) if warm.shape[0] else 0
             channel = ctl.open_channel(buffer, mode, latency_minibatches or recording.latency_minibatches())
-        judge = OracleJudge(engine, recording.steps, recording.inputs, label_horizon) if label_horizon else None
+        judge = (OracleJudge(engine, recording.steps, recording.inputs, label_horizon,
+                             windows=lambda i: recording.window(i, engine.keep.window)) if label_horizon else None)
         _run(recording, MinibatchStep(engine, channel, rank=recording.rank, row_bytes=recording.meta.row_bytes,
-                                      timed=False), judge, emit, progress, ctl.name)
+                                      timed=False), keep.window if buffer is not None else 0, judge, emit, progress,
+             ctl.name)
     finally:
         (channel or ctl).close()
     record = {"rank": recording.rank, "controller": ctl.name, "capacity": capacity,
@@ -100,15 +105,15 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
     return record
 
 
-def _run(recording: Recording, step: MinibatchStep, judge: OracleJudge | None, emit: Emit, progress: bool,
-         name: str) -> None:
-    """The minibatch loop over the trace, plus per-epoch roll-ups."""
+def _run(recording: Recording, step: MinibatchStep, window: int, judge: OracleJudge | None, emit: Emit,
+         progress: bool, name: str) -> None:
+    """The minibatch loop over the trace (seeing ``window`` minibatches ahead, as live), plus per-epoch roll-ups."""
     meta = recording.meta
     epoch_rows: list[MinibatchMetrics] = []
     tic = time.perf_counter()
     bar = tqdm(total=len(recording.steps), desc=f"replay rank {meta.rank} [{name}]", unit="mb",
                disable=not progress, leave=False)
-    for s, ids in zip(recording.steps, recording.inputs):
+    for i, (s, ids) in enumerate(zip(recording.steps, recording.inputs)):
         epoch = s // meta.minibatches_per_epoch
         if epoch_rows and epoch_rows[-1].epoch != epoch:
             emit(_epoch(epoch_rows, time.perf_counter() - tic), "epoch")
@@ -116,7 +121,7 @@ def _run(recording: Recording, step: MinibatchStep, judge: OracleJudge | None, e
         if judge is not None:
             emit({"rank": meta.rank, **judge.label(s).model_dump()}, "oracle")
         live = recording.minibatches.get(s, {})
-        _, metrics = step(ids, no_rows, epoch=epoch, step=s,
+        _, metrics = step(ids, no_rows, epoch=epoch, step=s, upcoming=recording.window(i, window),
                           **{k: live[k] for k in _CARRIED if live.get(k) is not None})
         emit(metrics, "minibatch")
         epoch_rows.append(metrics)

@@ -82,6 +82,6 @@ def test_oracle_controller_decides_from_the_bound_state():
     stream = [ids(0, 10)] * 4
     e = engine(10)
     oracle = Oracle(horizon=3)
-    oracle.bind(e, SimpleNamespace(steps=[7, 8, 9, 10], inputs=stream))  # steps need not start at 0
+    oracle.bind(e, SimpleNamespace(steps=[7, 8, 9, 10], inputs=stream, window=lambda i, size: []))  # steps may start anywhere
     outcome = oracle.decide(DecisionRequest(step=7, window=[], stale=10, occupancy=0, capacity=10))
     assert outcome.decision == "replace" and outcome.request_step == 7
