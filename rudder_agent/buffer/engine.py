@@ -101,7 +101,7 @@ class BufferEngine:
         hit_pos, hit_slots = remote_pos[hit], slots[hit]
         miss_pos = remote_pos[~hit]
         miss_ids = ids[miss_pos]
-        stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming)
+        stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming, (self.local_lo, self.local_hi))
         replacement = self.keep.plan(buf) if replace else None
 
         pulled = np.ones(ids.shape[0], dtype=np.bool_)

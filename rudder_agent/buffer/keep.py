@@ -20,7 +20,7 @@ from typing import Protocol, Sequence
 import numba
 import numpy as np
 
-from rudder_agent.buffer.idtable import EMPTY, IdTable, _find, _insert, as_ids
+from rudder_agent.buffer.idtable import EMPTY, _find, _insert, as_ids
 from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
 
 COUNT_CAP = (1 << 20) - 1
@@ -35,8 +35,11 @@ class KeepPolicy(Protocol):
     window: int
 
     def round(self, buffer: PersistentBuffer, hit_slots: np.ndarray, miss_ids: np.ndarray, remote_ids: np.ndarray,
-              upcoming: Sequence[np.ndarray]) -> int:
-        """Account for this minibatch's accesses; the number of replaceable slots (``stale``)."""
+              upcoming: Sequence[np.ndarray], local: tuple[int, int] = (0, 0)) -> int:
+        """Account for this minibatch's accesses; the number of replaceable slots (``stale``).
+
+        ``local``: this trainer's own id range [lo, hi), skipped in the upcoming minibatches.
+        """
 
     def plan(self, buffer: PersistentBuffer) -> ReplacementPlan:
         """The replacement to apply after this minibatch, planned on the state after its round."""
@@ -48,7 +51,7 @@ class DecayKeep:
     name = "decay"
     window = 0
 
-    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming) -> int:
+    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0)) -> int:
         buffer.update_scores(hit_slots)
         buffer.record_misses(miss_ids)
         return buffer.stale_count()
@@ -58,40 +61,89 @@ class DecayKeep:
 
 
 @numba.njit(cache=True, nogil=True)
-def _count(keys, vals, ids, shift, mask):
-    """counts[id] += 1 for every id (inserting new ids); returns how many ids were new."""
+def _access(keys, counts, masks, ids, bit, shift, mask):
+    """This minibatch's remote ids: count +1, and its window bit is spent; returns how many ids were new."""
     added = 0
     for n in range(ids.shape[0]):
         i = _find(keys, ids[n], shift, mask)
-        if i >= 0:
-            vals[i] += 1
-        else:
-            _insert(keys, vals, ids[n], 1, shift, mask)
+        if i < 0:
+            _insert(keys, counts, ids[n], 1, shift, mask)
+            masks[_find(keys, ids[n], shift, mask)] = 0
             added += 1
+        else:
+            counts[i] += 1
+            masks[i] &= ~bit
     return added
 
 
 @numba.njit(cache=True, nogil=True)
-def _counts_of(keys, vals, ids, shift, mask, out):
-    """out[n] = count of ids[n] (0 when never seen; EMPTY ids count 0)."""
+def _enter(keys, counts, masks, ids, lo, hi, bit, shift, mask):
+    """A minibatch enters the look-ahead window: set its bit on each of its remote ids."""
+    added = 0
+    for n in range(ids.shape[0]):
+        key = ids[n]
+        if lo <= key < hi:
+            continue  # local: never buffered
+        i = _find(keys, key, shift, mask)
+        if i < 0:
+            _insert(keys, counts, key, 0, shift, mask)
+            i = _find(keys, key, shift, mask)
+            masks[i] = 0
+            added += 1
+        masks[i] |= bit
+    return added
+
+
+@numba.njit(cache=True, nogil=True)
+def _ranks(keys, counts, masks, ids, first, window, cap, shift, mask, out):
+    """out[n] = (next use, count) packed: next use W for position ``first``, 1 for first+W-1, 0 beyond; -1 for EMPTY."""
     for n in range(ids.shape[0]):
         if ids[n] == EMPTY:
-            out[n] = 0
+            out[n] = -1
             continue
         i = _find(keys, ids[n], shift, mask)
-        out[n] = vals[i] if i >= 0 else 0
+        if i < 0:
+            out[n] = 0
+            continue
+        soon = 0
+        m = masks[i]
+        if m != 0:
+            for d in range(window):
+                if (m >> ((first + d) % 64)) & 1:
+                    soon = window - d
+                    break
+        out[n] = soon * (cap + 1) + min(counts[i], cap)
 
 
-class AccessCounts:
-    """How often each remote id has been an input so far: a growable id -> count hash table."""
+@numba.njit(cache=True, nogil=True)
+def _refill(keys, counts, masks, old_keys, old_counts, old_masks, shift, mask):
+    for n in range(old_keys.shape[0]):
+        _insert(keys, counts, old_keys[n], old_counts[n], shift, mask)
+        masks[_find(keys, old_keys[n], shift, mask)] = old_masks[n]
+
+
+def _bit(position: int) -> np.int64:
+    """The occurrence bit of minibatch ``position`` (64 positions per word, reused as the window slides)."""
+    return np.int64(1 << (position % 64)) if position % 64 < 63 else np.int64(-(1 << 63))
+
+
+class AccessLog:
+    """Per remote id: how often it has been an input so far, and where it occurs in the look-ahead window.
+
+    A growable hash table (id -> count, 64-bit occurrence mask), at most half full. Minibatch position p sets bit p % 64
+    when it enters the window and clears it when it is served, so each minibatch is read twice
+    whatever W is (W <= 32 keeps bits from aliasing).
+    """
 
     def __init__(self, initial: int = 1024):
         self._alloc(initial)
 
     def _alloc(self, max_entries: int) -> None:
         bits = max(3, int(2 * max(1, max_entries) - 1).bit_length())
-        self.keys = np.full(1 << bits, EMPTY, dtype=np.int64)
-        self.vals = np.zeros(1 << bits, dtype=np.int64)
+        # one row per cell (key, count, occurrence bits): a probe touches one cache line, not three
+        self.table = np.zeros((1 << bits, 3), dtype=np.int64)
+        self.table[:, 0] = EMPTY
+        self.keys, self.counts, self.masks = self.table[:, 0], self.table[:, 1], self.table[:, 2]
         self.shift = np.uint64(64 - bits)
         self.mask = (1 << bits) - 1
         self.max_entries = max_entries
@@ -100,43 +152,37 @@ class AccessCounts:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, ids: np.ndarray) -> None:
-        """One access of each id (ids unique within a call)."""
-        ids = as_ids(ids)
-        if self.size + ids.shape[0] > self.max_entries:
-            self._grow(2 * (self.size + ids.shape[0]))
-        self.size += _count(self.keys, self.vals, ids, self.shift, self.mask)
+    @property
+    def nbytes(self) -> int:
+        return self.table.nbytes
 
-    def of(self, ids: np.ndarray) -> np.ndarray:
-        """Count of each id (0 for ids never seen or EMPTY)."""
+    def access(self, ids: np.ndarray, position: int) -> None:
+        """Minibatch ``position`` is served: one access of each of its remote ids (unique)."""
+        ids = self._room(ids)
+        self.size += _access(self.keys, self.counts, self.masks, ids, _bit(position), self.shift, self.mask)
+
+    def enter(self, ids: np.ndarray, position: int, local: tuple[int, int]) -> None:
+        """Minibatch ``position`` is sampled ahead: mark where its remote ids occur."""
+        ids = self._room(ids)
+        self.size += _enter(self.keys, self.counts, self.masks, ids, local[0], local[1], _bit(position),
+                            self.shift, self.mask)
+
+    def ranks(self, ids: np.ndarray, first: int, window: int) -> np.ndarray:
+        """Packed (next use within positions first .. first+window-1, count) of each id; -1 for EMPTY."""
         ids = as_ids(ids)
         out = np.empty(ids.shape[0], dtype=np.int64)
-        _counts_of(self.keys, self.vals, ids, self.shift, self.mask, out)
+        _ranks(self.keys, self.counts, self.masks, ids, first, window, COUNT_CAP, self.shift, self.mask, out)
         return out
 
-    def _grow(self, max_entries: int) -> None:
-        held = self.keys != EMPTY
-        keys, vals = self.keys[held], self.vals[held]
-        self._alloc(max_entries)
-        _refill(self.keys, self.vals, keys, vals, self.shift, self.mask)
-        self.size = keys.shape[0]
-
-
-@numba.njit(cache=True, nogil=True)
-def _refill(keys, vals, old_keys, old_vals, shift, mask):
-    for n in range(old_keys.shape[0]):
-        _insert(keys, vals, old_keys[n], old_vals[n], shift, mask)
-
-
-@numba.njit(cache=True, nogil=True)
-def _mark_next_use(table_keys, table_vals, shift, mask, ids, soon, out):
-    """out[v] = max(out[v], soon) for every id of ``ids`` found in the table (v = its value)."""
-    for n in range(ids.shape[0]):
-        i = _find(table_keys, ids[n], shift, mask)
-        if i >= 0:
-            v = table_vals[i]
-            if out[v] < soon:
-                out[v] = soon
+    def _room(self, ids: np.ndarray) -> np.ndarray:
+        ids = as_ids(ids)
+        if self.size + ids.shape[0] > self.max_entries:
+            held = self.keys != EMPTY
+            old = self.keys[held], self.counts[held], self.masks[held]
+            self._alloc((3 * (self.size + ids.shape[0])) // 2)
+            _refill(self.keys, self.counts, self.masks, *old, self.shift, self.mask)
+            self.size = old[0].shape[0]
+        return ids
 
 
 @numba.njit(cache=True, nogil=True)
@@ -149,20 +195,32 @@ def _admissions(miss_key, buf_key):
     return n
 
 
+MAX_WINDOW = 32
+"""Longest look-ahead window: occurrence bits live in one 64-bit word per id."""
+
+
 class FrequencyKeep:
     """``lfu`` (window 0) and ``lookahead`` (window W): keep the highest (next use, count) among rows in hand."""
 
     def __init__(self, window: int = 0):
-        if window < 0:
-            raise ValueError("the look-ahead window must be >= 0 minibatches")
+        if not 0 <= window <= MAX_WINDOW:
+            raise ValueError(f"the look-ahead window must be 0..{MAX_WINDOW} minibatches")
         self.window = window
         self.name = "lookahead" if window else "lfu"
-        self.counts = AccessCounts()
+        self.log = AccessLog()
+        self._position = 0  # of the minibatch being served
+        self._entered = 0  # minibatches [1, _entered) have entered the window
         self._plan: ReplacementPlan | None = None
 
-    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming) -> int:
-        self.counts.add(remote_ids)
-        self._plan = self._rerank(buffer, as_ids(miss_ids), upcoming)
+    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0)) -> int:
+        t = self._position
+        self.log.access(remote_ids, t)
+        for d, ids in enumerate(list(upcoming)[: self.window]):
+            if t + 1 + d >= self._entered:
+                self.log.enter(ids, t + 1 + d, local)
+                self._entered = t + 2 + d
+        self._plan = self._rerank(buffer, as_ids(miss_ids), t + 1)
+        self._position += 1
         return len(self._plan)
 
     def plan(self, buffer: PersistentBuffer) -> ReplacementPlan:
@@ -170,35 +228,19 @@ class FrequencyKeep:
             raise RuntimeError("plan() follows round() on the same buffer state")
         return self._plan
 
-    def _rerank(self, buffer: PersistentBuffer, miss_ids: np.ndarray, upcoming: Sequence[np.ndarray]) -> ReplacementPlan:
+    def _rerank(self, buffer: PersistentBuffer, miss_ids: np.ndarray, first: int) -> ReplacementPlan:
         """Admit misses over the weakest entries while the miss ranks strictly higher (no churn on ties)."""
-        slot_ids = buffer.slot_ids
-        buf_soon = np.zeros(slot_ids.shape[0], dtype=np.int64)
-        miss_soon = np.zeros(miss_ids.shape[0], dtype=np.int64)
-        upcoming = list(upcoming)[: self.window]
-        if upcoming:
-            t = buffer.id_table
-            misses = _table_of(miss_ids)
-            for d, ids in enumerate(upcoming):
-                soon = self.window - d  # W for the next minibatch, 1 for the W-th
-                ids = as_ids(ids)
-                _mark_next_use(t.keys, t.vals, t.shift, t.mask, ids, soon, buf_soon)
-                _mark_next_use(misses.keys, misses.vals, misses.shift, misses.mask, ids, soon, miss_soon)
-        cap = COUNT_CAP
-        buf_rank = np.where(slot_ids == EMPTY, -1, buf_soon * (cap + 1) + np.minimum(self.counts.of(slot_ids), cap))
-        miss_rank = miss_soon * (cap + 1) + np.minimum(self.counts.of(miss_ids), cap)
+        buf_rank = self.log.ranks(buffer.slot_ids, first, self.window)
+        miss_rank = self.log.ranks(miss_ids, first, self.window)
         # one int64 sort key each: rank in the high bits, the tie rule in the low 32 (misses: smaller id first)
-        miss_key = np.sort((miss_rank << _ID_BITS) | ((1 << _ID_BITS) - 1 - miss_ids))[::-1]
-        buf_key = np.sort((buf_rank << _ID_BITS) | np.arange(slot_ids.shape[0], dtype=np.int64))
+        low = (1 << _ID_BITS) - 1
+        miss_key = np.sort((miss_rank << _ID_BITS) | (low - miss_ids))[::-1]
+        buf_key = (buf_rank << _ID_BITS) | np.arange(buf_rank.shape[0], dtype=np.int64)
+        if miss_key.shape[0] < buf_key.shape[0]:  # only the weakest len(misses) entries can be evicted
+            buf_key = np.partition(buf_key, miss_key.shape[0])[: miss_key.shape[0]]
+        buf_key = np.sort(buf_key)
         k = _admissions(miss_key, buf_key)
-        insert = (1 << _ID_BITS) - 1 - (miss_key[:k] & ((1 << _ID_BITS) - 1))
-        evict = buf_key[:k] & ((1 << _ID_BITS) - 1)
-        return ReplacementPlan(as_ids(evict), as_ids(insert), buffer.version)
-
-
-def _table_of(ids: np.ndarray) -> IdTable:
-    """id -> position of ``ids`` (unique)."""
-    return IdTable.of(ids, np.arange(ids.shape[0], dtype=np.int64))
+        return ReplacementPlan(as_ids(buf_key[:k] & low), as_ids(low - (miss_key[:k] & low)), buffer.version)
 
 
 def make_keep(policy: str, window: int) -> KeepPolicy:
