@@ -7,6 +7,7 @@ from these fields (``rudder_agent.options``), and the agent's settings copy thei
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +39,8 @@ class BufferConfig(BaseModel):
     controller: ControllerName = Field("none", description="none, fixed, massivegnn, llm or classifier")
     fraction: float = Field(0.25, gt=0.0, le=1.0,
                             description="buffer capacity as a fraction of the partition's halo nodes (ceil)")
-    policy: Policy = Field("decay", description="what to keep: decay (the paper's scoring), lfu (access counts) or "
-                                                "lookahead (next use in the sampled window, then counts)")
+    policy: Policy = Field("lookahead", description="what to keep: lookahead (next use in the sampled window, then "
+                                                    "access counts), lfu (access counts) or decay (the paper's scoring)")
     lookahead: int = Field(8, ge=1, description="lookahead: minibatches sampled ahead (the window W)")
     delta: float = Field(1.0, gt=0.0, description="scoring policy: score gained when a buffered node is sampled")
     gamma: float = Field(0.95, gt=0.0, lt=1.0,
@@ -113,3 +114,20 @@ def current_names(model: type[BaseModel], settings: dict[str, Any]) -> dict[str,
            if isinstance(info.validation_alias, AliasChoices)
            for choice in info.validation_alias.choices if choice != name}
     return {old.get(key, key): value for key, value in settings.items()}
+
+
+RECORDED_BEFORE: dict[str, Any] = {"policy": "decay"}
+"""Buffer settings added after runs were first recorded, with the value every earlier run used."""
+
+
+def recorded_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A recorded run's config dict with the settings it predates filled in (so it replays as it ran)."""
+    buffer = data.get("buffer")
+    if isinstance(buffer, dict):
+        data = {**data, "buffer": {**RECORDED_BEFORE, **buffer}}
+    return data
+
+
+def read_run_config(path: Path) -> TrainConfig:
+    """The config.json of a recorded run."""
+    return TrainConfig.model_validate(recorded_config(json.loads(path.read_text())))

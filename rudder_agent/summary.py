@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rudder_agent.config import TrainConfig
+from rudder_agent.config import read_run_config
 from rudder_agent.metrics import median_after_first, read_jsonl
 
 
 def summarize(run_dir: Path) -> dict:
     """Totals over all trainers; epoch time is the slowest trainer's, median after the first epoch."""
-    cfg = TrainConfig.model_validate_json((run_dir / "config.json").read_text())
+    cfg = read_run_config(run_dir / "config.json")
     ranks = sorted(run_dir.glob("metrics-rank*.jsonl"))
     minibatches, epochs, evals, controllers = [], [], [], []
     for path in ranks:

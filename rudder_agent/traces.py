@@ -13,6 +13,7 @@ a torn last frame is ignored by the reader.
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import IO, Iterator
 import numpy as np
 from pydantic import BaseModel
 
-from rudder_agent.config import TrainConfig
+from rudder_agent.config import TrainConfig, recorded_config
 from rudder_agent.decision import StaticFacts
 
 MAGIC = b"RTF1"
@@ -63,7 +64,8 @@ def write_trace_meta(path: Path, meta: TraceMeta) -> None:
 
 def read_trace_meta(path: Path) -> TraceMeta:
     """Inverse of :func:`write_trace_meta`."""
-    return TraceMeta.model_validate_json(path.read_text())
+    data = json.loads(path.read_text())
+    return TraceMeta.model_validate({**data, "config": recorded_config(data["config"])})
 
 
 class TraceWriter:

@@ -229,18 +229,27 @@ class FrequencyKeep:
         return self._plan
 
     def _rerank(self, buffer: PersistentBuffer, miss_ids: np.ndarray, first: int) -> ReplacementPlan:
-        """Admit misses over the weakest entries while the miss ranks strictly higher (no churn on ties)."""
-        buf_rank = self.log.ranks(buffer.slot_ids, first, self.window)
-        miss_rank = self.log.ranks(miss_ids, first, self.window)
-        # one int64 sort key each: rank in the high bits, the tie rule in the low 32 (misses: smaller id first)
+        """Admit misses over the weakest entries while the miss ranks strictly higher (no churn on ties).
+
+        Free slots rank lowest; among equal ranks the smaller id is admitted first and the larger id evicted first.
+        """
+        slot_ids = buffer.slot_ids
+        free = np.flatnonzero(slot_ids == EMPTY)
+        held = slot_ids[slot_ids != EMPTY]
+        m = miss_ids.shape[0]
         low = (1 << _ID_BITS) - 1
-        miss_key = np.sort((miss_rank << _ID_BITS) | (low - miss_ids))[::-1]
-        buf_key = (buf_rank << _ID_BITS) | np.arange(buf_rank.shape[0], dtype=np.int64)
-        if miss_key.shape[0] < buf_key.shape[0]:  # only the weakest len(misses) entries can be evicted
-            buf_key = np.partition(buf_key, miss_key.shape[0])[: miss_key.shape[0]]
-        buf_key = np.sort(buf_key)
+        # one int64 sort key each: rank in the high bits, the tie rule in the low 32 bits
+        miss_key = np.sort((self.log.ranks(miss_ids, first, self.window) << _ID_BITS) | (low - miss_ids))[::-1]
+        held_key = (self.log.ranks(held, first, self.window) << _ID_BITS) | (low - held)
+        need = max(0, m - free.shape[0])  # only the weakest entries can be evicted
+        if need < held_key.shape[0]:
+            held_key = np.partition(held_key, need)[:need] if need else held_key[:0]
+        held_key = np.sort(held_key)
+        buf_key = np.concatenate((np.full(free.shape[0], -1 << _ID_BITS, dtype=np.int64), held_key))
         k = _admissions(miss_key, buf_key)
-        return ReplacementPlan(as_ids(buf_key[:k] & low), as_ids(low - (miss_key[:k] & low)), buffer.version)
+        evicted = low - (held_key[: max(0, k - free.shape[0])] & low)
+        evict = np.concatenate((free[:k], buffer.lookup(evicted)))
+        return ReplacementPlan(as_ids(evict), as_ids(low - (miss_key[:k] & low)), buffer.version)
 
 
 def make_keep(policy: str, window: int) -> KeepPolicy:

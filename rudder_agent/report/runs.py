@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rudder_agent.config import BufferConfig, TrainConfig, current_names
+from rudder_agent.config import BufferConfig, TrainConfig, current_names, read_run_config
 from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import read_jsonl
@@ -106,7 +106,7 @@ def load_run(path: Path) -> Run:
         minibatches[rank] = sorted((r for r in rows if r["kind"] == "minibatch"), key=lambda r: r["step"])
         controllers[rank] = next((r for r in reversed(rows) if r["kind"] == "controller"), {})
         labels[rank] = {r["step"]: r["label"] for r in rows if r["kind"] == "oracle"}
-    config = TrainConfig.model_validate_json((path / "config.json").read_text())
+    config = read_run_config(path / "config.json")
     return Run(path, path.name, config, summary, minibatches, controllers, labels)
 
 

@@ -22,11 +22,11 @@ BOUNDS = [100, 200]  # rank 0 owns ids 0..99; 100..199 are remote
 
 
 def make_run(run: Path, inputs: list[list[int]], controller: str = "fixed", halo: int = 8, per_epoch: int = 2,
-             warm_ids: tuple[int, ...] = (), rows: list[tuple[dict, str]] = ()) -> Path:
-    """A recorded run directory as `rudder train --trace` leaves it, for rank 0."""
+             warm_ids: tuple[int, ...] = (), rows: list[tuple[dict, str]] = (), policy: str = "decay") -> Path:
+    """A recorded run directory as `rudder train --trace` leaves it, for rank 0 (hand-derived cases: decay)."""
     run.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(dataset="synthetic:200", parts=2, part_config=run / "p.json", graph_name="g", out_dir=run,
-                      epochs=-(-len(inputs) // per_epoch), buffer=BufferConfig(controller=controller, period=2))
+                      epochs=-(-len(inputs) // per_epoch), buffer=BufferConfig(controller=controller, period=2, policy=policy))
     capacity = math.ceil(cfg.buffer.fraction * halo) if controller != "none" else 0
     facts = StaticFacts(dataset=cfg.dataset, num_nodes=200, num_edges=1000, num_parts=2, partition=0, local_nodes=100,
                         halo_nodes=halo, capacity=capacity, total_minibatches=len(inputs), feature_dim=4)
@@ -222,3 +222,16 @@ def test_scoring_policy_overrides_change_what_the_buffer_keeps(tmp_path):
     assert short["replay"]["overrides"] == {"gamma": 0.5, "tau": 0.5}
     oracle = replay_run(run, 0, "oracle", out_dir=tmp_path / "oracle", progress=False, gamma=0.5, tau=0.5)
     assert oracle["controller"] == "oracle"
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_a_lookahead_replay_sees_w_minibatches_ahead_and_never_past_the_epoch(tmp_path, window):
+    from tests.unit.test_keep import model  # the plain-Python policy (ids >= 100 remote there too)
+
+    inputs = random_inputs(12, seed=3)
+    run = make_run(tmp_path / "run", inputs, halo=40, per_epoch=4, policy="lookahead")
+    replay_run(run, 0, "fixed", out_dir=tmp_path / "out", progress=False, lookahead=window)
+    got = [(m["hits"], m["comm_rows"]) for m in minibatches(tmp_path / "out")]
+    capacity = math.ceil(0.25 * 40)
+    assert got == model(inputs, capacity, window, epoch_length=4)
+    assert got != model(inputs, capacity, window)  # a window crossing epochs would keep something else here
