@@ -40,8 +40,10 @@ def main() -> None:
                                 rank=torch.distributed.get_rank(), verify=cfg.verify)
     for epoch in range(cfg.epochs):
         comm = remote = hits = 0
-        for input_nodes, seeds, blocks in loader:
-            x, m = features.fetch(input_nodes, epoch)  # RUDDER: instead of g.ndata["feat"][input_nodes]
+        # RUDDER: features.iterate samples the window the keep policy looks ahead at (cfg.buffer.lookahead),
+        # in the loader's own order; x replaces g.ndata["feat"][input_nodes]. Without a window,
+        # `for input_nodes, seeds, blocks in loader: x, m = features.fetch(input_nodes, epoch)` does the same.
+        for input_nodes, seeds, blocks, x, m in features.iterate(loader, epoch):
             loss = F.cross_entropy(model(blocks, x), g.ndata["label"][seeds].long())
             opt.zero_grad()
             loss.backward()
