@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import shutil
@@ -57,11 +58,14 @@ PeriodOpt = Annotated[int, typer.Option(help="massivegnn: replace every P miniba
 
 
 def parse_fanouts(text: str) -> list[int]:
-    """'10,25' -> [10, 25]."""
+    """'10,25' -> [10, 25]; anything but positive integers is refused before any work starts."""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers like 10,25, got {text!r}") from None
+        values = []
+    if not values or min(values) < 1:
+        raise typer.BadParameter(f"expected comma-separated positive integers like 10,25, got {text!r}")
+    return values
 
 
 @app.callback()
@@ -135,6 +139,7 @@ def train(
     fail_at_step: Optional[int] = typer.Option(None, hidden=True, help="testing aid: trainer 0 raises at this step"),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
+    require_network(network)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
@@ -166,13 +171,23 @@ def train_config(dataset: str, parts: int, epochs: int, out: Path, method: str, 
     """Partition (cached) and build the validated run configuration."""
     from rudder_agent.dist.partition import partition_dataset
 
+    parsed_fanouts = parse_fanouts(fanouts)  # a typo stops before partitioning
     info = partition_dataset(dataset, parts, method)
     return TrainConfig(
         dataset=dataset, parts=parts, part_method=method, part_config=info.config_path.resolve(),
-        graph_name=info.graph_name, epochs=epochs, batch_size=batch_size, fanouts=parse_fanouts(fanouts),
+        graph_name=info.graph_name, epochs=epochs, batch_size=batch_size, fanouts=parsed_fanouts,
         seed=seed, model=ModelConfig(hidden=hidden, lr=lr), buffer=BufferConfig(**buffer),
         out_dir=out.resolve(), **extra,
     )
+
+
+def require_network(network: str) -> None:
+    """Refuse ``--network netns`` where namespaces cannot be made, before anything is partitioned or started."""
+    if network == "netns":
+        from rudder_agent.dist.netns import availability
+
+        if reason := availability():
+            raise RudderError(reason)
 
 
 @app.command()
@@ -205,6 +220,7 @@ def compare(
     """Run several controllers on one partition in one session; print them side by side with ratios to none."""
     from rudder_agent.compare import compare as run_all, write_comparison
 
+    require_network(network)
     base = train_config(
         dataset, parts, epochs, out, method, batch_size, fanouts, 256, 0.003, seed,
         dict(model=model, prompt_version=prompt_version, cot=cot, mode="sync" if sync else "async", period=period,
@@ -246,9 +262,14 @@ def _register_classifier_commands() -> None:
     """`rudder classifiers ...` lives with the classifiers; its errors print like every command's."""
     from rudder_agent.classifiers.cli import classifiers_app
 
+    # Wrap copies: the sub-app itself must behave the same whether or not this module was imported.
+    wrapped = copy.copy(classifiers_app)
+    wrapped.registered_commands = []
     for command in classifiers_app.registered_commands:
+        command = copy.copy(command)
         command.callback = user_errors(command.callback)
-    app.add_typer(classifiers_app, name="classifiers")
+        wrapped.registered_commands.append(command)
+    app.add_typer(wrapped, name="classifiers")
 
 
 _register_classifier_commands()
