@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import shutil
@@ -49,11 +50,14 @@ B, G, T = BufferConfig, GNNConfig, TrainSettings  # every option below takes its
 
 
 def parse_fanouts(text: str) -> list[int]:
-    """'10,25' -> [10, 25]."""
+    """'10,25' -> [10, 25]; anything but positive integers is refused before any work starts."""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise typer.BadParameter(f"expected comma-separated integers like 10,25, got {text!r}") from None
+        values = []
+    if not values or min(values) < 1:
+        raise typer.BadParameter(f"expected comma-separated positive integers like 10,25, got {text!r}")
+    return values
 
 
 @app.callback()
@@ -128,6 +132,7 @@ def train(
     fail_at_step: Optional[int] = opt(T, "fail_at_step", hidden=True),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
+    require_network(network)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
@@ -163,6 +168,15 @@ def train_config(settings: TrainSettings) -> TrainConfig:
     info = partition_dataset(settings.dataset, settings.parts, settings.part_method)
     return TrainConfig.model_validate({**dict(settings), "out_dir": settings.out_dir.resolve(),
                                        "part_config": info.config_path.resolve(), "graph_name": info.graph_name})
+
+
+def require_network(network: str) -> None:
+    """Refuse ``--network netns`` where namespaces cannot be made, before anything is partitioned or started."""
+    if network == "netns":
+        from rudder_agent.cluster.netns import availability
+
+        if reason := availability():
+            raise RudderError(reason)
 
 
 @app.command()
@@ -208,6 +222,7 @@ def compare(
         mode="sync" if sync else "async", llm_model=model,
         prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout_s=llm_timeout,
         finetune_every=finetune_every, classifier_path=classifier_path.resolve() if classifier_path else None)
+    require_network(network)
     base = train_config(TrainSettings(
         dataset=dataset, parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
@@ -246,9 +261,14 @@ def _register_classifier_commands() -> None:
     """`rudder classifiers ...` lives with the classifiers; its errors print like every command's."""
     from rudder_agent.classifiers.cli import classifiers_app
 
+    # Wrap copies: the sub-app itself must behave the same whether or not this module was imported.
+    wrapped = copy.copy(classifiers_app)
+    wrapped.registered_commands = []
     for command in classifiers_app.registered_commands:
+        command = copy.copy(command)
         command.callback = user_errors(command.callback)
-    app.add_typer(classifiers_app, name="classifiers")
+        wrapped.registered_commands.append(command)
+    app.add_typer(wrapped, name="classifiers")
 
 
 _register_classifier_commands()

@@ -10,18 +10,23 @@ plus the overlap.
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
 import dgl
+import numpy as np
 import torch
 
 from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.traces import TraceMeta, TraceWriter, write_trace_meta
+
+CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
+"""Testing aid (like ``--fail-at-step``): trainer 0 adds 1 to every buffered row before this step."""
 
 
 @dataclass
@@ -44,6 +49,7 @@ class FeatureSource:
         # DGL's RNG is thread-local: seed the sampling thread so runs are reproducible.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rudder-prefetch",
                                        initializer=dgl.seed, initargs=(cfg.seed + rank,))
+        self.corrupt_at = int(os.environ[CORRUPT_ENV]) if rank == 0 and CORRUPT_ENV in os.environ else None
         self.trace = None
         if cfg.trace:
             f = self.features
@@ -70,6 +76,9 @@ class FeatureSource:
         except StopIteration:
             return None
         t_sample = time.perf_counter() - tic
+        if self.corrupt_at == self.features.step and self.features.buffer is not None:
+            buf = self.features.buffer
+            buf._rows[torch.from_numpy(np.flatnonzero(buf.slot_ids >= 0))] += 1  # served hits now differ
         x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
         metrics.t_sample = t_sample
         y = self.g.ndata["label"][seeds].long()

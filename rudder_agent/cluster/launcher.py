@@ -48,6 +48,14 @@ class ClusterFailure(RudderError):
         super().__init__(f"{role} failed (exit code {returncode}). Last log lines:\n{tail}")
 
 
+class ClusterTimeout(RudderError):
+    """The run was still going when its time (``--timeout``) was up."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        super().__init__(f"the run did not finish within {timeout_s:g} s (--timeout); every process was stopped")
+
+
 @dataclass
 class Proc:
     """A started process and where its output goes."""
@@ -187,9 +195,7 @@ class LocalCluster:
             }
             self._start(f"trainer-{k}", k, self.trainer or "rudder_agent.cluster.trainer", trainer_env,
                         ["--config", str(config_path)], True)
-        (self.run_dir / "cluster.json").write_text(
-            json.dumps({"shm_prefix": self.run_prefix, "pids": {p.role: p.popen.pid for p in self.procs}}, indent=2)
-        )
+        self._write_cluster_json()
         log.info("cluster started", machines=self.cfg.parts, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
 
     def _address(self, machine: int) -> str:
@@ -211,7 +217,7 @@ class LocalCluster:
         return None
 
     def supervise(self, timeout_s: float | None = None) -> None:
-        """Wait for the trainers; raise ClusterFailure as soon as any process fails."""
+        """Wait for the trainers; raise ClusterFailure as soon as any process fails, ClusterTimeout when time is up."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         trainers = [p for p in self.procs if p.is_trainer]
         metrics_path = self.run_dir / "metrics-rank0.jsonl"
@@ -232,7 +238,7 @@ class LocalCluster:
                 if all(p.popen.poll() == 0 for p in trainers):
                     break
                 if deadline is not None and time.monotonic() > deadline:
-                    raise ClusterFailure("cluster", None, f"timed out after {timeout_s:.0f} s")
+                    raise ClusterTimeout(timeout_s)
                 time.sleep(0.2)
         finally:
             bar.close()
@@ -251,10 +257,12 @@ class LocalCluster:
     def stop(self) -> None:
         """End every process (SIGTERM, then SIGKILL) and remove the run's shared memory."""
         alive = [p for p in self.procs if p.popen.poll() is None]
+        signalled: dict[str, str] = {}
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for p in alive:
                 try:
                     os.killpg(p.popen.pid, sig)
+                    signalled[p.role] = sig.name
                 except ProcessLookupError:
                     pass
             end = time.monotonic() + 5.0
@@ -268,7 +276,15 @@ class LocalCluster:
         if self.network is not None:
             self.network.close()
         removed = isolation.remove_segments(self.run_prefix)
-        log.debug("cluster stopped", shm_removed=removed)
+        if self.procs:
+            self._write_cluster_json(stopped_by_launcher=signalled,
+                                     exit_codes={p.role: p.popen.returncode for p in self.procs})
+        log.debug("cluster stopped", shm_removed=removed, signalled=signalled)
+
+    def _write_cluster_json(self, **after_stop) -> None:
+        """Pids and shared-memory prefix at start; which processes the launcher signalled and how each ended, at stop."""
+        (self.run_dir / "cluster.json").write_text(json.dumps(
+            {"shm_prefix": self.run_prefix, "pids": {p.role: p.popen.pid for p in self.procs}, **after_stop}, indent=2))
 
     def _raise_if_interrupted(self) -> None:
         if self._interrupted.is_set():

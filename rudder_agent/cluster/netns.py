@@ -83,6 +83,7 @@ class EmulatedNetwork:
                 _sh("ip", "netns", "add", ns)
                 self._made.append(("ip", "netns", "del", ns))
                 _sh("ip", "link", "add", outer, "type", "veth", "peer", "name", INNER_IF, "netns", ns)
+                self._made.append(("ip", "link", "del", outer))  # at once; a deleted namespace frees it later
                 _sh("ip", "link", "set", outer, "master", self.bridge, "up")
                 _sh("ip", "-n", ns, "addr", "add", f"{self.ip(k)}/24", "dev", INNER_IF)
                 _sh("ip", "-n", ns, "link", "set", INNER_IF, "up")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -18,7 +19,18 @@ def test_attach_example_runs_with_exact_rows(tmp_path: Path, isolated_cache) -> 
     proc = rudder("train", *TINY, "--epochs", "2", "--controller", "fixed", "--verify", "--out", str(out),
                   "--trainer", str(PROJECT_ROOT / "examples" / "attach_to_distdgl_loop.py"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    verified = [int(v) for v in re.findall(r"'verified_rows': (\d+)", proc.stdout)]
-    assert len(verified) == 2 and all(v > 0 for v in verified)
-    hits = [float(v) for v in re.findall(r"%-Hits ([\d.]+)", proc.stdout)]
-    assert max(hits) > 0
+    # `rudder train --trainer` prints the tail of each trainer's log
+    sections = re.split(r"^--- trainer-(\d)\.log$", proc.stdout, flags=re.M)[1:]
+    logs = dict(zip(map(int, sections[::2]), sections[1::2]))
+    assert sorted(logs) == [0, 1]
+    for rank, text in logs.items():
+        epochs = re.findall(rf"^rank {rank} epoch \d: .* of (\d+) remote inputs, %-Hits ([\d.]+)$", text, re.M)
+        assert len(epochs) == 2
+        assert max(float(hits) for _, hits in epochs) > 0  # the buffer served rows
+        [line] = [line for line in text.splitlines() if line.startswith("summary: ")]
+        s = ast.literal_eval(line.removeprefix("summary: "))
+        assert s["controller"] == "fixed" and s["warm_rows"] == 0
+        # every input row was checked: the remote ones and at least the seeds, which are local
+        assert s["verified_rows"] > sum(int(remote) for remote, _ in epochs)
+        # one decision per minibatch, always replace (fixed runs inline: nothing is dropped)
+        assert s["requests"] == s["decisions"]["replace"] and s["dropped"] == 0

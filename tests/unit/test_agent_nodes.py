@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
+from rudder_agent.agent import nodes
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.guard import Guard, rule_decision
 from rudder_agent.agent.nodes import DecisionMaker, build_context, collect_metrics
@@ -124,12 +127,19 @@ def test_rule_fallback(hits, stale, occupancy, expected):
     assert rule_decision(window, low_hit_pct=50.0) == expected
 
 
-def test_decision_maker_returns_the_models_validated_answer():
-    out = maker(json.dumps(ANSWER))(prepared(state([40, 20])))
+def test_decision_maker_returns_the_models_validated_answer(monkeypatch):
+    clock = [100.0]  # the node's clock, advanced only by the model call: latency is the call's, exactly
+    monkeypatch.setattr(nodes, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def model(_):
+        clock[0] += 2.5
+        return AIMessage(json.dumps(ANSWER))
+
+    out = DecisionMaker(RunnableLambda(model), PROMPTS, AgentConfig(model="scripted:unused"))(prepared(state([40, 20])))
     outcome = out["outcome"]
     assert (outcome.source, outcome.valid, outcome.decision) == ("model", True, "replace")
     assert (outcome.expected_hits, outcome.expected_comm) == ("increase", "increase")
-    assert outcome.reason == ANSWER["reason"] and outcome.latency_s > 0
+    assert outcome.reason == ANSWER["reason"] and outcome.latency_s == 2.5
     (entry,) = out["history"]
     assert (entry.step, entry.decision, entry.source, entry.expected_hits) == (1, "replace", "model", "increase")
 

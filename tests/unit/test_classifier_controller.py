@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import types
+import zipfile
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rudder_agent.classifiers import controller as controller_module
 from rudder_agent.classifiers.cli import classifiers_app
 from rudder_agent.classifiers.controller import ClassifierController
+from rudder_agent.classifiers.artifact import load_classifier, save_classifier
 from rudder_agent.classifiers.dataset import build_dataset, load_streams
+from rudder_agent.classifiers.features import CURRENT_SCHEMA, FEATURE_NAMES
 from rudder_agent.classifiers.train import train_classifier
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError
@@ -54,12 +59,21 @@ def request(step: int, window: list) -> DecisionRequest:
     return DecisionRequest(step=step, window=window, stale=3, occupancy=10, capacity=10)
 
 
-def test_decide_returns_valid_model_outcomes(oracle_lr):
+def test_decide_returns_valid_model_outcomes(oracle_lr, monkeypatch):
+    clock = [50.0]  # the controller's clock, advanced only by the model's forward pass
+    monkeypatch.setattr(controller_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     ctl = controller(oracle_lr)
+    forward = ctl.classifier.logits
+
+    def timed_logits(X):
+        clock[0] += 0.5
+        return forward(X)
+
+    ctl.classifier.logits = timed_logits
     outcomes = [ctl.decide(request(0, []))] + [ctl.decide(request(m.step, [m])) for m in stream(12)]
     for o in outcomes:
         assert isinstance(o, DecisionOutcome) and o.valid and o.source == "model"
-        assert o.decision in ("replace", "skip") and o.latency_s > 0
+        assert o.decision in ("replace", "skip") and o.latency_s == 0.5
         assert (o.expected_hits, o.expected_comm) == (("increase", "increase") if o.decision == "replace"
                                                        else ("unchanged", "unchanged"))
         assert o.reason.startswith("lr p(replace)=")
@@ -122,5 +136,35 @@ def test_cli_train_evaluate_and_ood(tmp_path, run):
 
 
 def test_cli_refuses_unknown_labels(tmp_path, run):
-    result = CliRunner().invoke(classifiers_app, ["train", str(run), "--labels", "vibes", "--out", str(tmp_path / "m")])
-    assert result.exit_code != 0 and "oracle or rule" in str(result.exception)
+    from rudder_agent.cli import app  # importing the top-level app must leave the sub-app as it is
+
+    args = ["train", str(run), "--labels", "vibes", "--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(classifiers_app, args)  # the sub-app alone raises the error ...
+    assert isinstance(result.exception, RudderError) and "oracle or rule" in str(result.exception)
+    result = CliRunner().invoke(app, ["classifiers", *args])  # ... `rudder classifiers` prints it, exit 1
+    assert result.exit_code == 1 and "error: --labels must be oracle or rule, not 'vibes'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "m").exists()
+
+
+def test_an_artefact_with_its_features_in_another_order_is_refused(tmp_path, run, oracle_lr):
+    # Same schema version, same names, another order: reading it would feed every feature to the wrong weight.
+    path = save_classifier(oracle_lr, tmp_path / "lr.rcls")
+    assert load_classifier(path).meta.features == CURRENT_SCHEMA  # as saved, it loads
+    with zipfile.ZipFile(path) as zf:
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    meta = json.loads(parts["meta.json"])
+    swapped = list(FEATURE_NAMES)
+    swapped[0], swapped[1] = swapped[1], swapped[0]  # hit_pct <-> hit_trend_pp
+    meta["features"] = {"version": CURRENT_SCHEMA.version, "names": swapped}
+    parts["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, blob in parts.items():
+            zf.writestr(name, blob)
+    expected = f"feature order changed: {swapped} -> {list(FEATURE_NAMES)}"
+    with pytest.raises(RudderError) as err:
+        ClassifierController.from_path(path)  # what `rudder train --controller classifier` loads
+    assert expected in str(err.value) and "Retrain it with `rudder classifiers train`" in str(err.value)
+    from rudder_agent.cli import app
+
+    result = CliRunner().invoke(app, ["classifiers", "evaluate", str(path), str(run), "--horizon", "4"])
+    assert result.exit_code == 1 and expected in result.output and "recorded states" not in result.output

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
-def test_cli_reports_bad_settings_without_a_traceback(tmp_path, isolated_cache) -> None:
+
+def test_cli_reports_bad_settings_without_a_traceback(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from rudder_agent.cli import app
@@ -12,3 +14,12 @@ def test_cli_reports_bad_settings_without_a_traceback(tmp_path, isolated_cache) 
                                       str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "invalid settings: controller" in result.output and "Traceback" not in result.output
+
+
+def test_every_test_gets_the_private_cache_without_asking(tmp_path_factory) -> None:
+    # tests/conftest.py's isolated_cache is autouse: this test does not request it, whatever ran before it
+    from rudder_agent.paths import PROJECT_ROOT, cache_dir
+
+    cache = cache_dir()
+    assert cache.is_relative_to(tmp_path_factory.getbasetemp()) and cache.name.startswith("rudder-cache")
+    assert cache != PROJECT_ROOT / ".rudder-cache" and Path(cache).is_dir()

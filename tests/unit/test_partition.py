@@ -1,7 +1,12 @@
-"""Partitioning: metadata, id ranges and mappings, cache reuse, and all-or-nothing writes."""
+"""Partitioning: metadata, id ranges and mappings, cache reuse, and all-or-nothing writes.
+
+METIS and random partitions of cora are built once for the module (``built``); tests that only read
+them use that build, tests that reuse, rebuild or break a cache get a private copy (``prebuilt``).
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dgl
@@ -25,10 +30,28 @@ def _entries(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    """cora in 2 parts by metis and by random, each built once in a module cache; read only."""
+    root = tmp_path_factory.mktemp("shared-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RUDDER_CACHE", str(root))
+        return {method: partition_dataset("cora", 2, method, progress=False) for method in ("metis", "random")}
+
+
+@pytest.fixture
+def prebuilt(built, cache):
+    """Copies the module's cora-2p-metis into this test's private cache and returns it as partition_dataset does."""
+    shutil.copytree(built["metis"].root, cache / built["metis"].root.name)
+    info = partition_dataset("cora", 2, progress=False)
+    assert info == built["metis"].model_copy(update={"root": cache / "cora-2p-metis"})
+    return info
+
+
 @pytest.mark.parametrize("method", ["metis", "random"])
-def test_partition_cora_meta(method, cache):
-    info = partition_dataset("cora", 2, method, progress=False)
-    assert info.root == cache / f"cora-2p-{method}" and info.config_path.exists()
+def test_partition_cora_meta(method, built):
+    info = built[method]
+    assert info.root.name == f"cora-2p-{method}" and info.config_path.exists()
     assert (info.dataset, info.parts, info.method, info.num_nodes) == ("cora", 2, method, 2708)
     assert info.num_edges == 10556 and info.feat_dim == 1433 and info.num_classes == 7
     assert sum(p.inner_nodes for p in info.partitions) == info.num_nodes
@@ -38,18 +61,18 @@ def test_partition_cora_meta(method, cache):
     bounds = [(p.node_start, p.node_end) for p in info.partitions]
     assert bounds[0][0] == 0 and bounds[-1][1] == info.num_nodes and bounds[0][1] == bounds[1][0]
     assert all(p.node_end - p.node_start == p.inner_nodes for p in info.partitions)
-    assert _entries(cache) == [f"cora-2p-{method}"]
+    # each build left exactly its own folder (no staging leftovers) in the module's cache
+    assert _entries(info.root.parent) == ["cora-2p-metis", "cora-2p-random"]
 
 
-def test_metis_cuts_fewer_edges_than_random():
-    metis = partition_dataset("cora", 2, "metis", progress=False)
-    rand = partition_dataset("cora", 2, "random", progress=False)
+def test_metis_cuts_fewer_edges_than_random(built):
+    metis, rand = built["metis"], built["random"]
     assert metis.edge_cut < rand.edge_cut / 2
     assert sum(halo_counts(metis)) < sum(halo_counts(rand))
 
 
-def test_mapping_traces_labels_and_features():
-    info = partition_dataset("cora", 2, progress=False)
+def test_mapping_traces_labels_and_features(built):
+    info = built["metis"]
     new_to_orig, orig_to_new = np.load(info.new_to_orig_path), np.load(info.orig_to_new_path)
     assert np.array_equal(orig_to_new[new_to_orig], np.arange(info.num_nodes))
     graph = load_dataset("cora").graph
@@ -60,23 +83,21 @@ def test_mapping_traces_labels_and_features():
     assert np.array_equal(feats["_N/feat"].numpy(), graph.ndata["feat"].numpy()[owned])
 
 
-def test_load_partition_info_round_trip():
-    info = partition_dataset("cora", 2, progress=False)
+def test_load_partition_info_round_trip(built):
+    info = built["metis"]
     again = load_partition_info(info.root)
     assert again == info
     assert set(info.seconds) == {"load", "features", "partition"}
 
 
-def test_cached_partition_is_reused(monkeypatch):
-    first = partition_dataset("cora", 2, progress=False)
+def test_cached_partition_is_reused(monkeypatch, prebuilt):
     monkeypatch.setattr(dgl.distributed, "partition_graph", _explode)
-    assert partition_dataset("cora", 2, progress=False).created == first.created
+    assert partition_dataset("cora", 2, progress=False).created == prebuilt.created
 
 
-def test_force_rebuilds_in_place(cache):
-    first = partition_dataset("cora", 2, progress=False)
+def test_force_rebuilds_in_place(cache, prebuilt):
     second = partition_dataset("cora", 2, progress=False, force=True)
-    assert second.created > first.created
+    assert second.created > prebuilt.created
     assert _entries(cache) == ["cora-2p-metis"]
 
 
@@ -121,8 +142,8 @@ def test_failure_mid_partition_leaves_nothing_behind(monkeypatch, cache):
     assert _entries(cache) == []
 
 
-def test_interrupt_keeps_the_previous_partition(monkeypatch, cache):
-    first = partition_dataset("cora", 2, progress=False)
+def test_interrupt_keeps_the_previous_partition(monkeypatch, cache, prebuilt):
+    first = prebuilt
     monkeypatch.setattr(partition_mod, "_describe", _interrupt)
     with pytest.raises(KeyboardInterrupt):
         partition_dataset("cora", 2, progress=False, force=True)
@@ -145,8 +166,8 @@ def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
-def test_unreadable_cached_meta_is_rebuilt():
-    info = partition_dataset("cora", 2, progress=False)
+def test_unreadable_cached_meta_is_rebuilt(prebuilt):
+    info = prebuilt
     (info.root / "rudder_meta.json").write_text('{"dataset": "cora"}')
     with pytest.raises(RudderError, match="rebuild it"):
         load_partition_info(info.root)

@@ -1,37 +1,67 @@
-"""The request/response protocol between the prefetcher and a controller thread."""
+"""The request/response protocol between the prefetcher and a controller thread.
+
+Deterministic: controllers decide only when the test releases them (semaphores and events),
+the runner's clock is a fake that only the controller advances, and a thread join with a
+timeout only turns a hang into a failure. No assertion depends on how long anything took.
+"""
 
 from __future__ import annotations
 
 import threading
-import time
+import types
+from collections import Counter
 
 import pytest
 
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.controllers import channel as channel_module
+from rudder_agent.controllers import runner as runner_module
 from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.baselines import ReplaceEveryMinibatch
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.metrics import MinibatchMetrics
 
+HANG_S = 10.0  # hang detector only
+
+
+def metrics(step: int) -> MinibatchMetrics:
+    """Distinct figures per step, so a lost or reordered metric shows."""
+    return MinibatchMetrics(rank=0, epoch=0, step=step, input_nodes=10 + step, remote_inputs=step,
+                            comm_rows=step, comm_bytes=16 * step)
+
 
 def request(step: int) -> DecisionRequest:
-    m = MinibatchMetrics(rank=0, epoch=0, step=step, input_nodes=10, remote_inputs=4, comm_rows=4, comm_bytes=16)
-    return DecisionRequest(step=step, window=[m], stale=1, occupancy=1, capacity=2)
+    return DecisionRequest(step=step, window=[metrics(step)], stale=1, occupancy=1, capacity=2)
 
 
-class SlowController(Controller):
-    """Answers 'replace' after a fixed delay; remembers every request it saw."""
+class GatedController(Controller):
+    """Answers 'replace', but each decide() waits until the test calls release()."""
 
-    name = "slow"
+    name = "gated"
 
-    def __init__(self, delay_s: float):
-        self.delay_s = delay_s
+    def __init__(self):
         self.seen: list[DecisionRequest] = []
+        self.closed = 0
+        self._entered = threading.Semaphore(0)
+        self._gate = threading.Semaphore(0)
 
     def decide(self, req: DecisionRequest) -> DecisionOutcome:
         self.seen.append(req)
-        time.sleep(self.delay_s)
-        return DecisionOutcome(request_step=req.step, decision="replace", source="model")
+        self._entered.release()
+        if not self._gate.acquire(timeout=3 * HANG_S):
+            raise TimeoutError("the test never released this decision")
+        return DecisionOutcome(request_step=req.step, decision="replace", source="model", latency_s=0.25)
+
+    def wait_entered(self) -> None:
+        """Block until the next decide() call has started (it then stays in flight until release())."""
+        assert self._entered.acquire(timeout=HANG_S), "the controller never started deciding"
+
+    def release(self, n: int = 1) -> None:
+        self._gate.release(n)
+
+    def close(self) -> None:
+        self.closed += 1
 
 
 class FailingController(Controller):
@@ -41,54 +71,143 @@ class FailingController(Controller):
         raise ValueError("boom")
 
 
-def test_async_never_waits_and_drops_stale_requests() -> None:
-    ctl = SlowController(delay_s=0.05)
+def wait_for_answer(runner: ControllerRunner) -> None:
+    """The controller thread has posted its answer (white box: the runner's own condition variable)."""
+    with runner._cv:
+        assert runner._cv.wait_for(lambda: runner._answer is not None, HANG_S), "no answer was posted"
+
+
+def test_async_take_never_waits_for_a_busy_controller() -> None:
+    ctl = GatedController()
     runner = ControllerRunner(ctl, "async")
-    answers = []
-    for step in range(60):
-        tic = time.perf_counter()
+    answers: list = []
+    done: list[int] = []
+
+    def prefetcher() -> None:
+        for step in range(1, 201):
+            answers.append(runner.take())
+            runner.submit(request(step))
+            done.append(step)
+
+    try:
+        runner.submit(request(0))
+        ctl.wait_entered()  # decision 0 is in flight and stays there until the end
+        worker = threading.Thread(target=prefetcher, daemon=True)
+        worker.start()
+        worker.join(HANG_S)
+        assert not worker.is_alive(), f"take() blocked on a busy controller after {len(done)} steps"
+        assert done == list(range(1, 201)) and answers == [None] * 200
+        assert runner.stats.wait_s == 0.0
+        assert runner.stats.requests == 201 and runner.stats.dropped == 199  # each newer one replaced the pending one
+        assert len(ctl.seen) == 1  # at most one decision in flight: nothing else was started
+    finally:
+        ctl.release(1000)
+        runner.close()
+
+
+def test_dropped_requests_metrics_reach_the_next_decided_request_in_order() -> None:
+    ctl = GatedController()
+    runner = ControllerRunner(ctl, "async")
+    try:
+        runner.submit(request(0))
+        ctl.wait_entered()  # busy with 0
+        for step in (1, 2, 3):
+            runner.submit(request(step))
+        assert runner.stats.dropped == 2  # 1 and 2 were replaced while the controller was busy
+        assert runner.take() is None
+        ctl.release()
+        wait_for_answer(runner)
         answer = runner.take()
-        assert time.perf_counter() - tic < 0.01  # the prefetcher never blocks on the controller
-        if answer is not None:
-            answers.append((step, answer))
-        runner.submit(request(step))
-        time.sleep(0.005)
-    runner.close()
-    assert answers, "some decisions must arrive"
-    assert runner.stats.dropped > 0
-    assert runner.stats.wait_s == 0.0
-    # At most one decision in flight, and every decision answers a request made after the
-    # previous answer was applied (no stale request is ever decided).
-    applied_at = [s for s, _ in answers]
-    for (prev_step, _), (_, ans) in zip(answers, answers[1:]):
-        assert ans.request_step >= prev_step
-    assert len(ctl.seen) <= len(applied_at) + 1
-    # Dropped requests' metrics are carried forward, never lost.
-    assert sum(len(r.window) for r in ctl.seen) >= len(ctl.seen)
-    seen_steps = [m.step for r in ctl.seen for m in r.window]
-    assert seen_steps == sorted(seen_steps) and len(set(seen_steps)) == len(seen_steps)
+        assert answer.request_step == 0
+        assert runner.stats.dropped == 3  # 3 was made before 0's answer was applied: stale, never decided
+        runner.submit(request(4))
+        ctl.wait_entered()
+        assert [r.step for r in ctl.seen] == [0, 4]
+        assert ctl.seen[0].window == [metrics(0)]
+        assert ctl.seen[1].window == [metrics(s) for s in (1, 2, 3, 4)]  # every dropped step's metrics, in order
+        ctl.release()
+        wait_for_answer(runner)
+        assert runner.take().request_step == 4
+        assert runner.stats.requests == 5 and runner.stats.dropped == 3
+        assert runner.stats.decisions == Counter(replace=2) and runner.stats.latencies_s == [0.25, 0.25]
+    finally:
+        ctl.release(1000)
+        runner.close()
 
 
-def test_sync_waits_for_every_answer() -> None:
-    ctl = SlowController(delay_s=0.02)
-    runner = ControllerRunner(ctl, "sync")
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class TellsWhenTesterWaits(threading.Condition):
+    """The runner's condition variable; sets an event when the test's thread blocks in wait()."""
+
+    def __init__(self, tester: threading.Thread):
+        super().__init__()
+        self.tester = tester
+        self.tester_waiting = threading.Event()
+
+    def wait(self, timeout=None):
+        if threading.current_thread() is self.tester:
+            self.tester_waiting.set()
+        return super().wait(timeout)
+
+
+class DecidesWhileTheTakerWaits(Controller):
+    """Finishes a decision only once the prefetcher is blocked in take(), advancing the fake clock by 1 s."""
+
+    name = "patient"
+
+    def __init__(self, cv: TellsWhenTesterWaits, clock: FakeClock, log: list):
+        self.cv, self.clock, self.log = cv, clock, log
+
+    def decide(self, req: DecisionRequest) -> DecisionOutcome:
+        self.log.append(("decide", req.step))
+        if not self.cv.tester_waiting.wait(3 * HANG_S):
+            raise TimeoutError("take() never waited for this decision")
+        self.clock.now += 1.0
+        return DecisionOutcome(request_step=req.step, decision="replace", source="model")  # latency: the runner's
+
+
+def test_sync_take_waits_for_the_answer_to_each_request(monkeypatch) -> None:
+    clock, log = FakeClock(), []
+    cv = TellsWhenTesterWaits(threading.current_thread())
+    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(channel_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))  # latency
+    monkeypatch.setattr(runner_module, "threading", types.SimpleNamespace(Condition=lambda: cv, Thread=threading.Thread))
+    runner = ControllerRunner(DecidesWhileTheTakerWaits(cv, clock, log), "sync")
     got = []
-    for step in range(10):
-        got.append(runner.take())
-        runner.submit(request(step))
-    got.append(runner.take())
-    runner.close()
-    assert got[0] is None
-    assert [a.request_step for a in got[1:]] == list(range(10))
-    assert runner.stats.dropped == 0
-    assert runner.stats.wait_s >= 10 * 0.02 * 0.8
+    try:
+        got.append(runner.take())  # nothing submitted: nothing to wait for
+        for step in range(10):
+            cv.tester_waiting.clear()
+            runner.submit(request(step))
+            answer = runner.take()
+            log.append(("took", answer.request_step if answer else None))
+            got.append(answer)
+    finally:
+        cv.tester_waiting.set()
+        runner.close()
+    assert got[0] is None and [a.request_step for a in got[1:]] == list(range(10))
+    assert log == [e for s in range(10) for e in (("decide", s), ("took", s))]
+    assert runner.stats.requests == 10 and runner.stats.dropped == 0
+    assert runner.stats.wait_s == 10.0  # each take() waited through exactly one decision (1 fake second each)
+    assert runner.stats.latencies_s == [1.0] * 10  # measured by the runner, since the controller reports none
 
 
 def test_inline_controller_answers_at_once() -> None:
-    runner = ControllerRunner(ReplaceEveryMinibatch(), "async")
-    assert runner.mode == "inline"
-    assert runner.submit(request(0)).decision == "replace"
-    runner.close()
+    channel = ReplaceEveryMinibatch().open_channel(PersistentBuffer(2, 0), "async")
+    assert channel.label == "inline" and not hasattr(channel, "_thread")
+    outcome, waited = channel.decision_for(0)
+    assert outcome.decision == "replace" and outcome.request_step == 0 and waited == 0.0
+    channel.offer(request(0).window[0])
+    assert [m.step for m in channel._window] == [0]  # asked again before the next minibatch, with these metrics
+    assert channel.stats.requests == 1 and channel.stats.decisions == Counter(replace=1)
+    channel.close()
 
 
 def test_controller_failure_surfaces_instead_of_hanging() -> None:
@@ -101,18 +220,27 @@ def test_controller_failure_surfaces_instead_of_hanging() -> None:
             runner.take()
         done.set()
 
-    t = threading.Thread(target=take)
+    t = threading.Thread(target=take, daemon=True)
     t.start()
-    t.join(5)
+    t.join(HANG_S)
     assert done.is_set()
     runner.close()
 
 
-def test_close_returns_even_while_a_decision_is_in_flight() -> None:
-    runner = ControllerRunner(SlowController(delay_s=2.0), "async")
-    runner.submit(request(0))
-    time.sleep(0.05)
-    tic = time.perf_counter()
-    runner.close(timeout_s=0.2)
-    assert time.perf_counter() - tic < 1.0
-
+def test_close_returns_while_a_decision_is_in_flight() -> None:
+    ctl = GatedController()
+    runner = ControllerRunner(ctl, "async")
+    thread = runner._thread
+    try:
+        runner.submit(request(0))
+        ctl.wait_entered()  # the decision stays in flight until released below
+        closer = threading.Thread(target=runner.close, kwargs={"timeout_s": 0.05}, daemon=True)
+        closer.start()
+        closer.join(HANG_S)
+        assert not closer.is_alive(), "close() waited for the decision in flight"
+        assert ctl.closed == 1
+        assert thread.is_alive() and thread.daemon  # left inside decide(); as a daemon it cannot hold the process
+    finally:
+        ctl.release(1000)
+    thread.join(HANG_S)
+    assert not thread.is_alive()  # once the call returns, the closed runner's thread ends

@@ -1,0 +1,79 @@
+"""`rudder compare` (what `make demo` runs): the runs, the printed table and its ratios to `none`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rudder_agent.metrics import read_jsonl
+from tests.integration.helpers import TINY, rudder
+
+pytestmark = pytest.mark.integration
+
+ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed", "--fractions", "0.25"]
+HEADER = ["controller", "buffer", "comm rows/epoch", "vs none", "%-Hits", "epoch s", "vs none",
+          "decisions r/s/i/g", "agent wait s", "test acc"]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table line in ``text``."""
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("|")]
+
+
+def expected_row(s: dict, none: dict) -> list[str]:
+    """What the table must say about run ``s``, derived from its summary.json and none's."""
+    d = s["decisions"]
+    return [s["controller"], f"{round(100 * s['buffer_fraction'])}%", f"{s['comm_rows_per_epoch']:,.0f}",
+            f"{s['comm_rows_per_epoch'] / none['comm_rows_per_epoch']:.3f}", f"{s['hit_pct']:.1f}",
+            f"{s['epoch_time_s']:.2f}", f"{s['epoch_time_s'] / none['epoch_time_s']:.3f}",
+            f"{d['replace']}/{d['skip']}/{d['invalid']}/{d['guarded']}", f"{s['agent_wait_s']:.3f}",
+            f"{s['test_acc']:.4f}"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, isolated_cache) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    proc = rudder("compare", *ARGS, "--out", str(out), timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, proc.stdout
+
+
+def test_one_run_per_variant_and_the_table_beside_them(compared) -> None:
+    out, _ = compared
+    assert sorted(p.name for p in out.iterdir()) == ["comparison.md", "fixed-0.25", "none"]
+    none, fixed = (json.loads((out / name / "summary.json").read_text()) for name in ("none", "fixed-0.25"))
+    assert (none["controller"], none["buffer_fraction"], fixed["controller"], fixed["buffer_fraction"]) == \
+        ("none", 0.0, "fixed", 0.25)
+    assert none["epochs"] == fixed["epochs"] == 1
+    # same minibatches in both runs; the buffer only changes where rows come from
+    assert none["input_nodes"] == fixed["input_nodes"] and none["remote_inputs"] == fixed["remote_inputs"]
+    assert none["comm_rows"] == none["remote_inputs"] and none["hits"] == 0
+    assert fixed["comm_rows"] == fixed["remote_inputs"] - fixed["hits"] + fixed["replace_rows"]
+    assert fixed["comm_rows"] < none["comm_rows"]
+    for s, name in ((none, "none"), (fixed, "fixed-0.25")):
+        mbs = [m for rank in (0, 1) for m in read_jsonl(out / name / f"metrics-rank{rank}.jsonl", kind="minibatch")]
+        assert s["comm_rows_per_epoch"] == s["comm_rows"] == sum(m["comm_rows"] for m in mbs)
+    assert fixed["decisions"] == {"replace": fixed["minibatches"], "skip": 0, "invalid": 0, "guarded": 0}
+
+
+def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:
+    out, stdout = compared
+    none, fixed = (json.loads((out / name / "summary.json").read_text()) for name in ("none", "fixed-0.25"))
+    printed = table_rows(stdout)
+    assert printed == table_rows((out / "comparison.md").read_text())
+    assert printed[0] == HEADER
+    assert printed[2:] == [expected_row(none, none), expected_row(fixed, none)]
+    assert printed[2][3] == printed[2][6] == "1.000"
+    assert float(printed[3][3]) < 1.0  # fewer rows than none, as the summaries say
+
+
+def test_a_second_compare_reuses_finished_runs(compared) -> None:
+    out, stdout = compared
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "comparison.md"}
+    proc = rudder("compare", *ARGS, "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert table_rows(proc.stdout) == table_rows(stdout)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing was trained again
