@@ -154,7 +154,8 @@ class BufferedFeatures:
     def summary(self) -> dict:
         """This trainer's controller and buffer facts for summary.json."""
         out = {"controller": self.controller.name, "capacity": self.capacity, "warm_rows": len(self.warm_ids),
-               "verified_rows": self.verified_rows, "agent": self.controller.run_record()}
+               "verified_rows": self.verified_rows, "agent": self.controller.run_record(),
+               "keep_memory_bytes": self._step.engine.keep.memory_bytes()}
         if self.channel is not None:
             out.update(self.channel.record())
         return out

@@ -43,6 +43,8 @@ def summarize(run_dir: Path) -> dict:
         "network": cfg.network if cfg.network == "loopback" else f"netns@{cfg.link_rate or 'unlimited'}",
         "controller": cfg.buffer.controller,
         "buffer_fraction": cfg.buffer.fraction if cfg.buffer.controller != "none" else 0.0,
+        "policy": cfg.buffer.policy if cfg.buffer.controller != "none" else None,
+        "window": cfg.buffer.window if cfg.buffer.controller != "none" else 0,
         "minibatches": len(minibatches),
         "input_nodes": inputs,
         "remote_inputs": remote,
@@ -93,6 +95,7 @@ def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict
         "applied": dict(Counter(f"{m['decision_source']}:{m['decision_applied']}" for m in minibatches
                                 if m.get("decision_applied"))),
         "verified_rows": int(sum(c.get("verified_rows", 0) for c in controllers)),
+        "keep_memory_bytes": max((c.get("keep_memory_bytes", 0) for c in controllers), default=0),
         "agent": controllers[0].get("agent", {}) if controllers else {},
     }
 

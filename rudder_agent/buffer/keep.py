@@ -44,6 +44,9 @@ class KeepPolicy(Protocol):
     def plan(self, buffer: PersistentBuffer) -> ReplacementPlan:
         """The replacement to apply after this minibatch, planned on the state after its round."""
 
+    def memory_bytes(self) -> int:
+        """What the policy keeps beside the buffer (reported in summary.json as keep_memory_bytes)."""
+
 
 class DecayKeep:
     """The paper's policy: scores decay, stale entries are replaced by recently missed candidates."""
@@ -58,6 +61,9 @@ class DecayKeep:
 
     def plan(self, buffer: PersistentBuffer) -> ReplacementPlan:
         return buffer.plan_replacement()
+
+    def memory_bytes(self) -> int:
+        return 0  # its scores and candidates live in the buffer
 
 
 @numba.njit(cache=True, nogil=True)
@@ -222,6 +228,9 @@ class FrequencyKeep:
         self._plan = self._rerank(buffer, as_ids(miss_ids), t + 1)
         self._position += 1
         return len(self._plan)
+
+    def memory_bytes(self) -> int:
+        return self.log.nbytes
 
     def plan(self, buffer: PersistentBuffer) -> ReplacementPlan:
         if self._plan is None or self._plan.version != buffer.version:
