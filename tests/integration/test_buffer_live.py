@@ -17,7 +17,9 @@ from tests.integration.helpers import TINY, minibatches, rudder, train
 
 pytestmark = pytest.mark.integration
 
-COMMON = ["--epochs", "3", "--trace", "--verify"]
+# The paper's decay policy: this file checks the live buffer against a hand-built decay replay, and
+# W=0 keeps DistDGL's samples identical to `none` (the look-ahead policy: test_lookahead_live.py).
+COMMON = ["--epochs", "3", "--trace", "--verify", "--policy", "decay"]
 FIXED = ["--controller", "fixed", "--buffer-fraction", "0.25"]
 PERIOD = 4
 CORRUPT_STEP = 2

@@ -12,7 +12,8 @@ from tests.integration.helpers import TINY, rudder
 
 pytestmark = pytest.mark.integration
 
-ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed", "--fractions", "0.25"]
+# lfu (W=0): DistDGL samples the same neighbours as for none (a window changes them: docs/what-to-keep.md)
+ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed", "--fractions", "0.25", "--policy", "lfu"]
 HEADER = ["controller", "buffer", "comm rows/epoch", "vs none", "%-Hits", "epoch s", "vs none",
           "decisions r/s/i/g", "agent wait s", "test acc"]
 
