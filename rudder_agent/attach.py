@@ -42,9 +42,10 @@ class ServedRowMismatch(AssertionError):
 def lookahead(items: Iterable, window: int) -> Iterator[tuple]:
     """``(item, next_items)`` for every item, where ``next_items`` are the up to ``window`` items read after it.
 
-    At most ``window + 1`` items are held at once; items are read in order, one at a time.
+    At most ``window + 1`` items are held at once; items are read in order, one at a time. An iterator
+    is used as it is: calling iter() again on a DistDataLoader would reshuffle its seeds.
     """
-    it = iter(items)
+    it = items if isinstance(items, Iterator) else iter(items)
     queue: deque = deque()
     while True:
         while len(queue) <= window:
@@ -139,7 +140,7 @@ class BufferedFeatures:
 
         The loader is read in order, so the minibatches are the ones it would give without look-ahead.
         """
-        for (input_nodes, seeds, blocks), ahead in lookahead(loader, self.window):
+        for (input_nodes, seeds, blocks), ahead in lookahead(iter(loader), self.window):  # one iter(), as a for loop
             x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
             yield input_nodes, seeds, blocks, x, metrics
 

@@ -125,3 +125,26 @@ def test_lookahead_reads_in_order_and_holds_at_most_w_plus_one():
         seen.append((item, ahead))
     assert seen == [(0, [1, 2]), (1, [2, 3]), (2, [3, 4]), (3, [4]), (4, [])]
     assert [a for a, _ in lookahead(range(3), 0)] == [0, 1, 2]
+
+
+def test_lookahead_never_restarts_an_iterator():
+    """DistDataLoader reshuffles on every iter(): an iterator handed over must be read as it is."""
+
+    class Reshuffles:
+        def __init__(self):
+            self.iters, self.items = 0, [0, 1, 2]
+
+        def __iter__(self):
+            self.iters += 1
+            self.pos = 0
+            return self
+
+        def __next__(self):
+            if self.pos == len(self.items):
+                raise StopIteration
+            self.pos += 1
+            return self.items[self.pos - 1]
+
+    loader = Reshuffles()
+    assert [item for item, _ in lookahead(iter(loader), 2)] == [0, 1, 2] and loader.iters == 1
+    assert [item for item, _ in lookahead(iter(loader), 0)] == [0, 1, 2] and loader.iters == 2  # next epoch
