@@ -1,15 +1,25 @@
 """The real embedded SmolLM2-135M (llama.cpp via xllamacpp) through the real decision graph.
 
+Real model calls are few and each proves something a stand-in cannot: that llama.cpp turns the
+answer schema into a grammar SmolLM2 follows (a minimum share of valid answers), and that a
+llama.cpp server killed mid-call becomes a counted fallback. Chain of thought goes through the
+same schema-constrained path with another schema; its parsing and the schema it sends are
+covered with scripted answers and stand-in servers (test_agent_fuzz, the contract tests).
+
 Run with `pytest -m llm -s tests/integration/test_llm_embedded.py` to see the latency line.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
+import os
+import signal
 import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import httpx
@@ -17,9 +27,11 @@ import pytest
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.controller import LLMController
+from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.output import answer_schema
 from rudder_agent.metrics import MinibatchMetrics
+from tests.loopback import bounded
 
 pytestmark = [
     pytest.mark.llm,
@@ -29,7 +41,12 @@ pytestmark = [
 
 FACTS = StaticFacts(dataset="ogbn-products", num_nodes=2_449_029, num_edges=61_859_140, num_parts=4, partition=0,
                     local_nodes=612_000, halo_nodes=350_000, capacity=17_500, total_minibatches=500, feature_dim=100)
-HIT_PCTS = [5, 20, 35, 42, 40, 33, 25, 18, 22, 30, 31, 29]
+HIT_PCTS = [5, 20, 35, 42, 40, 33, 25, 18, 22, 30]
+MIN_VALID_SHARE = 0.9
+"""SmolLM2-135M under the schema grammar answered 100% valid when measured (issue 11); a broken
+schema path (no grammar, garbage parsing) gives 0%."""
+THREADS = 1
+"""One llama.cpp thread: on a loaded 2-core machine two threads were ~6x slower per call (they wait on each other)."""
 
 
 def requests():
@@ -39,7 +56,7 @@ def requests():
         window = [MinibatchMetrics(rank=0, epoch=0, step=s, input_nodes=6_000, remote_inputs=2_000, hits=20 * hit_pct,
                                    misses=2_000 - 20 * hit_pct, comm_rows=2_000 - 20 * hit_pct,
                                    comm_bytes=400 * (2_000 - 20 * hit_pct)) for s in range(first, first + 10)]
-        yield DecisionRequest(step=first + 9, window=window, stale=50 * i, occupancy=17_500, capacity=17_500)
+        yield DecisionRequest(step=first + 9, window=window, stale=50 * (i + 1), occupancy=17_500, capacity=17_500)
 
 
 def pid_alive(pid: int) -> bool:
@@ -51,31 +68,32 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("cot", [False, True], ids=["plain", "cot"])
-def test_embedded_smollm2_decides_through_the_graph(cot):
-    ctl = LLMController(AgentConfig(model="llamacpp:smollm2-135m", cot=cot, guard=False, timeout_s=120))
-    ctl.setup(FACTS)
+def test_embedded_smollm2_answers_validly_through_the_graph():
+    """Every request reaches the model (guard off); at least 90% of its answers pass the schema."""
+    ctl = LLMController(AgentConfig(model="llamacpp:smollm2-135m", guard=False, timeout_s=120, n_threads=THREADS))
+    ctl.setup(FACTS)  # starts the server and makes the warm-up call
     server = ctl.backend.server
     pid = server._proc.pid
     try:
         outcomes = [ctl.decide(r) for r in requests()]
-        prompt = ctl.prompts.messages(_last_state(ctl), answer_schema(cot), 0.05, 5)
+        prompt = ctl.prompts.messages(_last_state(ctl), answer_schema(False), 0.05, 5)
         tokens = sum(len(httpx.post(f"{server.address}/tokenize", json={"content": m.content}).json()["tokens"])
                      for m in prompt)
     finally:
         ctl.close()
     assert not pid_alive(pid), "the embedded server must stop on close()"
-    assert len(outcomes) == len(HIT_PCTS)
-    for o in outcomes:
-        assert o.source in ("model", "fallback") and o.valid == (o.source == "model")
-        if o.valid:
-            assert o.decision in ("replace", "skip") and o.expected_hits and o.expected_comm
+    assert [o.request_step for o in outcomes] == [10 * i + 9 for i in range(len(HIT_PCTS))]
+    assert {o.source for o in outcomes} <= {"model", "fallback"}  # the guard is off: every answer is the model's
+    valid = [o for o in outcomes if o.valid]
+    assert all(o.source == "model" for o in valid) and all(o.source == "fallback" for o in outcomes if not o.valid)
+    assert len(valid) >= math.ceil(MIN_VALID_SHARE * len(outcomes)), [o.reason for o in outcomes if not o.valid]
+    for o in valid:
+        assert o.decision in ("replace", "skip") and o.expected_hits and o.expected_comm and o.reason
     latencies = sorted(o.latency_s for o in outcomes[1:])  # the first call also fills the prompt cache
     p50 = statistics.median(latencies)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    valid = sum(o.valid for o in outcomes) / len(outcomes)
-    print(f"\nembedded smollm2-135m cot={cot}: first {outcomes[0].latency_s:.2f} s, p50 {p50:.2f} s, p95 {p95:.2f} s "
-          f"over {len(latencies)} decisions; valid {100 * valid:.0f}%; prompt {tokens} tokens; "
+    print(f"\nembedded smollm2-135m: first {outcomes[0].latency_s:.2f} s, p50 {p50:.2f} s, p95 {p95:.2f} s "
+          f"over {len(latencies)} decisions; valid {len(valid)}/{len(outcomes)}; prompt {tokens} tokens; "
           f"decisions {[o.decision for o in outcomes]}")
     assert tokens < 800
 
@@ -88,6 +106,52 @@ def _last_state(ctl: LLMController):
     state = AgentState(facts=FACTS, request=list(requests())[-1], history=ctl.history[:-1])
     state = state.model_copy(update=collect_metrics(state))
     return state.model_copy(update=build_context(state))
+
+
+def processing(address: str) -> bool:
+    """Whether a slot of the llama.cpp server is working on a request now (its /slots endpoint)."""
+    return any(slot.get("is_processing") for slot in httpx.get(f"{address}/slots", timeout=10).json())
+
+
+def test_server_killed_mid_call_is_a_counted_fallback_and_close_still_works():
+    """SIGKILL the llama.cpp child while it works on our request: a fallback, counted; no hang, no crash."""
+    ctl = LLMController(AgentConfig(model="llamacpp:smollm2-135m", guard=False, warm_up=False, retries=1,
+                                    timeout_s=120, fallback="rule", n_threads=THREADS))
+    ctl.setup(FACTS)
+    server = ctl.backend.server
+    proc, address = server._proc, server.address
+    assert not processing(address)
+    runner = ControllerRunner(ctl, mode="sync")
+    taken: dict = {}
+
+    def ask() -> None:
+        runner.submit(next(requests()))
+        try:
+            taken["outcome"] = runner.take()
+        except Exception as err:  # a crash instead of a fallback: reported below
+            taken["error"] = err
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not processing(address):  # the request is in the server: prompt processing or generation
+            assert asking.is_alive(), "the call ended before the server was seen working on it"
+            assert time.monotonic() < deadline, "the server never started on the request"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        asking.join(60)
+        assert not asking.is_alive(), "the call hangs after its server died"
+    finally:
+        bounded(runner.close)  # closes the controller and the (dead) server: must not raise or hang
+    assert proc.returncode == -signal.SIGKILL
+    assert server._proc is None and server.address is None
+    assert "error" not in taken, f"the decision crashed instead of falling back: {taken['error']!r}"
+    outcome = taken["outcome"]
+    # the rule fallback: %-Hits 5 is below 50 and 50 entries are stale
+    assert (outcome.source, outcome.valid, outcome.decision) == ("fallback", False, "replace")
+    assert outcome.reason == "backend error: OpenAIConnectionError: Connection error."
+    assert dict(runner.stats.decisions) == {"invalid": 1} and len(runner.stats.latencies_s) == 1
 
 
 def test_embedded_server_does_not_outlive_a_killed_parent():

@@ -11,6 +11,8 @@ import pytest
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.controller import LLMController
+from rudder_agent.agent.nodes import collect_metrics
+from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.output import REASON_MAX_CHARS, REASONING_MAX_CHARS
 from rudder_agent.metrics import MinibatchMetrics
@@ -99,14 +101,36 @@ def test_malformed_answers_never_crash_and_all_count_invalid(tmp_path, policy, c
     script.write_text("\n".join(json.dumps(a) for a in answers) + "\n")
     ctl = LLMController(AgentConfig(model=f"scripted:{script}", fallback=policy, cot=cot, guard=False))
     ctl.setup(FACTS)
-    outcomes = [ctl.decide(req) for req in windows(rng, len(answers))]
+    requests = list(windows(rng, len(answers)))
+    outcomes = [ctl.decide(req) for req in requests]
     ctl.close()
     assert len(outcomes) == len(answers)
     assert all(o.source == "fallback" and not o.valid for o in outcomes)
     assert all(o.expected_hits is None and o.expected_comm is None for o in outcomes)
-    decisions = Counter(o.decision for o in outcomes)
-    assert decisions["skip"] == len(answers) if policy == "skip" else decisions["replace"] > 0
+    if policy == "skip":
+        assert Counter(o.decision for o in outcomes) == {"skip": len(answers)}
+    else:  # the rule, applied to each window as the Metrics Collector summarised it
+        expected = [rule(w) for w in summarised(requests)]
+        assert [o.decision for o in outcomes] == expected
+        assert set(expected) == {"replace", "skip"}  # both branches of the rule were taken
     assert len(ctl.history) == 5
+
+
+def rule(window) -> str:
+    """The documented `rule` fallback, written out: replace when a slot is replaceable (stale or empty)
+    and %-Hits is falling or below 50 (the default low_hit_pct)."""
+    replaceable = window.stale > 0 or window.occupancy < window.capacity
+    return "replace" if replaceable and (window.trend == "falling" or window.hit_pct < 50.0) else "skip"
+
+
+def summarised(requests: list[DecisionRequest]) -> list:
+    """Each request's window as the Metrics Collector sees it: after the previous request's window."""
+    out, history = [], []
+    for req in requests:
+        window = collect_metrics(AgentState(facts=FACTS, request=req, history=history))["window"]
+        out.append(window)
+        history = [HistoryEntry(step=req.step, window=window, decision="skip", source="fallback")]
+    return out
 
 
 @pytest.mark.parametrize("cot", [False, True])

@@ -9,17 +9,20 @@ schema in `format`, temperature 0 and the seed in `options`.
 from __future__ import annotations
 
 import json
+import socket
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.controller import LLMController
+from rudder_agent.config import BufferConfig
+from rudder_agent.registry import make_controller
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.output import DecisionAnswer, ReasonedDecisionAnswer
 from rudder_agent.metrics import MinibatchMetrics
-from tests.loopback import loopback_server
+from tests.loopback import OLLAMA_TAGS, bounded, counted_decision, loopback_server, misbehaving
 
 ANSWER = {"decision": "replace", "hits": "increase", "comm": "increase", "reason": "hits fell, 40 stale entries"}
 STAMP = "2025-01-01T00:00:00Z"
@@ -128,3 +131,62 @@ def test_model_not_pulled_fails_setup(ollama_host):
     ctl = LLMController(AgentConfig(model="ollama:qwen2.5:7b", ollama_host=ollama_host))
     with pytest.raises(BackendError, match=r"qwen2.5:7b.*ollama pull"):
         ctl.setup(FACTS)
+
+
+def acquire(semaphore, times: int) -> None:
+    """Wait for ``times`` POSTs to reach the stand-in (bounded: a missing attempt fails, it does not hang)."""
+    for k in range(times):
+        assert semaphore.acquire(timeout=30), f"only {k} of {times} requests reached the server"
+
+
+def test_llm_timeout_reaches_the_http_client(monkeypatch):
+    """BufferConfig.llm_timeout_s (what `--llm-timeout` sets) bounds each call of Ollama's real httpx client.
+
+    The stand-in accepts every chat request and never answers; without the configured 0.5 s the
+    Ollama client waits forever (it has no default timeout) and `bounded` fails after 30 s.
+    """
+    handler = misbehaving(OLLAMA_TAGS, on_post="hang")
+    with loopback_server(handler) as url:
+        monkeypatch.setenv("OLLAMA_HOST", url)  # how a `rudder train` user points at their Ollama
+        ctl = make_controller(BufferConfig(controller="llm", model="ollama:llama3.2", llm_timeout_s=0.5))
+
+        def setup_and_decide():
+            ctl.setup(FACTS)  # the warm-up call times out too (a warning, not an error)
+            return counted_decision(ctl, request(10))
+
+        outcome, stats = bounded(setup_and_decide, 30)
+        acquire(handler.arrived, 4)  # warm-up and decision: one attempt plus one retry each (retries=1)
+        posts = len(handler.bodies)
+    assert posts == 4
+    assert (outcome.source, outcome.valid, outcome.decision) == ("fallback", False, "skip")
+    assert outcome.reason == "backend error: ReadTimeout: timed out"
+    assert dict(stats.decisions) == {"invalid": 1} and len(stats.latencies_s) == 1
+
+
+def test_dropped_connections_are_retried_the_configured_number_of_times_then_a_counted_fallback():
+    """A server that reads each chat request and hangs up: 1 + retries attempts, then a fallback."""
+    handler = misbehaving(OLLAMA_TAGS, on_post="close")
+    with loopback_server(handler) as url:
+        ctl = controller(url, retries=2, warm_up=False, timeout_s=30)
+        outcome, stats = bounded(lambda: counted_decision(ctl, request(10)))
+        acquire(handler.arrived, 3)
+        posts = len(handler.bodies)
+    assert posts == 3
+    assert (outcome.source, outcome.valid, outcome.decision) == ("fallback", False, "skip")
+    assert outcome.reason.startswith("backend error: RemoteProtocolError: Server disconnected")
+    assert dict(stats.decisions) == {"invalid": 1}
+
+
+def test_a_server_gone_after_set_up_is_a_refused_socket_and_a_counted_fallback():
+    """Set up against a live server, which then goes away: its port refuses and the call falls back."""
+    handler = misbehaving(OLLAMA_TAGS, on_post="close")
+    with loopback_server(handler) as url:
+        ctl = controller(url, retries=2, warm_up=False, fallback="rule")
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    outcome, stats = bounded(lambda: counted_decision(ctl, request(10)))
+    assert handler.bodies == []
+    assert (outcome.source, outcome.valid, outcome.decision) == ("fallback", False, "replace")  # the rule policy
+    assert outcome.reason == "backend error: ConnectError: [Errno 111] Connection refused"
+    assert dict(stats.decisions) == {"invalid": 1} and len(stats.latencies_s) == 1

@@ -71,11 +71,13 @@ HAND = [[1, 100, 101], [2, 100, 101], [100, 102]]  # capacity ceil(0.25 x 8) = 2
 
 
 def test_none_fetches_every_remote_row(tmp_path):
-    run = make_run(tmp_path / "run", random_inputs(6))
+    inputs = random_inputs(6)
+    run = make_run(tmp_path / "run", inputs)
     summary = replay_run(run, 0, "none", out_dir=tmp_path / "out", progress=False)
     rows = minibatches(tmp_path / "out")
-    assert len(rows) == 6
-    assert all(m["comm_rows"] == m["misses"] == m["remote_inputs"] > 0 and m["hits"] == 0 for m in rows)
+    remote = [sum(i >= BOUNDS[0] for i in ids) for ids in inputs]  # ids rank 0 does not own
+    assert [m["remote_inputs"] for m in rows] == remote and min(remote) > 0
+    assert all(m["comm_rows"] == m["misses"] == m["remote_inputs"] and m["hits"] == 0 for m in rows)
     assert all(not m["decision_requested"] and m["decision_applied"] is None for m in rows)
     assert summary["comm_rows"] == summary["remote_inputs"] and summary["buffer_fraction"] == 0.0
 
@@ -173,24 +175,65 @@ def test_fraction_override_resizes_the_buffer(tmp_path):
     assert summary["capacity"] == [1] and summary["buffer_fraction"] == 0.125
 
 
+SKIP_ANSWER = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "steady"}
+REPLACE_ANSWER = {"decision": "replace", "hits": "increase", "comm": "increase", "reason": "stale entries"}
+
+
 def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
     from typer.testing import CliRunner
 
     from rudder_agent.cli import app
 
-    run = make_run(tmp_path / "run", random_inputs(4))
+    # tau 0.99: an entry is stale after one idle minibatch, so after the guard has filled the buffer
+    # (steps 0 and 1) the model decides every request; the last request's answer is never applied
+    run = make_run(tmp_path / "run", random_inputs(8))
     answers = tmp_path / "answers.jsonl"
-    answers.write_text(json.dumps({"decision": "skip", "hit_rate_change": "unchanged",
-                                   "comm_change": "unchanged"}) + "\n")
+    answers.write_text(f"{json.dumps(SKIP_ANSWER)}\n{json.dumps(REPLACE_ANSWER)}\n")
     result = CliRunner().invoke(app, ["replay", str(run), "--controller", "llm", "--model", f"scripted:{answers}",
-                                      "--llm-threads", "3", "--llm-timeout", "5", "--latency", "1",
+                                      "--llm-threads", "3", "--llm-timeout", "5", "--latency", "1", "--tau", "0.99",
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["replay"]["overrides"]["llm_threads"] == 3
     assert summary["replay"]["overrides"]["llm_timeout_s"] == 5.0
+    # every model answer is valid under the current schema (answers with old keys all count as invalid)
+    assert summary["decisions"] == {"replace": 2, "skip": 3, "invalid": 0, "guarded": 3}
+    assert [(m["decision_source"], m["decision_applied"], m["decision_valid"], m["expected_hits"])
+            for m in minibatches(tmp_path / "out")] == [
+        (None, None, None, None), ("guard", "replace", True, None), ("guard", "replace", True, None),
+        ("model", "skip", True, "unchanged"), ("model", "replace", True, "increase"),
+        ("model", "skip", True, "unchanged"), ("model", "replace", True, "increase"),
+        ("model", "skip", True, "unchanged")]
     bad = CliRunner().invoke(app, ["replay", str(run), "--llm-threads", "0", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_replay_cli_llm_timeout_reaches_the_http_client(tmp_path):
+    """`--llm-timeout` bounds each call of the real HTTP client: a server that never answers costs
+    0.5 s per attempt, and each model decision becomes a counted fallback."""
+    from typer.testing import CliRunner
+
+    from rudder_agent.cli import app
+    from tests.loopback import OPENAI_MODELS, bounded, loopback_server, misbehaving
+
+    run = make_run(tmp_path / "run", random_inputs(5))
+    handler = misbehaving(OPENAI_MODELS, on_post="hang")
+    with loopback_server(handler) as url:
+        result = bounded(lambda: CliRunner().invoke(
+            app, ["replay", str(run), "--controller", "llm", "--model", f"openai:m@{url}/v1", "--llm-timeout", "0.5",
+                  "--latency", "1", "--tau", "0.99", "--out", str(tmp_path / "out")]), 60)
+        assert result.exit_code == 0, result.output
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        model_calls = summary["decisions"]["invalid"]
+        for k in range(2 * (1 + model_calls)):  # warm-up and each call: one attempt and one retry
+            assert handler.arrived.acquire(timeout=30), f"only {k} requests reached the server"
+        posts = len(handler.bodies)
+    assert summary["decisions"] == {"replace": 0, "skip": 0, "invalid": model_calls, "guarded": 5 - model_calls}
+    assert model_calls == 2
+    assert posts == 2 * (1 + model_calls)
+    rows = minibatches(tmp_path / "out")
+    assert [m["decision_source"] for m in rows] == [None, "guard", "guard", "fallback", "fallback"]
+    assert all(m["decision_valid"] is False for m in rows[3:])
 
 
 class GuardThenModel(Scripted):
