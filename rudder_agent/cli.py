@@ -7,7 +7,7 @@ import functools
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from pydantic import ValidationError
@@ -137,12 +137,11 @@ def train(
         if not overwrite:
             raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
         shutil.rmtree(out)
-    buffer = BufferConfig(
+    buffer = buffer_config(
         controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
-        policy=policy, lookahead=lookahead,
-        mode="sync" if sync else "async", llm_model=model, prompt_version=prompt_version, cot=cot, fallback=fallback,
-        llm_threads=llm_threads, llm_timeout_s=llm_timeout, finetune_every=finetune_every,
-        classifier_path=classifier_path.resolve() if classifier_path else None)
+        policy=policy, lookahead=lookahead, sync=sync, model=model, prompt_version=prompt_version, cot=cot,
+        fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout, finetune_every=finetune_every,
+        classifier_path=classifier_path)
     cfg = train_config(TrainSettings(
         dataset=dataset, parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
@@ -159,6 +158,13 @@ def train(
             typer.echo(f"--- {log.name}\n{log.read_text()[-2000:]}")
     else:
         typer.echo(format_summary(summary))
+
+
+def buffer_config(*, sync: bool, model: str, llm_timeout: float, classifier_path: Optional[Path],
+                  **fields: Any) -> BufferConfig:
+    """The buffer settings from the options train and compare share (four flags are named unlike their fields)."""
+    return BufferConfig(mode="sync" if sync else "async", llm_model=model, llm_timeout_s=llm_timeout,
+                        classifier_path=classifier_path.resolve() if classifier_path else None, **fields)
 
 
 def train_config(settings: TrainSettings) -> TrainConfig:
@@ -217,11 +223,10 @@ def compare(
     """Run several controllers on one partition in one session; print them side by side with ratios to none."""
     from rudder_agent.compare import compare as run_all, write_comparison
 
-    buffer = BufferConfig(
-        delta=delta, gamma=gamma, tau=tau, policy=policy, lookahead=lookahead, period=period,
-        mode="sync" if sync else "async", llm_model=model,
-        prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout_s=llm_timeout,
-        finetune_every=finetune_every, classifier_path=classifier_path.resolve() if classifier_path else None)
+    buffer = buffer_config(
+        delta=delta, gamma=gamma, tau=tau, policy=policy, lookahead=lookahead, period=period, sync=sync, model=model,
+        prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout,
+        finetune_every=finetune_every, classifier_path=classifier_path)
     require_network(network)
     base = train_config(TrainSettings(
         dataset=dataset, parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
