@@ -43,8 +43,11 @@ def main() -> None:
         # RUDDER: features.iterate samples the window the keep policy looks ahead at (cfg.buffer.lookahead),
         # in the loader's own order; x replaces g.ndata["feat"][input_nodes]. Without a window,
         # `for input_nodes, seeds, blocks in loader: x, m = features.fetch(input_nodes, epoch)` does the same.
+        # Read other DistTensors through features.read: DGL's thread-local RNG also picks remote pulls'
+        # servers, so a pull on the sampling thread would change the next minibatch's neighbours.
         for input_nodes, seeds, blocks, x, m in features.iterate(loader, epoch):
-            loss = F.cross_entropy(model(blocks, x), g.ndata["label"][seeds].long())
+            y = features.read(g.ndata["label"], seeds).long()  # RUDDER: reads off the sampling thread
+            loss = F.cross_entropy(model(blocks, x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -4,6 +4,7 @@
                                 total_minibatches=epochs * len(loader))
     for input_nodes, seeds, blocks in loader:
         x, metrics = features.fetch(input_nodes)   # buffer hits + ONE pull for everything else
+        y = features.read(g.ndata["label"], seeds)  # other reads off the sampling thread too
         ...
     features.close()
 
@@ -27,6 +28,7 @@ from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.config import BufferConfig
 from rudder_agent.decision import StaticFacts
+from rudder_agent.dist_reads import DistReader
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.registry import make_controller
@@ -78,6 +80,7 @@ class BufferedFeatures:
                  feat: str = "feat", rank: int = 0, verify: bool = False):
         self.g, self.cfg, self.rank, self.verify = g, cfg, rank, verify
         self.feat = g.ndata[feat]
+        self.read = DistReader()  # every DistTensor read off the sampling thread: reads never change samples
         dim = int(self.feat.shape[1])
         self.row_bytes = dim * torch.tensor([], dtype=self.feat.dtype).element_size()
         self.bounds = partition_bounds(g)
@@ -110,12 +113,12 @@ class BufferedFeatures:
         degrees = self.g.in_degrees(torch.from_numpy(self.halo)).numpy()
         ids = np.asarray(self.controller.warm_start(self.halo, degrees, self.capacity), dtype=np.int64)
         if len(ids):
-            self.buffer.warm_load(ids, self.feat[torch.from_numpy(ids)])
+            self.buffer.warm_load(ids, self.read(self.feat, ids))
         return ids
 
     def _read(self, ids: np.ndarray) -> torch.Tensor:
         """ONE DistTensor read of everything the buffer does not serve."""
-        return self.feat[torch.from_numpy(ids)]
+        return self.read(self.feat, ids)
 
     @property
     def window(self) -> int:
@@ -146,7 +149,7 @@ class BufferedFeatures:
 
     def _verify(self, x: torch.Tensor, input_nodes: torch.Tensor) -> None:
         """Compare every served row with a direct DistTensor read (testing/auditing aid)."""
-        truth = self.feat[input_nodes]
+        truth = self.read(self.feat, input_nodes)
         if not torch.equal(x, truth):
             bad = int((x != truth).any(dim=1).sum())
             raise ServedRowMismatch(f"{bad} of {len(x)} served feature rows differ from the DistTensor")
@@ -162,5 +165,6 @@ class BufferedFeatures:
         return out
 
     def close(self) -> None:
-        """Stop the controller (and its model, if any)."""
+        """Stop the controller (and its model, if any) and the reader thread."""
         (self.channel or self.controller).close()
+        self.read.close()

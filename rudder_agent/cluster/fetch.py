@@ -81,7 +81,7 @@ class FeatureSource:
             buf._rows[torch.from_numpy(np.flatnonzero(buf.slot_ids >= 0))] += 1  # served hits now differ
         x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
         metrics.t_sample = t_sample
-        y = self.g.ndata["label"][seeds].long()
+        y = self.features.read(self.g.ndata["label"], seeds).long()
         if self.trace is not None:
             self.trace.write(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)
