@@ -12,8 +12,8 @@ from typing import Any, Callable, Optional
 import typer
 from pydantic import ValidationError
 
-from rudder_agent.config import BufferConfig, GNNConfig, TrainConfig, TrainSettings
-from rudder_agent.errors import RudderError
+from rudder_agent.config import BufferConfig, GNNConfig, GraphSource, TrainConfig, TrainSettings
+from rudder_agent.errors import InputError, RudderError
 from rudder_agent.log import configure_logging
 from rudder_agent.options import field_default, opt, switch
 
@@ -34,7 +34,7 @@ def user_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except RudderError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(exc.exit_code) from None
         except ValidationError as exc:  # a bad option value, caught by the typed configuration
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             typer.secho(f"error: invalid settings: {problems}", fg=typer.colors.RED, err=True)
@@ -46,7 +46,7 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-B, G, T = BufferConfig, GNNConfig, TrainSettings  # every option below takes its default and help from them
+B, G, T, S = BufferConfig, GNNConfig, TrainSettings, GraphSource  # every option below takes its default and help here
 
 
 def parse_fanouts(text: str) -> list[int]:
@@ -79,21 +79,60 @@ def datasets() -> None:
 @app.command()
 @user_errors
 def partition(
-    dataset: str = opt(T, "dataset", default=...),
+    ctx: typer.Context,
+    dataset: Optional[str] = opt(T, "dataset", default=None, note=" (required unless --graph or --part-config)"),
     parts: int = opt(T, "parts"),
     method: str = opt(T, "part_method", "--method"),
     force: bool = typer.Option(False, help="rebuild even if a cached partition exists"),
+    graph: Optional[Path] = opt(S, "graph"),
+    part_config: Optional[Path] = opt(S, "part_config"),
+    feat_key: str = opt(S, "feat_key"),
+    label_key: str = opt(S, "label_key"),
+    mask_keys: str = opt(S, "mask_keys"),
+    feat_dim: int = opt(S, "feat_dim"),
 ) -> None:
-    """Partition a dataset with DGL's partition_graph (cached by dataset/parts/method)."""
-    from rudder_agent.cluster.partition import partition_dataset
+    """Partition a dataset or your own graph with DGL's partition_graph (cached by dataset or content/parts/method)."""
+    from rudder_agent.cluster.partition import partition_dataset, partition_own_graph
 
-    info = partition_dataset(dataset, parts, method, force=force)
+    source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
+    if source is not None:
+        info = partition_own_graph(source, parts if given(ctx, "parts") else None, method, force=force)
+    elif dataset is None:
+        raise InputError("give --dataset, --graph or --part-config")
+    else:
+        info = partition_dataset(dataset, parts, method, force=force)
     typer.echo(json.dumps(info.model_dump(mode="json"), indent=2))
+
+
+def given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (rather than leaving its default)."""
+    source = ctx.get_parameter_source(name)  # click's ParameterSource: COMMANDLINE, ENVIRONMENT, DEFAULT, ...
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def own_graph(ctx: typer.Context, graph: Optional[Path], part_config: Optional[Path], feat_key: str, label_key: str,
+              mask_keys: str, feat_dim: int) -> Optional[GraphSource]:
+    """The --graph/--part-config source (resolved: absolute path, content digest), or None for a named dataset."""
+    keyed = [f"--{n.replace('_', '-')}" for n in ("feat_key", "label_key", "mask_keys", "feat_dim") if given(ctx, n)]
+    if graph is None and part_config is None:
+        if keyed:
+            raise InputError(f"{', '.join(keyed)} only apply with --graph")
+        return None
+    if graph is not None and part_config is not None:
+        raise InputError("--graph and --part-config are mutually exclusive: give one")
+    if given(ctx, "dataset"):
+        raise InputError(f"--dataset and {'--graph' if graph else '--part-config'} are mutually exclusive: "
+                         "give one")
+    from rudder_agent.data.own import resolve_source
+
+    return resolve_source(GraphSource(graph=graph, part_config=part_config, feat_key=feat_key, label_key=label_key,
+                                      mask_keys=[k.strip() for k in mask_keys.split(",")], feat_dim=feat_dim))
 
 
 @app.command()
 @user_errors
 def train(
+    ctx: typer.Context,
     dataset: str = opt(T, "dataset"),
     parts: int = opt(T, "parts"),
     epochs: int = opt(T, "epochs"),
@@ -130,8 +169,15 @@ def train(
     network: str = opt(T, "network"),
     link_rate: str = opt(T, "link_rate"),
     fail_at_step: Optional[int] = opt(T, "fail_at_step", hidden=True),
+    graph: Optional[Path] = opt(S, "graph"),
+    part_config: Optional[Path] = opt(S, "part_config"),
+    feat_key: str = opt(S, "feat_key"),
+    label_key: str = opt(S, "label_key"),
+    mask_keys: str = opt(S, "mask_keys"),
+    feat_dim: int = opt(S, "feat_dim"),
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
+    source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
     require_network(network)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -143,10 +189,10 @@ def train(
         fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout, finetune_every=finetune_every,
         classifier_path=classifier_path)
     cfg = train_config(TrainSettings(
-        dataset=dataset, parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
+        parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
         trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step,
-        network=network, link_rate=link_rate))
+        network=network, link_rate=link_rate, **dataset_settings(dataset, source)), parts_given=given(ctx, "parts"))
     from rudder_agent.registry import make_controller
 
     make_controller(cfg.buffer).close()  # configuration errors (e.g. no --classifier-path) stop before any launch
@@ -167,12 +213,26 @@ def buffer_config(*, sync: bool, model: str, llm_timeout: float, classifier_path
                         classifier_path=classifier_path.resolve() if classifier_path else None, **fields)
 
 
-def train_config(settings: TrainSettings) -> TrainConfig:
-    """Partition (cached) and add where the partition lies to the validated run settings."""
-    from rudder_agent.cluster.partition import partition_dataset
+def dataset_settings(dataset: str, source: Optional[GraphSource]) -> dict[str, Any]:
+    """What a run records as its graph: the dataset's name, or your own graph and a name for it."""
+    if source is None:
+        return {"dataset": dataset}
+    from rudder_agent.data.own import run_name
 
-    info = partition_dataset(settings.dataset, settings.parts, settings.part_method)
-    return TrainConfig.model_validate({**dict(settings), "out_dir": settings.out_dir.resolve(),
+    return {"dataset": run_name(source), "own_graph": source}
+
+
+def train_config(settings: TrainSettings, parts_given: bool = True) -> TrainConfig:
+    """Partition (cached) and add where the partition lies to the validated run settings."""
+    from rudder_agent.cluster.partition import METHODS, partition_dataset, partition_own_graph
+
+    update: dict[str, Any] = {}
+    if settings.own_graph is None:
+        info = partition_dataset(settings.dataset, settings.parts, settings.part_method)
+    else:
+        info = partition_own_graph(settings.own_graph, settings.parts if parts_given else None, settings.part_method)
+        update = {"parts": info.parts, **({"part_method": info.method} if info.method in METHODS else {})}
+    return TrainConfig.model_validate({**dict(settings), **update, "out_dir": settings.out_dir.resolve(),
                                        "part_config": info.config_path.resolve(), "graph_name": info.graph_name})
 
 
@@ -188,6 +248,7 @@ def require_network(network: str) -> None:
 @app.command()
 @user_errors
 def compare(
+    ctx: typer.Context,
     dataset: str = opt(T, "dataset"),
     parts: int = opt(T, "parts"),
     epochs: int = opt(T, "epochs", note=" per run"),
@@ -219,19 +280,26 @@ def compare(
     overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
     network: str = opt(T, "network"),
     link_rate: str = opt(T, "link_rate"),
+    graph: Optional[Path] = opt(S, "graph"),
+    part_config: Optional[Path] = opt(S, "part_config"),
+    feat_key: str = opt(S, "feat_key"),
+    label_key: str = opt(S, "label_key"),
+    mask_keys: str = opt(S, "mask_keys"),
+    feat_dim: int = opt(S, "feat_dim"),
 ) -> None:
     """Run several controllers on one partition in one session; print them side by side with ratios to none."""
     from rudder_agent.compare import compare as run_all, write_comparison
 
+    source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
     buffer = buffer_config(
         delta=delta, gamma=gamma, tau=tau, policy=policy, lookahead=lookahead, period=period, sync=sync, model=model,
         prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout,
         finetune_every=finetune_every, classifier_path=classifier_path)
     require_network(network)
     base = train_config(TrainSettings(
-        dataset=dataset, parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
+        parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
-        network=network, link_rate=link_rate))
+        network=network, link_rate=link_rate, **dataset_settings(dataset, source)), parts_given=given(ctx, "parts"))
     summaries = run_all(base, [c.strip() for c in controllers.split(",") if c.strip()],
                         [float(f) for f in fractions.split(",")], timeout, overwrite)
     typer.echo(write_comparison(out.resolve(), summaries))

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ControllerName = Literal["none", "fixed", "massivegnn", "llm", "classifier"]
 Mode = Literal["async", "sync"]
@@ -67,11 +67,65 @@ class BufferConfig(BaseModel):
         return self.lookahead if self.policy == "lookahead" else 0
 
 
+MASK_KEYS = ("train_mask", "val_mask", "test_mask")
+"""The node-data names the trainer reads its train, val and test splits from."""
+
+
+class GraphSource(BaseModel):
+    """Your own graph instead of a named dataset: exactly one of ``graph`` and ``part_config``, and its node data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    graph: Path | None = Field(
+        None, description="your own graph instead of --dataset: a file written by dgl.save_graphs (its first graph), "
+                          "or a GraphSAINT folder (adj_full.npz, class_map.json, role.json, optional feats.npy)")
+    part_config: Path | None = Field(
+        None, description="an existing DistDGL partition instead of --dataset: the JSON that "
+                          "dgl.distributed.partition_graph wrote, used as is (node data feat, label, "
+                          f"{', '.join(MASK_KEYS)}); --parts defaults to its num_parts")
+    feat_key: str = Field("feat", description="--graph DGL file: node-data name of the features")
+    label_key: str = Field("label", description="--graph DGL file: node-data name of the labels (integers)")
+    mask_keys: list[str] = Field(default_factory=lambda: list(MASK_KEYS),
+                                 description="--graph DGL file: node-data names of the train, val and test masks, "
+                                             "comma-separated")
+    feat_dim: int = Field(128, ge=4, description="--graph GraphSAINT folder without feats.npy: width of the "
+                                                 "structural features built instead (as for ogbn-arxiv)")
+    digest: str = Field("", description="sha256 of the graph's bytes (a partition: of its JSON and file sizes and "
+                                        "times), recorded with the run; filled in when the graph is read")
+
+    @field_validator("mask_keys")
+    @classmethod
+    def _three_masks(cls, v: list[str]) -> list[str]:
+        if len(v) != 3 or not all(v):
+            raise ValueError("mask_keys must name three masks (train, val, test), e.g. train_mask,val_mask,test_mask")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "GraphSource":
+        if (self.graph is None) == (self.part_config is None):
+            raise ValueError("give exactly one of graph and part_config")
+        return self
+
+    @property
+    def format(self) -> Literal["dgl", "graphsaint", "partition"]:
+        """How the graph is stored: a partition JSON, a GraphSAINT folder, or a dgl.save_graphs file."""
+        if self.part_config is not None:
+            return "partition"
+        return "graphsaint" if self.graph.is_dir() else "dgl"
+
+    @property
+    def path(self) -> Path:
+        """The file or folder given."""
+        return self.part_config if self.part_config is not None else self.graph
+
+
 class TrainSettings(BaseModel):
     """What a user chooses for a run; TrainConfig adds where the partition lies."""
 
     model_config = ConfigDict(extra="forbid")
-    dataset: str = Field("ogbn-arxiv", description="dataset name (see `rudder datasets`)")
+    dataset: str = Field("ogbn-arxiv", description="dataset name (see `rudder datasets`); a run on your own "
+                                                   "graph is named graph:<name>")
+    own_graph: GraphSource | None = Field(None, description="your own graph (--graph or --part-config) instead of a "
+                                                            "named dataset")
     parts: int = Field(2, ge=1, description="partitions = machines = trainers")
     part_method: Literal["metis", "random"] = Field("metis", description="partitioning: metis or random")
     epochs: int = Field(3, ge=1, description="training epochs")

@@ -1,4 +1,4 @@
-"""Partition a named dataset for DistDGL once, cache it atomically, and record what trainers need to know."""
+"""Partition a named dataset or your own graph for DistDGL once, cache it atomically, record what trainers need."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, computed_field
 from tqdm.auto import tqdm
 
-from rudder_agent.data.dataset import GraphDataset, attach_features
+from rudder_agent.config import GraphSource, TrainSettings
+from rudder_agent.data.dataset import GraphDataset, RawGraph, attach_features
 from rudder_agent.data.registry import dataset_key, load_raw
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
@@ -34,6 +35,8 @@ META_FILE = "rudder_meta.json"
 NEW_TO_ORIG = "new_to_orig.npy"
 ORIG_TO_NEW = "orig_to_new.npy"
 SEED = 0
+DEFAULT_PARTS: int = TrainSettings.model_fields["parts"].default
+"""Parts of an own graph when none are asked for."""
 """Seeds DGL's RNG before partitioning, so a fresh process repeats a random partition."""
 
 
@@ -118,24 +121,60 @@ def partition_dataset(
 ) -> PartitionInfo:
     """Partition ``name`` into ``parts`` with DGL, reusing a complete cached partition unless ``force``."""
     opts = dataset_opts or {}
+    check_options(parts, method)
+    key = dataset_key(name, **opts)
+    return _partition(key, lambda: load_raw(name, **opts), parts, method, out_root, force, progress)
+
+
+def partition_own_graph(
+    source: GraphSource,
+    parts: int | None,
+    method: str = "metis",
+    *,
+    out_root: Path | str | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> PartitionInfo:
+    """Your own graph: a DGL file or GraphSAINT folder partitioned and cached by its content, or an existing
+    DistDGL partition adopted as is. ``parts`` None means 2, or the partition's own number of parts."""
+    from rudder_agent.cluster.adopt import adopt_partition
+    from rudder_agent.data.own import graph_key, load_own_raw, resolve_source
+
+    check_options(parts if parts is not None else 1, method)
+    if not source.digest:
+        source = resolve_source(source)
+    if source.format == "partition":
+        return adopt_partition(source, parts, out_root=out_root, force=force)
+    key, parts = graph_key(source), parts or DEFAULT_PARTS
+    if not force and (info := _cached(partitions_root(out_root) / f"{key}-{parts}p-{method}")) is not None:
+        return info
+    loaded = [load_own_raw(source)]  # every problem with the input is reported here: before a progress bar or a write
+    return _partition(key, loaded.pop, parts, method, out_root, force, progress)
+
+
+def check_options(parts: int, method: str) -> None:
+    """Refuse impossible partitioning options before anything is read."""
     if parts < 1:
         raise RudderError(f"parts must be >= 1, got {parts}")
     if method not in METHODS:
         raise RudderError(f"unknown partition method {method!r}; use one of {', '.join(METHODS)}")
-    key = dataset_key(name, **opts)
-    dest = (Path(out_root).resolve() if out_root else cache_dir() / "partitions") / f"{key}-{parts}p-{method}"
-    if (dest / META_FILE).exists() and not force:
-        try:
-            info = load_partition_info(dest)
-        except RudderError as exc:
-            log.warning("partition.stale", root=str(dest), reason=str(exc))
-        else:
-            log.info("partition.cached", root=str(dest))
-            return info
+
+
+def partitions_root(out_root: Path | str | None) -> Path:
+    """Where cached partitions live: ``out_root``, or ``partitions/`` in the cache."""
+    return Path(out_root).resolve() if out_root else cache_dir() / "partitions"
+
+
+def _partition(key: str, load: Callable[[], RawGraph], parts: int, method: str, out_root: Path | str | None,
+               force: bool, progress: bool) -> PartitionInfo:
+    """Load (and check) a graph, attach its features and partition it into the cache under ``key``."""
+    dest = partitions_root(out_root) / f"{key}-{parts}p-{method}"
+    if not force and (info := _cached(dest)) is not None:
+        return info
     seconds: dict[str, float] = {}
     with tqdm(total=4, desc=key, unit="stage", disable=not progress) as bar:
         with _stage(bar, "load", seconds):
-            raw = load_raw(name, **opts)
+            raw = load()
         with _stage(bar, "features", seconds):
             dataset = attach_features(raw)
             del raw
@@ -149,6 +188,19 @@ def partition_dataset(
             _publish(tmp, dest)
     log.info("partition.done", root=str(dest), halo=halo_counts(meta), edge_cut=meta.edge_cut, **seconds)
     return load_partition_info(dest)
+
+
+def _cached(dest: Path) -> PartitionInfo | None:
+    """The complete partition at ``dest``, or None when there is none (or only a stale one) to reuse."""
+    if not (dest / META_FILE).exists():
+        return None
+    try:
+        info = load_partition_info(dest)
+    except RudderError as exc:
+        log.warning("partition.stale", root=str(dest), reason=str(exc))
+        return None
+    log.info("partition.cached", root=str(dest))
+    return info
 
 
 def load_partition_info(root: Path | str) -> PartitionInfo:
@@ -225,25 +277,7 @@ def _describe(
 ) -> PartitionMeta:
     """Metadata of a freshly written partition, with per-partition inner/halo counts read from its graphs."""
     config_file = f"{graph_name}.json"
-    config = json.loads((out / config_file).read_text())
-    ranges = config["node_map"]["_N"]
-    stats = []
-    for part_id in range(parts):
-        part_graph = dgl.load_graphs(str(out / config[f"part-{part_id}"]["part_graph"]))[0][0]
-        inner_node = part_graph.ndata["inner_node"].bool()
-        inner_edge = part_graph.edata["inner_edge"].bool()
-        inner = int(inner_node.sum())
-        stats.append(
-            PartitionStats(
-                part_id=part_id,
-                node_start=ranges[part_id][0],
-                node_end=ranges[part_id][1],
-                inner_nodes=inner,
-                halo_nodes=part_graph.num_nodes() - inner,
-                inner_edges=int(inner_edge.sum()),
-                cut_edges=int((inner_edge & ~inner_node[part_graph.edges()[0]]).sum()),
-            )
-        )
+    stats = partition_stats(out / config_file)
     return PartitionMeta(
         dataset=dataset.name,
         graph_name=graph_name,
@@ -260,6 +294,31 @@ def _describe(
         seconds=seconds,
         partitions=stats,
     )
+
+
+def partition_stats(config_path: Path) -> list[PartitionStats]:
+    """Per-partition node ranges and inner/halo/cut counts, read from the partition graphs a DGL JSON names."""
+    config = json.loads(config_path.read_text())
+    ranges = next(iter(config["node_map"].values()))
+    stats = []
+    for part_id in range(config["num_parts"]):
+        graph_path = config_path.parent / config[f"part-{part_id}"]["part_graph"]  # an absolute path stays as is
+        part_graph = dgl.load_graphs(str(graph_path))[0][0]
+        inner_node = part_graph.ndata["inner_node"].bool()
+        inner_edge = part_graph.edata["inner_edge"].bool()
+        inner = int(inner_node.sum())
+        stats.append(
+            PartitionStats(
+                part_id=part_id,
+                node_start=ranges[part_id][0],
+                node_end=ranges[part_id][1],
+                inner_nodes=inner,
+                halo_nodes=part_graph.num_nodes() - inner,
+                inner_edges=int(inner_edge.sum()),
+                cut_edges=int((inner_edge & ~inner_node[part_graph.edges()[0]]).sum()),
+            )
+        )
+    return stats
 
 
 def _publish(tmp: Path, dest: Path) -> None:

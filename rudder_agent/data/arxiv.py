@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 from rudder_agent.data.dataset import RawGraph
 from rudder_agent.data.edges import undirected_edges
+from rudder_agent.data.graphsaint import FILES, read_graphsaint
 from rudder_agent.data.splits import masks_from_ids
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
@@ -19,7 +18,6 @@ from rudder_agent.paths import cache_dir, shared_data_dir
 log = get_logger(__name__)
 
 NAME = "ogbn-arxiv"
-FILES = ("adj_full.npz", "class_map.json", "role.json")
 NUM_CLASSES = 40
 
 
@@ -38,28 +36,7 @@ def load_arxiv(name: str, feat_dim: int) -> RawGraph:
 
 def _from_graphsaint(name: str, folder: Path, feat_dim: int) -> RawGraph:
     """Adjacency, labels and the official time split from GraphSAINT's files; features built later."""
-    adj = sp.load_npz(folder / "adj_full.npz").tocsr()
-    n = adj.shape[0]
-    src, dst = undirected_edges(np.repeat(np.arange(n), np.diff(adj.indptr)), adj.indices, n)
-    class_map = json.loads((folder / "class_map.json").read_text())
-    label = np.full(n, -1, dtype=np.int64)
-    label[np.fromiter(class_map.keys(), dtype=np.int64, count=len(class_map))] = np.fromiter(
-        class_map.values(), dtype=np.int64, count=len(class_map)
-    )
-    role = json.loads((folder / "role.json").read_text())
-    masks = masks_from_ids(n, *(np.asarray(role[k], dtype=np.int64) for k in ("tr", "va", "te")))
-    return RawGraph(
-        name=name,
-        feature_key=NAME,
-        src=src,
-        dst=dst,
-        num_nodes=n,
-        label=label,
-        masks=masks,
-        num_classes=NUM_CLASSES,
-        source=f"{folder} (GraphSAINT format; structural features)",
-        feat_dim=feat_dim,
-    )
+    return read_graphsaint(name, folder, NAME, feat_dim, NUM_CLASSES)
 
 
 def _from_ogb(name: str) -> RawGraph:

@@ -1,0 +1,204 @@
+"""Train on a DistDGL partition someone already made: check it, and describe it to Rudder without copying it.
+
+``dgl.distributed.partition_graph`` writes a JSON that names each part's files relative to itself.
+Adopting a partition writes, under the partition cache, a copy of that JSON whose paths point at the
+original files (absolute) beside a ``rudder_meta.json``: servers and trainers then read the partition
+where it lies, and the trainer finds its number of classes as for any partition Rudder made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dgl
+import numpy as np
+
+from rudder_agent.cluster.partition import (
+    META_FILE,
+    PartitionInfo,
+    PartitionMeta,
+    _publish,
+    _staging,
+    load_partition_info,
+    partition_stats,
+    partitions_root,
+)
+from rudder_agent.config import MASK_KEYS, GraphSource
+from rudder_agent.data.own import PREFIX, bool_mask, check_splits, label_vector, run_name
+from rudder_agent.errors import InputError, RudderError, first_line
+from rudder_agent.log import get_logger
+
+log = get_logger(__name__)
+
+NODE_DATA = ("feat", "label", *MASK_KEYS)
+"""The node data the built-in trainer reads from a DistGraph, by name."""
+PART_FILES = ("node_feats", "edge_feats", "part_graph")
+
+
+def adopt_partition(source: GraphSource, parts: int | None, *, out_root: Path | str | None = None,
+                    force: bool = False) -> PartitionInfo:
+    """A cached description of the partition at ``source.part_config`` (checked once per fingerprint).
+
+    ``parts`` None takes the partition's number of parts; any other number must equal it.
+    """
+    path = source.part_config
+    config = read_config(path)
+    num_parts = config["num_parts"]
+    if parts is not None and parts != num_parts:
+        raise InputError(f"--part-config {path} has {num_parts} parts but --parts is {parts}; "
+                         f"omit --parts or pass --parts {num_parts} (one machine per part)")
+    digest = source.digest or fingerprint(path, config)
+    graph_name = config["graph_name"]
+    dest = partitions_root(out_root) / f"{PREFIX}-{_slug(path.stem)}-{digest[:12]}-{num_parts}p-adopted"
+    if (dest / META_FILE).exists() and not force:
+        try:
+            info = load_partition_info(dest)
+        except RudderError as exc:
+            log.warning("partition.stale", root=str(dest), reason=str(exc))
+        else:
+            log.info("partition.adopted_cached", root=str(dest), source=str(path))
+            return info
+    num_classes, feat_dim = _check_node_data(path, config)
+    with _staging(dest) as tmp:
+        (tmp / path.name).write_text(json.dumps(_absolute_paths(path, config), indent=2))
+        meta = PartitionMeta(
+            dataset=run_name(source),
+            graph_name=graph_name,
+            parts=num_parts,
+            method=str(config.get("part_method", "unknown")),
+            num_nodes=int(config.get("num_nodes") or sum(e - s for s, e in _ranges(config))),
+            num_edges=int(config.get("num_edges") or 0),
+            feat_dim=feat_dim,
+            num_classes=num_classes,
+            source=f"{path} (DistDGL partition, used as is; fingerprint {digest[:12]})",
+            created=datetime.now(UTC),
+            dgl_version=dgl.__version__,
+            config_file=path.name,
+            seconds={},
+            partitions=_stats(tmp / path.name),
+        )
+        (tmp / META_FILE).write_text(meta.model_dump_json(indent=2))
+        _publish(tmp, dest)
+    log.info("partition.adopted", root=str(dest), source=str(path), parts=num_parts)
+    return load_partition_info(dest)
+
+
+def _stats(config_path: Path) -> list:
+    """Inner/halo counts from the part graphs; a part graph DGL cannot read is the user's input problem."""
+    try:
+        return partition_stats(config_path)
+    except Exception as exc:  # DGL's own errors for foreign or truncated graph files
+        raise InputError(f"--part-config: cannot read its part graphs ({first_line(exc)})") from exc
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_") or "graph"
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The partition JSON, refused unless it describes a homogeneous partition whose files all exist."""
+    try:
+        config = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"--part-config {path} is not valid JSON ({first_line(exc)})") from exc
+    required = ("graph_name", "num_parts", "node_map")
+    missing = [k for k in required if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise InputError(f"--part-config {path} is not a DistDGL partition config (no {', '.join(missing)}); "
+                         "pass the JSON that dgl.distributed.partition_graph wrote")
+    if not isinstance(config["node_map"], dict):
+        raise InputError(f"--part-config {path}: node_map is not a mapping of node types to id ranges "
+                         "(a partition from an older DGL?); re-partition it with this DGL")
+    if len(config["node_map"]) != 1:
+        raise InputError(f"--part-config {path} is heterogeneous (node types {', '.join(config['node_map'])}); "
+                         "Rudder trains on homogeneous graphs")
+    num_parts = config["num_parts"]
+    if not isinstance(num_parts, int) or num_parts < 1 or len(_ranges(config)) != num_parts:
+        raise InputError(f"--part-config {path}: num_parts {num_parts!r} does not match its node_map")
+    for part_id in range(num_parts):
+        files = config.get(f"part-{part_id}")
+        if not isinstance(files, dict) or "node_feats" not in files or "part_graph" not in files:
+            raise InputError(f"--part-config {path}: part-{part_id} does not name its node_feats and part_graph")
+        for key in PART_FILES:
+            if key in files and not (path.parent / files[key]).is_file():
+                raise InputError(f"--part-config {path}: part-{part_id} {key} file {path.parent / files[key]} "
+                                 "does not exist")
+    return config
+
+
+def _ranges(config: dict[str, Any]) -> list[list[int]]:
+    return next(iter(config["node_map"].values()))
+
+
+def _part_files(path: Path, config: dict[str, Any]) -> list[tuple[str, Path]]:
+    return [(f"part-{p}/{key}", path.parent / config[f"part-{p}"][key])
+            for p in range(config["num_parts"]) for key in PART_FILES if key in config[f"part-{p}"]]
+
+
+def fingerprint(path: Path, config: dict[str, Any]) -> str:
+    """sha256 of the JSON's bytes and each part file's path, size and modification time.
+
+    Hashing every byte of a large partition would cost as much as reading it; a rewritten part file
+    changes its size or time.
+    """
+    digest = hashlib.sha256(path.read_bytes())
+    for name, file in _part_files(path, config):
+        stat = file.stat()
+        digest.update(f"\0{name}\0{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _absolute_paths(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The JSON with every part file named by its absolute path (DGL joins a relative one to the JSON's folder)."""
+    out = dict(config)
+    for part_id in range(config["num_parts"]):
+        files = dict(config[f"part-{part_id}"])
+        for key, value in files.items():
+            if isinstance(value, str):
+                files[key] = str((path.parent / value).resolve())
+        out[f"part-{part_id}"] = files
+    return out
+
+
+def _check_node_data(path: Path, config: dict[str, Any]) -> tuple[int, int]:
+    """(number of classes, feature width) of a partition whose node data the trainer can use, else a RudderError."""
+    from dgl.data.utils import load_tensors
+
+    ntype = next(iter(config["node_map"]))
+    labels, masks, width = [], {k: [] for k in MASK_KEYS}, None
+    for part_id, (start, end) in enumerate(_ranges(config)):
+        feats_path = path.parent / config[f"part-{part_id}"]["node_feats"]
+        what = f"--part-config {path}: part {part_id}"
+        try:
+            tensors = load_tensors(str(feats_path))
+        except Exception as exc:  # DGL's loader raises its own errors for foreign files
+            raise InputError(f"{what}: cannot read node data {feats_path} ({first_line(exc)})") from exc
+        data = {k.split("/", 1)[1] if k.startswith(f"{ntype}/") else k: v.numpy() for k, v in tensors.items()}
+        missing = [k for k in NODE_DATA if k not in data]
+        if missing:
+            raise InputError(f"{what}: node data {', '.join(repr(k) for k in missing)} not found; present: "
+                             f"{', '.join(sorted(data)) or 'none'}. The trainer reads {', '.join(NODE_DATA)}: "
+                             "name them so when partitioning, or pass the unpartitioned graph with --graph and "
+                             "--feat-key/--label-key/--mask-keys")
+        n = end - start
+        feat = data["feat"]
+        if feat.ndim != 2 or feat.shape[0] != n:
+            raise InputError(f"{what}: 'feat' has shape {tuple(feat.shape)}; expected ({n}, d): one row per node "
+                             "the part owns")
+        if feat.dtype != np.float32:
+            raise InputError(f"{what}: 'feat' is {feat.dtype}; the trainer needs float32 features")
+        if width is not None and feat.shape[1] != width:
+            raise InputError(f"{what}: 'feat' has {feat.shape[1]} columns, part 0 has {width}")
+        width = feat.shape[1]
+        del feat, tensors
+        labels.append(label_vector(data["label"], n, f"{what}: 'label'"))
+        for key in MASK_KEYS:
+            masks[key].append(bool_mask(data[key], n, f"{what}: mask {key!r}"))
+    num_classes = check_splits(np.concatenate(labels), {k: np.concatenate(v) for k, v in masks.items()},
+                               f"--part-config {path}", config["graph_name"])
+    return num_classes, int(width)

@@ -1,0 +1,75 @@
+"""Training on your own graph through the real `rudder` CLI and real DistDGL: a dgl.save_graphs file (node data
+under other names) and a partition made beforehand by dgl.distributed.partition_graph."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import dgl
+import pytest
+
+from rudder_agent.data import load_dataset
+from tests.integration.helpers import rudder
+
+pytestmark = pytest.mark.integration
+
+BATCH = 100
+
+
+@pytest.fixture(scope="module")
+def cora() -> dgl.DGLGraph:
+    """cora's graph and node data, as a user would have it in memory."""
+    return load_dataset("cora").graph
+
+
+def summary_line(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if " x2 [none]: " in line)
+
+
+def expected_minibatches(g: dgl.DGLGraph, mask: str = "train_mask") -> int:
+    """2 trainers, each with half the training nodes (force_even), in minibatches of BATCH."""
+    return 2 * math.ceil(int(g.ndata[mask].sum()) / 2 / BATCH)
+
+
+def test_train_on_a_saved_graph_file(tmp_path: Path, cora: dgl.DGLGraph) -> None:
+    g = dgl.graph(cora.edges(), num_nodes=cora.num_nodes())
+    for theirs, ours in {"x": "feat", "y": "label", "tr": "train_mask", "va": "val_mask", "te": "test_mask"}.items():
+        g.ndata[theirs] = cora.ndata[ours]
+    path = tmp_path / "mycora.bin"
+    dgl.save_graphs(str(path), [g])
+    out = tmp_path / "run"
+    proc = rudder("train", "--graph", str(path), "--feat-key", "x", "--label-key", "y", "--mask-keys", "tr,va,te",
+                  "--parts", "2", "--epochs", "1", "--batch-size", str(BATCH), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    minibatches = expected_minibatches(cora)
+    assert summary_line(proc.stdout) == f"graph:mycora x2 [none]: 1 epochs, {minibatches} minibatches"
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["dataset"], summary["parts"], summary["epochs"], summary["minibatches"]) == (
+        "graph:mycora", 2, 1, minibatches)
+    assert summary["remote_inputs"] > 0 and 0.0 <= summary["test_acc"] <= 1.0
+    recorded = json.loads((out / "config.json").read_text())
+    assert recorded["own_graph"]["graph"] == str(path) and len(recorded["own_graph"]["digest"]) == 64
+    assert recorded["own_graph"]["mask_keys"] == ["tr", "va", "te"]
+
+
+def test_train_on_an_existing_partition(tmp_path: Path, cora: dgl.DGLGraph) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        dgl.distributed.partition_graph(cora, "theirs", 2, str(tmp_path / "theirs"), part_method="metis")
+    config = tmp_path / "theirs" / "theirs.json"
+    out = tmp_path / "run"
+    proc = rudder("train", "--part-config", str(config), "--epochs", "1", "--batch-size", str(BATCH),
+                  "--out", str(out))  # no --parts: the partition's
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    minibatches = expected_minibatches(cora)
+    assert summary_line(proc.stdout) == f"graph:theirs x2 [none]: 1 epochs, {minibatches} minibatches"
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["dataset"], summary["parts"], summary["minibatches"]) == ("graph:theirs", 2, minibatches)
+    assert summary["remote_inputs"] > 0 and 0.0 <= summary["test_acc"] <= 1.0
+    recorded = json.loads((out / "config.json").read_text())
+    assert recorded["own_graph"]["part_config"] == str(config) and recorded["graph_name"] == "theirs"
+    assert json.loads(Path(recorded["part_config"]).read_text())["part-0"]["part_graph"] == str(
+        tmp_path / "theirs" / "part0" / "graph.dgl")  # the partition's own files, used where they lie
