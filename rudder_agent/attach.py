@@ -138,6 +138,10 @@ class BufferedFeatures:
         self.step += 1
         return x, metrics
 
+    def decisions(self) -> list:
+        """The controller's answered requests since the last call (DecisionRecords, for the metrics stream)."""
+        return self._step.decisions()
+
     def iterate(self, loader: Iterable, epoch: int = 0) -> Iterator[tuple]:
         """``(input_nodes, seeds, blocks, x, metrics)`` per minibatch of ``loader``, sampling ``window`` ahead.
 

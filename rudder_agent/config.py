@@ -55,6 +55,10 @@ class BufferConfig(BaseModel):
     prompt_version: str = Field("v1", description="llm: prompt template version (a directory under prompts/decision/)")
     cot: bool = Field(False, description="llm: bounded step-by-step reasoning before the decision")
     fallback: Literal["skip", "rule"] = Field("skip", description="llm: skip or rule, on invalid answers and timeouts")
+    llm_min_difference_pct: float = Field(
+        1.0, ge=0.0, le=100.0,
+        description="llm: ask the model only when replace and skip differ by more than this % of skip's rows over "
+                    "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); 0: always ask")
     llm_threads: int = Field(1, ge=1, description="llm: llama.cpp threads of the embedded model (1 beside training)")
     llm_timeout_s: float = Field(30.0, gt=0, description="llm: seconds per model call (each retry gets its own), "
                                                          "then a counted fallback")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -10,7 +10,7 @@ from rudder_agent.metrics import MinibatchMetrics
 
 Action = Literal["replace", "skip"]
 Direction = Literal["increase", "decrease", "unchanged"]
-Source = Literal["model", "fallback", "guard", "rule"]
+Source = Literal["model", "fallback", "guard", "no-difference", "rule"]
 
 
 class StaticFacts(BaseModel):
@@ -28,6 +28,37 @@ class StaticFacts(BaseModel):
     feature_dim: int
 
 
+class WhatIf(BaseModel):
+    """Both answers played forward on an ids-only fork of the buffer: what each would fetch.
+
+    ``source``: ``window`` plays the minibatches already sampled ahead (the look-ahead window);
+    ``past`` replays the most recent minibatches as a stand-in for the next ones (no window).
+    """
+
+    source: Literal["window", "past"]
+    minibatches: int
+    remote_inputs: int
+    replace_rows: int = Field(description="remote rows fetched if the answer is replace (then the rollout)")
+    skip_rows: int = Field(description="remote rows fetched if the answer is skip (then the rollout)")
+    replace_hits: int
+    skip_hits: int
+
+    @property
+    def difference(self) -> int:
+        """Rows the better answer saves over the other."""
+        return abs(self.skip_rows - self.replace_rows)
+
+    @property
+    def favours(self) -> Action:
+        """The answer that fetches fewer rows (skip on a tie: a replacement that buys nothing is work)."""
+        return "replace" if self.replace_rows < self.skip_rows else "skip"
+
+    def hit_pct(self, action: Action) -> float:
+        """%-Hits over the played minibatches under ``action``."""
+        hits = self.replace_hits if action == "replace" else self.skip_hits
+        return 100.0 * hits / self.remote_inputs if self.remote_inputs else 0.0
+
+
 class DecisionRequest(BaseModel):
     """What the prefetcher sends: every minibatch's metrics since its previous request."""
 
@@ -36,6 +67,9 @@ class DecisionRequest(BaseModel):
     stale: int = Field(description="replaceable slots: empty ones plus entries below the staleness threshold")
     occupancy: int
     capacity: int
+    whatif: WhatIf | None = Field(None, description="already computed (a recorded run replayed open-loop)")
+    outlook: Any = Field(None, exclude=True,
+                         description="computes the what-if on demand (rudder_agent.buffer.counterfactual.Outlook)")
 
 
 class DecisionOutcome(BaseModel):
@@ -49,3 +83,18 @@ class DecisionOutcome(BaseModel):
     expected_comm: Direction | None = None
     reason: str = ""
     latency_s: float = 0.0
+    whatif: WhatIf | None = Field(None, description="the counterfactuals the decision was made with, if any")
+
+
+class DecisionRecord(BaseModel):
+    """One answered request as written to the metrics stream (kind=decision): enough to replay it open-loop."""
+
+    rank: int
+    request_step: int
+    first_step: int = Field(description="first minibatch of the window the controller saw")
+    last_step: int
+    minibatches: int
+    stale: int
+    occupancy: int
+    capacity: int
+    outcome: DecisionOutcome

@@ -14,8 +14,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from rudder_agent.buffer.counterfactual import Outlook
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.controllers.channel import DecisionChannel
+from rudder_agent.decision import DecisionRecord
 from rudder_agent.metrics import MinibatchMetrics, minibatch_record
 
 ReadRows = Callable[[np.ndarray], torch.Tensor | None]
@@ -34,6 +36,9 @@ class MinibatchStep:
                  timed: bool = True):
         self.engine, self.channel = engine, channel
         self.rank, self.row_bytes, self.timed = rank, row_bytes, timed
+        self.outlook = Outlook(engine)
+        if channel is not None:
+            channel.outlook = self.outlook  # requests carry it: a controller may play answers forward
 
     def __call__(self, ids: np.ndarray, read_rows: ReadRows, *, epoch: int, step: int,
                  upcoming: Sequence[np.ndarray] = (), **extra) -> tuple[torch.Tensor | None, MinibatchMetrics]:
@@ -43,9 +48,11 @@ class MinibatchStep:
         """
         tic = time.perf_counter()
         outcome, t_wait = self.channel.decision_for(step) if self.channel is not None else (None, 0.0)
-        plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace",
-                                   upcoming=upcoming)
-        x = self.engine.complete(plan, read_rows(plan.pull_ids))
+        with self.outlook.lock:  # a controller thread may fork the engine: never mid-step
+            plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace",
+                                       upcoming=upcoming)
+            x = self.engine.complete(plan, read_rows(plan.pull_ids))
+            self.outlook.advance(ids, upcoming)
         if self.timed:
             extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, **extra}
         metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=step,
@@ -53,3 +60,11 @@ class MinibatchStep:
         if self.channel is not None:
             self.channel.offer(metrics)
         return x, metrics
+
+    def decisions(self) -> list[DecisionRecord]:
+        """Requests answered since the last call, for the metrics stream (kind=decision)."""
+        answered = self.channel.stats.answered if self.channel is not None else ()
+        out = []
+        while answered:
+            out.append(answered.popleft().model_copy(update={"rank": self.rank}))
+        return out

@@ -1,4 +1,4 @@
-"""Builds the agent's graph: Metrics Collector -> Context Builder -> Decision Maker."""
+"""Builds the agent's graph: Metrics Collector -> Context Builder -> What-if -> Decision Maker."""
 
 from __future__ import annotations
 
@@ -6,19 +6,21 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
-from rudder_agent.agent.nodes import ChatModel, DecisionMaker, build_context, collect_metrics
+from rudder_agent.agent.nodes import ChatModel, DecisionMaker, WhatIf, build_context, collect_metrics
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 
 
 def build_graph(chat: ChatModel, prompts: PromptSet, config: AgentConfig) -> CompiledStateGraph:
-    """The compiled Metrics Collector -> Context Builder -> Decision Maker graph."""
+    """The compiled Metrics Collector -> Context Builder -> What-if -> Decision Maker graph."""
     builder = StateGraph(AgentState)
     builder.add_node("metrics_collector", collect_metrics)
     builder.add_node("context_builder", build_context)
+    builder.add_node("what_if", WhatIf(config))
     builder.add_node("decision_maker", DecisionMaker(chat, prompts, config))
     builder.add_edge(START, "metrics_collector")
     builder.add_edge("metrics_collector", "context_builder")
-    builder.add_edge("context_builder", "decision_maker")
+    builder.add_edge("context_builder", "what_if")
+    builder.add_edge("what_if", "decision_maker")
     builder.add_edge("decision_maker", END)
     return builder.compile(name="rudder_decision")

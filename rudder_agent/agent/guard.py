@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rudder_agent.agent.state import Progress, WindowSummary
-from rudder_agent.decision import Action
+from rudder_agent.decision import Action, WhatIf
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,25 @@ class Guard:
     enabled: bool = True
     end_fraction: float = 0.05
     fill_fraction: float = 0.1
+    min_difference_pct: float = 0.0
+
+    @classmethod
+    def from_config(cls, config) -> Guard:
+        """The guard an AgentConfig describes."""
+        return cls(config.guard, config.guard_end_fraction, config.guard_fill_fraction, config.min_difference_pct)
+
+    def obvious(self, window: WindowSummary, progress: Progress) -> bool:
+        """Whether the answer is settled without counterfactuals (skip or fill)."""
+        return bool(self.skip_reason(window, progress) or self.fill_reason(window))
+
+    def no_difference_reason(self, whatif: WhatIf | None) -> str | None:
+        """Why the model need not be asked: the two answers fetch nearly the same rows (None: they differ)."""
+        if not self.enabled or whatif is None:
+            return None
+        if whatif.difference < self.min_difference_pct / 100.0 * whatif.skip_rows:  # 0: always ask
+            return (f"replace and skip differ by {whatif.difference} rows over {whatif.minibatches} minibatches "
+                    f"(< {self.min_difference_pct:g}% of {whatif.skip_rows}): {whatif.favours}")
+        return None
 
     def skip_reason(self, window: WindowSummary, progress: Progress) -> str | None:
         """Why the answer must be skip without asking, or None when the model should decide."""

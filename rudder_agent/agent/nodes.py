@@ -1,7 +1,7 @@
-"""The three nodes of the decision graph (paper §4.2); graph.py chains them.
+"""The nodes of the decision graph (paper §4.2, plus What-if); graph.py chains them.
 
-Metrics Collector -> Context Builder -> Decision Maker. Each node returns only the state
-keys it changes; none keeps anything between invocations (see state.py).
+Metrics Collector -> Context Builder -> What-if -> Decision Maker. Each node returns only the
+state keys it changes; none keeps anything between invocations (see state.py).
 """
 
 from __future__ import annotations
@@ -80,6 +80,26 @@ def build_context(state: AgentState) -> dict[str, Any]:
     return {"history": history, "progress": Progress(done=min(done, total) if total else done, total=total)}
 
 
+class WhatIf:
+    """What-if: replace and skip played forward on a fork of the buffer, over the sampled window (or the recent past).
+
+    Not played when the guard settles the answer anyway, nor when the request brings its own
+    (a recorded run replayed open-loop), nor without an outlook (no buffer to fork).
+    """
+
+    def __init__(self, config: AgentConfig):
+        self.enabled = config.whatif
+        self.guard = Guard.from_config(config)
+
+    def __call__(self, state: AgentState) -> dict[str, Any]:
+        request = state.request
+        if request.whatif is not None:
+            return {"whatif": request.whatif}
+        if not self.enabled or request.outlook is None or self.guard.obvious(state.window, state.progress):
+            return {"whatif": None}
+        return {"whatif": request.outlook.what_if()}
+
+
 class DecisionMaker:
     """Decision Maker: guard, prompt, model, validation, fallback; records the decision."""
 
@@ -88,18 +108,23 @@ class DecisionMaker:
         self.prompts = prompts
         self.config = config
         self.schema = answer_schema(config.cot)
-        self.guard = Guard(config.guard, config.guard_end_fraction, config.guard_fill_fraction)
+        self.guard = Guard.from_config(config)
 
     def __call__(self, state: AgentState) -> dict[str, Any]:
         start = time.perf_counter()
+        step = state.request.step
         skip = self.guard.skip_reason(state.window, state.progress)
         fill = None if skip else self.guard.fill_reason(state.window)
+        same = None if skip or fill else self.guard.no_difference_reason(state.whatif)
         if skip or fill:
-            outcome = DecisionOutcome(request_step=state.request.step, decision="skip" if skip else "replace",
+            outcome = DecisionOutcome(request_step=step, decision="skip" if skip else "replace",
                                       source="guard", reason=skip or fill)
+        elif same:
+            outcome = DecisionOutcome(request_step=step, decision=state.whatif.favours, source="no-difference",
+                                      reason=same)
         else:
             outcome = self._ask(state)
-        outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - start})
+        outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - start, "whatif": state.whatif})
         return {"outcome": outcome, "history": self._record(state, outcome)}
 
     def _ask(self, state: AgentState) -> DecisionOutcome:
@@ -136,7 +161,8 @@ class DecisionMaker:
             return state.history
         entry = HistoryEntry(step=outcome.request_step, window=state.window, decision=outcome.decision,
                              source=outcome.source, expected_hits=outcome.expected_hits,
-                             expected_comm=outcome.expected_comm)
+                             expected_comm=outcome.expected_comm,
+                             whatif_favours=state.whatif.favours if state.whatif is not None else None)
         return [*state.history, entry][-max(self.config.history_len, 1):]
 
 

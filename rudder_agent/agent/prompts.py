@@ -17,7 +17,7 @@ from pathlib import Path
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rudder_agent.agent.state import AgentState, HistoryEntry
-from rudder_agent.decision import StaticFacts
+from rudder_agent.decision import StaticFacts, WhatIf
 from rudder_agent.llm.output import AnswerModel
 
 SYSTEM_VARIABLES = frozenset({
@@ -28,7 +28,8 @@ SYSTEM_REQUIRED = frozenset({"answer_format"})
 USER_VARIABLES = frozenset({
     "done", "pending", "total_minibatches", "progress_pct", "first_step", "last_step", "minibatches",
     "hit_pct", "trend", "trend_pp", "comm_per_mb", "replace_rows", "stale", "occupancy", "capacity",
-    "free", "history",
+    "free", "history", "whatif", "whatif_source", "whatif_minibatches", "whatif_replace_rows", "whatif_skip_rows",
+    "whatif_replace_hit_pct", "whatif_skip_hit_pct", "whatif_favours", "whatif_saving_rows",
 })
 USER_REQUIRED = frozenset({"hit_pct", "stale", "history"})
 
@@ -157,6 +158,38 @@ def user_values(state: AgentState, history_len: int) -> dict[str, str]:
         "capacity": f"{w.capacity:,}",
         "free": f"{w.free:,}",
         "history": history_table(state.history[-history_len:] if history_len else []),
+        **whatif_values(state.whatif),
+    }
+
+
+def whatif_values(whatif: WhatIf | None) -> dict[str, str]:
+    """The what-if as a ready block (``whatif``) and as single figures; "n/a" when none was played."""
+    if whatif is None:
+        figures = dict.fromkeys(("whatif_source", "whatif_minibatches", "whatif_replace_rows", "whatif_skip_rows",
+                                 "whatif_replace_hit_pct", "whatif_skip_hit_pct", "whatif_favours",
+                                 "whatif_saving_rows"), "n/a")
+        return {"whatif": "What-if: not played for this request.", **figures}
+    where = ("the next {n} minibatches (already sampled)" if whatif.source == "window"
+             else "the last {n} minibatches (replayed as a stand-in for the next ones)").format(n=whatif.minibatches)
+    other = "skip" if whatif.favours == "replace" else "replace"
+    share = 100.0 * whatif.difference / max(whatif.replace_rows, whatif.skip_rows, 1)
+    block = "\n".join([
+        f"What-if over {where}:",
+        f"- replace now: {whatif.replace_rows:,} rows fetched, %-Hits {whatif.hit_pct('replace'):.1f}",
+        f"- skip now: {whatif.skip_rows:,} rows fetched, %-Hits {whatif.hit_pct('skip'):.1f}",
+        f"{whatif.favours} fetches {whatif.difference:,} fewer rows than {other} ({share:.1f}%)."
+        if whatif.difference else "Both fetch the same rows.",
+    ])
+    return {
+        "whatif": block,
+        "whatif_source": whatif.source,
+        "whatif_minibatches": str(whatif.minibatches),
+        "whatif_replace_rows": f"{whatif.replace_rows:,}",
+        "whatif_skip_rows": f"{whatif.skip_rows:,}",
+        "whatif_replace_hit_pct": f"{whatif.hit_pct('replace'):.1f}",
+        "whatif_skip_hit_pct": f"{whatif.hit_pct('skip'):.1f}",
+        "whatif_favours": whatif.favours,
+        "whatif_saving_rows": f"{whatif.difference:,}",
     }
 
 

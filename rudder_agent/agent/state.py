@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest, Direction, Source, StaticFacts
+from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest, Direction, Source, StaticFacts, WhatIf
 
 Trend = Literal["rising", "falling", "flat"]
 
@@ -61,6 +61,7 @@ class HistoryEntry(BaseModel):
     source: Source
     expected_hits: Direction | None = None
     expected_comm: Direction | None = None
+    whatif_favours: Action | None = Field(None, description="the answer the what-if favoured, if one was played")
     hits_change_pp: float | None = Field(None, description="next window's hit_pct minus this window's")
     comm_change_per_mb: float | None = Field(None, description="next window's comm_per_mb minus this window's")
 
@@ -71,11 +72,12 @@ class HistoryEntry(BaseModel):
 
 
 class AgentState(BaseModel):
-    """What flows through Metrics Collector -> Context Builder -> Decision Maker."""
+    """What flows through Metrics Collector -> Context Builder -> What-if -> Decision Maker."""
 
     facts: StaticFacts
     request: DecisionRequest
     history: list[HistoryEntry] = Field(default_factory=list)
     window: WindowSummary | None = None
     progress: Progress | None = None
+    whatif: WhatIf | None = Field(None, description="replace and skip played forward on a fork of the buffer")
     outcome: DecisionOutcome | None = None

@@ -89,6 +89,9 @@ class FeatureSource:
     def summary(self) -> dict:
         return self.features.summary()
 
+    def decisions(self) -> list:
+        return self.features.decisions()
+
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.features.close()

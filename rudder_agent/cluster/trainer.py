@@ -122,6 +122,8 @@ def run(cfg: TrainConfig) -> None:
                 mb.metrics.loss = loss_value
                 mb.metrics.t_train = time.perf_counter() - t0
                 writer.write(mb.metrics, "minibatch")
+                for decided in features.decisions():
+                    writer.write(decided, "decision")
                 epoch_rows.append(mb.metrics)
                 step += 1
             losses = [m.loss for m in epoch_rows if m.loss is not None]
@@ -163,6 +165,8 @@ def run(cfg: TrainConfig) -> None:
                  majority_test_acc=round(majority, 4))
     finally:
         features.close()
+        for decided in features.decisions():
+            writer.write(decided, "decision")
         writer.write({"rank": rank, **features.summary()}, "controller")
         writer.close()
 

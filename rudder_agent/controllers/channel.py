@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rudder_agent.decision import DecisionOutcome, DecisionRequest
+from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest
 from rudder_agent.metrics import MinibatchMetrics
 
 if TYPE_CHECKING:
@@ -53,12 +53,23 @@ class RunnerStats:
     decisions: Counter = field(default_factory=Counter)
     latencies_s: list[float] = field(default_factory=list)
     wait_s: float = 0.0
+    answered: deque = field(default_factory=deque)
+    """DecisionRecords (rank -1) not yet written to the metrics stream; the step drains them."""
+    keep_records: bool = True
+    """False for controllers asked before every minibatch (their decisions are in the minibatch records)."""
 
-    def record(self, outcome: DecisionOutcome) -> None:
-        kind = "guarded" if outcome.source == "guard" else ("invalid" if not outcome.valid else outcome.decision)
+    def record(self, outcome: DecisionOutcome, request: DecisionRequest | None = None) -> None:
+        kinds = {"guard": "guarded", "no-difference": "no-difference"}
+        kind = kinds.get(outcome.source) or ("invalid" if not outcome.valid else outcome.decision)
         self.decisions[kind] += 1
-        if outcome.source != "guard":
+        if outcome.source not in kinds:
             self.latencies_s.append(outcome.latency_s)
+        if request is not None and self.keep_records:
+            window = request.window
+            self.answered.append(DecisionRecord(
+                rank=-1, request_step=request.step, first_step=window[0].step if window else request.step,
+                last_step=window[-1].step if window else request.step, minibatches=len(window), stale=request.stale,
+                occupancy=request.occupancy, capacity=request.capacity, outcome=outcome))
 
     def as_record(self) -> dict:
         """The runner fields of a run's kind=controller record (and of summary.json)."""
@@ -72,7 +83,7 @@ def decide(controller: Decider, request: DecisionRequest, stats: RunnerStats) ->
     outcome = controller.decide(request)
     if not outcome.latency_s:
         outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - tic})
-    stats.record(outcome)
+    stats.record(outcome, request)
     return outcome
 
 
@@ -107,10 +118,10 @@ class RequestSlot:
             self._carry, self.pending = self.pending.window, None
 
 
-def request_after(metrics: MinibatchMetrics) -> DecisionRequest:
-    """The request a finished minibatch makes: its own metrics and the buffer state it left."""
+def request_after(metrics: MinibatchMetrics, outlook: Any = None) -> DecisionRequest:
+    """The request a finished minibatch makes: its own metrics, the buffer state it left, the way to look ahead."""
     return DecisionRequest(step=metrics.step, window=[metrics], stale=metrics.stale, occupancy=metrics.occupancy,
-                           capacity=metrics.capacity)
+                           capacity=metrics.capacity, outlook=outlook)
 
 
 class DecisionChannel(ABC):
@@ -121,6 +132,8 @@ class DecisionChannel(ABC):
     """How decisions reach the buffer: inline, async, sync or recorded."""
     latency: int | None = None
     """Replay's answer delay in minibatches (None: not on a minibatch clock)."""
+    outlook: Any = None
+    """The step's rudder_agent.buffer.counterfactual.Outlook, handed to controllers with each request."""
 
     @abstractmethod
     def decision_for(self, step: int) -> tuple[DecisionOutcome | None, float]:
@@ -146,7 +159,7 @@ class InlineChannel(DecisionChannel):
 
     def __init__(self, controller: Decider, buffer: PersistentBuffer):
         self.controller, self.buffer = controller, buffer
-        self.stats = RunnerStats()
+        self.stats = RunnerStats(keep_records=False)
         self._window: list[MinibatchMetrics] = []
 
     def decision_for(self, step: int) -> tuple[DecisionOutcome | None, float]:
@@ -186,7 +199,7 @@ class ClockedChannel(DecisionChannel):
         return answer, 0.0
 
     def offer(self, metrics: MinibatchMetrics) -> None:
-        self.slot.put(request_after(metrics))
+        self.slot.put(request_after(metrics, self.outlook))
         if self._answer is not None:  # busy: the request waits in the slot
             return
         self._answer = decide(self.controller, self.slot.pop(), self.stats)

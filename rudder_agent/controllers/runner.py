@@ -67,7 +67,7 @@ class ControllerRunner(DecisionChannel):
         return outcome, time.perf_counter() - tic
 
     def offer(self, metrics: MinibatchMetrics) -> None:
-        self.submit(request_after(metrics))
+        self.submit(request_after(metrics, self.outlook))
 
     def _serve(self) -> None:
         while True:

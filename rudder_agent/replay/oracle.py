@@ -23,7 +23,7 @@ from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest
-from rudder_agent.replay.snapshot import fork
+from rudder_agent.buffer.counterfactual import play
 
 DEFAULT_HORIZON = 8
 
@@ -60,14 +60,8 @@ class OracleJudge:
 
     def _cost(self, replace_first: bool, played: range) -> int:
         """Remote rows fetched by a fork that plays minibatches ``played``, choosing ``replace_first`` then the rollout."""
-        engine = fork(self.engine)
-        rows = 0
-        for i in played:
-            plan = engine.prepare(self.inputs[i], replace=replace_first if i == played.start else self.rollout == "replace",
-                                  upcoming=self.windows(i))
-            engine.complete(plan, None)
-            rows += plan.counts.comm_rows
-        return rows
+        return play(self.engine, [self.inputs[i] for i in played], replace_first, self.rollout == "replace",
+                    [self.windows(i) for i in played]).rows
 
 
 class Oracle(Controller):

@@ -124,6 +124,8 @@ def _run(recording: Recording, step: MinibatchStep, window: int, judge: OracleJu
         _, metrics = step(ids, no_rows, epoch=epoch, step=s, upcoming=recording.window(i, window),
                           **{k: live[k] for k in _CARRIED if live.get(k) is not None})
         emit(metrics, "minibatch")
+        for decided in step.decisions():
+            emit(decided, "decision")
         epoch_rows.append(metrics)
         bar.update()
     bar.close()

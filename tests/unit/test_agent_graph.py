@@ -39,13 +39,13 @@ def script(tmp_path):
     return path
 
 
-def test_graph_runs_the_three_nodes_in_order(script):
+def test_graph_runs_the_four_nodes_in_order(script):
     config = AgentConfig(model=f"scripted:{script}")
     prompts = PromptSet.load(PROJECT_ROOT / "prompts", "v1")
     graph = build_graph(make_backend(config), prompts, config)
     steps = [name for chunk in graph.stream(AgentState(facts=FACTS, request=request(9, 30)), stream_mode="updates")
              for name in chunk]
-    assert steps == ["metrics_collector", "context_builder", "decision_maker"]
+    assert steps == ["metrics_collector", "context_builder", "what_if", "decision_maker"]
     result = graph.invoke({"facts": FACTS.model_dump(), "request": request(9, 30).model_dump()})
     assert result["outcome"].decision == "skip" and result["outcome"].source == "model"  # second scripted answer
     assert len(result["history"]) == 1

@@ -10,7 +10,7 @@ import pytest
 from rudder_agent.buffer import BufferEngine, PersistentBuffer
 from rudder_agent.decision import DecisionRequest
 from rudder_agent.replay.oracle import Oracle, OracleJudge
-from rudder_agent.replay.snapshot import fork
+from rudder_agent.buffer.counterfactual import fork
 
 BOUNDS = np.array([1000, 2000])  # partition 0 owns 0..999; every id below is remote
 
