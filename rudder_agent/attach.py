@@ -122,8 +122,8 @@ class BufferedFeatures:
 
     @property
     def window(self) -> int:
-        """Minibatches to sample ahead for the keep policy (0 unless ``policy="lookahead"``)."""
-        return self.cfg.window if self.buffer is not None else 0
+        """Minibatches to sample ahead: the keep policy's window, or W for a controller that plays answers forward."""
+        return self.cfg.window_for(self.controller.sees_ahead) if self.buffer is not None else 0
 
     def fetch(self, input_nodes: torch.Tensor, epoch: int = 0,
               upcoming: Sequence[torch.Tensor] = ()) -> tuple[torch.Tensor, MinibatchMetrics]:

@@ -56,7 +56,7 @@ class BufferConfig(BaseModel):
     cot: bool = Field(False, description="llm: bounded step-by-step reasoning before the decision")
     fallback: Literal["skip", "rule"] = Field("skip", description="llm: skip or rule, on invalid answers and timeouts")
     llm_min_difference_pct: float = Field(
-        1.0, ge=0.0, le=100.0,
+        0.5, ge=0.0, le=100.0,
         description="llm: ask the model only when replace and skip differ by more than this % of skip's rows over "
                     "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); 0: always ask")
     llm_threads: int = Field(1, ge=1, description="llm: llama.cpp threads of the embedded model (1 beside training)")
@@ -67,8 +67,12 @@ class BufferConfig(BaseModel):
 
     @property
     def window(self) -> int:
-        """Minibatches the step sees ahead: the look-ahead window under ``lookahead``, else none."""
+        """Minibatches the keep policy sees ahead: the look-ahead window under ``lookahead``, else none."""
         return self.lookahead if self.policy == "lookahead" else 0
+
+    def window_for(self, sees_ahead: bool) -> int:
+        """Minibatches sampled ahead: the policy's window, or W for a controller that plays answers forward."""
+        return self.lookahead if sees_ahead else self.window
 
 
 MASK_KEYS = ("train_mask", "val_mask", "test_mask")

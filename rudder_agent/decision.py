@@ -42,6 +42,7 @@ class WhatIf(BaseModel):
     skip_rows: int = Field(description="remote rows fetched if the answer is skip (then the rollout)")
     replace_hits: int
     skip_hits: int
+    replace_is_free: bool = Field(False, description="the keep policy's replacement fetches no extra row")
 
     @property
     def difference(self) -> int:
@@ -50,7 +51,11 @@ class WhatIf(BaseModel):
 
     @property
     def favours(self) -> Action:
-        """The answer that fetches fewer rows (skip on a tie: a replacement that buys nothing is work)."""
+        """The answer that fetches fewer rows. On a tie: replace when replacing is free (a look-ahead re-ranking
+        that ties within the window still pays after it), else skip (decay's refill churns for nothing);
+        measured on ogbn-arxiv replays (docs/agent.md)."""
+        if self.replace_rows == self.skip_rows:
+            return "replace" if self.replace_is_free else "skip"
         return "replace" if self.replace_rows < self.skip_rows else "skip"
 
     def hit_pct(self, action: Action) -> float:

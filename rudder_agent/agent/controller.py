@@ -32,6 +32,7 @@ class LLMController(Controller):
     """Runs the decision graph once per request and carries the decision history between them."""
 
     name = "llm"
+    sees_ahead = True  # the What-if node plays replace and skip over the window sampled ahead
 
     def __init__(self, config: AgentConfig | None = None):
         self.config = config or AgentConfig()
@@ -83,6 +84,13 @@ class LLMController(Controller):
         result = self.graph.invoke(AgentState(facts=self.facts, request=request, history=self.history))
         self.history = result["history"]
         return result["outcome"]
+
+    def opening(self, buffer) -> DecisionOutcome | None:
+        """An empty buffer is filled from the first minibatch on (the guard's fill rule, before any request)."""
+        if self.config.guard and buffer.occupancy == 0:
+            return DecisionOutcome(request_step=-1, decision="replace", source="guard",
+                                   reason="the buffer starts empty: fill it")
+        return None
 
     def run_record(self) -> dict[str, Any]:
         """What a run summary must record to reproduce this agent's decisions."""

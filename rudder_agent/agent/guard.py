@@ -23,8 +23,8 @@ class Guard:
         return cls(config.guard, config.guard_end_fraction, config.guard_fill_fraction, config.min_difference_pct)
 
     def obvious(self, window: WindowSummary, progress: Progress) -> bool:
-        """Whether the answer is settled without counterfactuals (skip or fill)."""
-        return bool(self.skip_reason(window, progress) or self.fill_reason(window))
+        """Whether the answer is settled without counterfactuals (nothing to replace, or empty slots to fill)."""
+        return bool(self.skip_reason(window, progress, played=True))
 
     def no_difference_reason(self, whatif: WhatIf | None) -> str | None:
         """Why the model need not be asked: the two answers fetch nearly the same rows (None: they differ)."""
@@ -35,15 +35,19 @@ class Guard:
                     f"(< {self.min_difference_pct:g}% of {whatif.skip_rows}): {whatif.favours}")
         return None
 
-    def skip_reason(self, window: WindowSummary, progress: Progress) -> str | None:
-        """Why the answer must be skip without asking, or None when the model should decide."""
+    def skip_reason(self, window: WindowSummary, progress: Progress, played: bool = False) -> str | None:
+        """Why the answer must be skip without asking, or None when the model should decide.
+
+        ``played``: a what-if measured both answers, so the end-of-training rule (a refill cannot pay
+        back) is left to it: under a keep policy whose replacement fetches nothing, replacing is free.
+        """
         if not self.enabled:
             return None
         if window.minibatches == 0:
             return "no new minibatch metrics"
-        if window.stale == 0 and window.free == 0:
+        if not played and window.stale == 0 and window.free == 0:
             return "nothing to replace: no stale entries and no empty slots"
-        if progress.total and progress.pending < self.end_fraction * progress.total:
+        if not played and progress.total and progress.pending < self.end_fraction * progress.total:
             return f"last {100 * self.end_fraction:g}% of minibatches: a refill cannot pay back"
         return None
 

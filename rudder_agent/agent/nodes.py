@@ -113,8 +113,8 @@ class DecisionMaker:
     def __call__(self, state: AgentState) -> dict[str, Any]:
         start = time.perf_counter()
         step = state.request.step
-        skip = self.guard.skip_reason(state.window, state.progress)
-        fill = None if skip else self.guard.fill_reason(state.window)
+        skip = self.guard.skip_reason(state.window, state.progress, played=state.whatif is not None)
+        fill = None if skip or state.whatif is not None else self.guard.fill_reason(state.window)
         same = None if skip or fill else self.guard.no_difference_reason(state.whatif)
         if skip or fill:
             outcome = DecisionOutcome(request_step=step, decision="skip" if skip else "replace",

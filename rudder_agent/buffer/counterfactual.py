@@ -66,7 +66,7 @@ def what_if(engine: BufferEngine, inputs: Sequence[np.ndarray], source: str) -> 
         return None
     r, s = (play(engine, inputs, replace_first) for replace_first in (True, False))
     return WhatIf(source=source, minibatches=len(inputs), remote_inputs=r.remote, replace_rows=r.rows,
-                  skip_rows=s.rows, replace_hits=r.hits, skip_hits=s.hits)
+                  skip_rows=s.rows, replace_hits=r.hits, skip_hits=s.hits, replace_is_free=not engine.keep.fetches_rows)
 
 
 class Outlook:

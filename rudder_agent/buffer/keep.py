@@ -33,6 +33,8 @@ class KeepPolicy(Protocol):
 
     name: str
     window: int
+    fetches_rows: bool
+    """Whether a replacement may fetch rows the minibatch did not need (decay's candidates)."""
 
     def round(self, buffer: PersistentBuffer, hit_slots: np.ndarray, miss_ids: np.ndarray, remote_ids: np.ndarray,
               upcoming: Sequence[np.ndarray], local: tuple[int, int] = (0, 0)) -> int:
@@ -53,6 +55,7 @@ class DecayKeep:
 
     name = "decay"
     window = 0
+    fetches_rows = True
 
     def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0)) -> int:
         buffer.update_scores(hit_slots)
@@ -207,6 +210,8 @@ MAX_WINDOW = 32
 
 class FrequencyKeep:
     """``lfu`` (window 0) and ``lookahead`` (window W): keep the highest (next use, count) among rows in hand."""
+
+    fetches_rows = False
 
     def __init__(self, window: int = 0):
         if not 0 <= window <= MAX_WINDOW:

@@ -44,6 +44,8 @@ class Controller(ABC):
     """Cheap, deterministic controllers are evaluated by the prefetcher itself each minibatch."""
     warm_starts: ClassVar[bool] = False
     """True when ``warm_start`` loads rows before training (MassiveGNN); the paper's buffer starts empty."""
+    sees_ahead: ClassVar[bool] = False
+    """Whether requests should bring minibatches sampled ahead (the LLM agent's What-if plays them)."""
     replay_options: ClassVar[tuple[str, ...] | None] = None
     """The replay overrides this controller takes besides the scoring policy; None: every BufferConfig field."""
 
@@ -86,9 +88,14 @@ class Controller(ABC):
 
         if self.inline:
             return InlineChannel(self, buffer)
-        if latency is None:
-            return ControllerRunner(self, mode)
-        return ClockedChannel(self, 1 if mode == "sync" else latency, mode)
+        channel = ControllerRunner(self, mode) if latency is None else ClockedChannel(
+            self, 1 if mode == "sync" else latency, mode)
+        channel.opening = self.opening(buffer)
+        return channel
+
+    def opening(self, buffer: PersistentBuffer) -> DecisionOutcome | None:
+        """The decision for the first minibatch, before any request could be answered (none by default)."""
+        return None
 
     @abstractmethod
     def decide(self, request: DecisionRequest) -> DecisionOutcome:

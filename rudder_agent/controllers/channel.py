@@ -134,6 +134,15 @@ class DecisionChannel(ABC):
     """Replay's answer delay in minibatches (None: not on a minibatch clock)."""
     outlook: Any = None
     """The step's rudder_agent.buffer.counterfactual.Outlook, handed to controllers with each request."""
+    opening: DecisionOutcome | None = None
+    """Applied to the first minibatch, before any answer can arrive (Controller.opening)."""
+
+    def take_opening(self) -> DecisionOutcome | None:
+        """The opening decision, once (counted like any other)."""
+        outcome, self.opening = self.opening, None
+        if outcome is not None:
+            self.stats.record(outcome)
+        return outcome
 
     @abstractmethod
     def decision_for(self, step: int) -> tuple[DecisionOutcome | None, float]:
@@ -192,6 +201,8 @@ class ClockedChannel(DecisionChannel):
         self._ready_at = 0
 
     def decision_for(self, step: int) -> tuple[DecisionOutcome | None, float]:
+        if self.opening is not None:
+            return self.take_opening(), 0.0
         if self._answer is None or step < self._ready_at:
             return None, 0.0
         answer, self._answer = self._answer, None

@@ -91,7 +91,7 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
         judge = (OracleJudge(engine, recording.steps, recording.inputs, label_horizon,
                              windows=lambda i: recording.window(i, engine.keep.window)) if label_horizon else None)
         _run(recording, MinibatchStep(engine, channel, rank=recording.rank, row_bytes=recording.meta.row_bytes,
-                                      timed=False), keep.window if buffer is not None else 0, judge, emit, progress,
+                                      timed=False), keep.window_for(ctl.sees_ahead) if buffer is not None else 0, judge, emit, progress,
              ctl.name)
     finally:
         (channel or ctl).close()

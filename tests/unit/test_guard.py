@@ -147,7 +147,7 @@ def test_controller_fills_without_the_model_and_counts_it_as_guarded(script, mod
 
 def replay_rows(run, guard: bool, script) -> tuple[list, dict]:
     rows: list = []
-    record = replay(load_recording(run, 0), LLMController(AgentConfig(model=f"scripted:{script}", guard=guard)),
+    record = replay(load_recording(run, 0), LLMController(AgentConfig(model=f"scripted:{script}", guard=guard, whatif=False)),
                     lambda r, kind: rows.append(r) if kind == "minibatch" else None, mode="async",
                     latency_minibatches=1, progress=False)
     return rows, record
@@ -161,10 +161,11 @@ def test_replay_applies_the_guards_fill_at_the_next_minibatch(tmp_path, model_ca
                    halo=40, per_epoch=10)
     rows, record = replay_rows(run, True, script)
     assert record["capacity"] == 10 and model_calls == []  # every answer here came from the guard
-    assert (rows[0].occupancy, rows[0].decision_applied) == (0, None)
-    assert (rows[1].decision_applied, rows[1].decision_source) == ("replace", "guard")  # step 0's fill, at once
-    assert rows[2].occupancy == 10 and rows[2].hits == 3  # the fill really loaded the empty slots
-    assert record["decisions"] == {"guarded": 20} and record["requests"] == 20
+    # the opening decision fills the empty buffer at the first minibatch, before any request is answered
+    assert (rows[0].occupancy, rows[0].decision_applied, rows[0].decision_source) == (0, "replace", "guard")
+    assert rows[1].occupancy == 10  # the fill really loaded the empty slots
+    assert (rows[1].decision_applied, rows[1].decision_source) == ("replace", "guard")  # step 0's answer, at once
+    assert record["decisions"] == {"guarded": 21} and record["requests"] == 20
     # The same run without the guard: the model is asked every time, skips, and the buffer stays empty.
     rows, record = replay_rows(run, False, script)
     assert len(model_calls) == 20 and record["decisions"] == {"skip": 20}

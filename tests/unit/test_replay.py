@@ -198,13 +198,14 @@ def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
     assert summary["replay"]["overrides"]["llm_threads"] == 3
     assert summary["replay"]["overrides"]["llm_timeout_s"] == 5.0
     # every model answer is valid under the current schema (answers with old keys all count as invalid)
-    assert summary["decisions"] == {"replace": 2, "skip": 3, "invalid": 0, "guarded": 3}
+    # the opening fill, then the model for every request (each with a what-if; the last answer is never applied)
+    assert summary["decisions"] == {"replace": 4, "skip": 4, "invalid": 0, "guarded": 1}
     assert [(m["decision_source"], m["decision_applied"], m["decision_valid"], m["expected_hits"])
             for m in minibatches(tmp_path / "out")] == [
-        (None, None, None, None), ("guard", "replace", True, None), ("guard", "replace", True, None),
-        ("model", "skip", True, "unchanged"), ("model", "replace", True, "increase"),
-        ("model", "skip", True, "unchanged"), ("model", "replace", True, "increase"),
-        ("model", "skip", True, "unchanged")]
+        ("guard", "replace", True, None), ("model", "skip", True, "unchanged"),
+        ("model", "replace", True, "increase"), ("model", "skip", True, "unchanged"),
+        ("model", "replace", True, "increase"), ("model", "skip", True, "unchanged"),
+        ("model", "replace", True, "increase"), ("model", "skip", True, "unchanged")]
     bad = CliRunner().invoke(app, ["replay", str(run), "--llm-threads", "0", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
 
@@ -229,12 +230,13 @@ def test_replay_cli_llm_timeout_reaches_the_http_client(tmp_path):
         for k in range(2 * (1 + model_calls)):  # warm-up and each call: one attempt and one retry
             assert handler.arrived.acquire(timeout=30), f"only {k} requests reached the server"
         posts = len(handler.bodies)
-    assert summary["decisions"] == {"replace": 0, "skip": 0, "invalid": model_calls, "guarded": 5 - model_calls}
-    assert model_calls == 2
+    # 5 requests and the opening fill; every request goes to the model (each with a what-if)
+    assert summary["decisions"] == {"replace": 0, "skip": 0, "invalid": model_calls, "guarded": 6 - model_calls}
+    assert model_calls == 5
     assert posts == 2 * (1 + model_calls)
     rows = minibatches(tmp_path / "out")
-    assert [m["decision_source"] for m in rows] == [None, "guard", "guard", "fallback", "fallback"]
-    assert all(m["decision_valid"] is False for m in rows[3:])
+    assert [m["decision_source"] for m in rows] == ["guard", "fallback", "fallback", "fallback", "fallback"]
+    assert all(m["decision_valid"] is False for m in rows[1:])
 
 
 class GuardThenModel(Scripted):

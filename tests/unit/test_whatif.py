@@ -77,11 +77,11 @@ class FixedOutlook:
         return self.whatif
 
 
-def decide(whatif: WhatIf, version: str = "v2", min_difference_pct: float = 1.0, stale: int = 20):
+def decide(whatif: WhatIf, version: str = "v2", min_difference_pct: float = 0.5, stale: int = 20, size: int = 5):
     chat, outlook = Recorder(), FixedOutlook(whatif)
     config = AgentConfig(model="scripted:unused", prompt_version=version, min_difference_pct=min_difference_pct)
     graph = build_graph(chat, PromptSet.load(PROJECT_ROOT / "prompts", version), config)
-    req = request(9, 30, stale=stale).model_copy(update={"outlook": outlook})
+    req = request(9, 30, stale=stale, size=size).model_copy(update={"outlook": outlook})
     outcome = graph.invoke(AgentState(facts=FACTS, request=req))["outcome"]
     return outcome, chat, outlook
 
@@ -106,7 +106,7 @@ def test_v1_is_unchanged_by_the_whatif() -> None:
 
 
 def test_no_difference_guard_decides_without_the_model_and_counts_apart() -> None:
-    outcome, chat, _ = decide(CLOSE)  # 10 rows of 5,000: under 1%
+    outcome, chat, _ = decide(CLOSE)  # 10 rows of 5,000: under 0.5%
     assert chat.prompts == [] and outcome.source == "no-difference" and outcome.decision == "replace"
     assert "differ by 10 rows" in outcome.reason
     outcome, chat, _ = decide(CLOSE, min_difference_pct=0)  # 0: the model is always asked
@@ -118,8 +118,14 @@ def test_no_difference_guard_decides_without_the_model_and_counts_apart() -> Non
 
 
 def test_no_whatif_is_played_when_the_guard_settles_the_request() -> None:
-    outcome, chat, outlook = decide(CLEAR, stale=0)  # nothing replaceable, buffer full: skip without a what-if
+    outcome, chat, outlook = decide(CLEAR, size=0)  # no new minibatch: skip without a what-if
     assert outcome.source == "guard" and outlook.calls == 0 and outcome.whatif is None and chat.prompts == []
+
+
+def test_with_a_whatif_the_model_judges_full_buffers_and_the_end_of_training() -> None:
+    """'Nothing stale' and 'last 5%' are rules of thumb for the blind agent; a what-if measures both answers."""
+    outcome, chat, outlook = decide(CLEAR, stale=0)
+    assert outcome.source == "model" and outlook.calls == 1
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
