@@ -163,6 +163,8 @@ class BufferedFeatures:
         """This trainer's controller and buffer facts for summary.json."""
         out = {"controller": self.controller.name, "capacity": self.capacity, "warm_rows": len(self.warm_ids),
                "verified_rows": self.verified_rows, "agent": self.controller.run_record(),
+               # what the controller was told about the graph: `rudder replay-metrics` tells the agent the same
+               "facts": facts.model_dump() if (facts := getattr(self.controller, "facts", None)) is not None else None,
                "keep_memory_bytes": self._step.engine.keep.memory_bytes()}
         if self.channel is not None:
             out.update(self.channel.record())

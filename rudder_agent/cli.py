@@ -322,11 +322,12 @@ def format_summary(s: dict) -> str:
 
 
 def _register_replay_commands() -> None:
-    """`rudder replay`, `bounds` and `report` live with the simulator and the report builder."""
+    """`rudder replay`, `replay-metrics`, `bounds` and `report` live with the simulator and the report builder."""
     from rudder_agent.report.cli import report_command
-    from rudder_agent.replay.cli import bounds_command, replay_command
+    from rudder_agent.replay.cli import bounds_command, replay_command, replay_metrics_command
 
     app.command("replay")(user_errors(replay_command))
+    app.command("replay-metrics")(user_errors(replay_metrics_command))
     app.command("bounds")(user_errors(bounds_command))
     app.command("report")(user_errors(report_command))
 

@@ -106,3 +106,68 @@ def bounds_command(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))
+
+
+def replay_metrics_command(
+    run: Path = typer.Argument(..., help="a run or replay directory: any run, with or without --trace"),
+    rank: Optional[int] = typer.Option(None, help="replay one rank (default: every rank with a metric stream)"),
+    model: Optional[str] = recorded(BufferConfig, "llm_model", "--model"),
+    prompt_version: Optional[str] = recorded(BufferConfig, "prompt_version"),
+    cot: Optional[bool] = recorded(BufferConfig, "cot", "--cot/--no-cot"),
+    fallback: Optional[str] = recorded(BufferConfig, "fallback"),
+    llm_threads: Optional[int] = recorded(BufferConfig, "llm_threads"),
+    llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
+    llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
+    limit: Optional[int] = typer.Option(None, min=1, help="replay only the first N windows of each rank"),
+    labels: Optional[Path] = typer.Option(None, help="a `rudder replay RUN --labels H` output whose kind=oracle "
+                                          "records label this run's trajectory (default: the run's own records, "
+                                          "else computed from its trace if it has one)"),
+    horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle look-ahead when labels are computed from a trace"),
+    oracle: bool = typer.Option(True, "--oracle/--no-oracle", help="compute oracle labels from the run's trace "
+                                "when it has one and no labels are recorded"),
+    out: Path = typer.Option(Path("runs/open-loop"), help="output directory (windows.jsonl, summary.json)"),
+    overwrite: bool = typer.Option(False, help="replace an existing output directory"),
+) -> None:
+    """Open loop: feed a run's recorded metric windows through the decision graph with any model, prompt or CoT.
+
+    No trace needed; the decisions do not change the stream. Measures decisions, validity, latency and agreement.
+    """
+    from rudder_agent.errors import InputError
+    from rudder_agent.replay.open_loop import check_run_dir, format_table, open_loop
+
+    ranks = check_run_dir(run)
+    if rank is not None and rank not in ranks:
+        raise InputError(f"{run} has no metric stream for rank {rank} (ranks present: {', '.join(map(str, ranks))})")
+    if labels is not None and not labels.is_dir():
+        raise InputError(f"--labels {labels} is not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
+        shutil.rmtree(out)
+    notes: list[str] = []
+    files: list = []  # windows.jsonl, opened at the first row: a run that cannot start leaves no output behind
+
+    def write(row: dict) -> None:
+        if not files:
+            out.mkdir(parents=True, exist_ok=True)
+            files.append((out / "windows.jsonl").open("w", encoding="utf-8"))
+        files[0].write(json.dumps(row) + "\n")
+        files[0].flush()
+
+    try:
+        _, summary = open_loop(run, [rank] if rank is not None else None, limit=limit, labels_dir=labels,
+                               horizon=horizon, compute_labels=oracle, notes=notes, on_row=write,
+                               llm_model=model, prompt_version=prompt_version, cot=cot, fallback=fallback,
+                               llm_threads=llm_threads, llm_timeout_s=llm_timeout,
+                               llm_min_difference_pct=llm_min_difference_pct)
+    finally:
+        for fh in files:
+            fh.close()
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    a = summary["agent"]
+    typer.echo(f"open-loop replay of {run} [{a['model']}, prompt {a['prompt_version']}"
+               f"{', cot' if a['cot'] else ''}]: the decisions do not change the stream\n")
+    typer.echo(format_table(summary))
+    typer.echo(f"\nwritten to {out / 'windows.jsonl'} and {out / 'summary.json'}")
