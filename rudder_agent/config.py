@@ -55,6 +55,8 @@ class BufferConfig(BaseModel):
     prompt_version: str = Field("v1", description="llm: prompt template version (a directory under prompts/decision/)")
     cot: bool = Field(False, description="llm: bounded step-by-step reasoning before the decision")
     fallback: Literal["skip", "rule"] = Field("skip", description="llm: skip or rule, on invalid answers and timeouts")
+    llm_whatif: bool = Field(True, description="llm: play replace and skip forward on a fork of the buffer before "
+                                               "deciding (off: the paper's agent, guided by rules of thumb only)")
     llm_min_difference_pct: float = Field(
         0.5, ge=0.0, le=100.0,
         description="llm: ask the model only when replace and skip differ by more than this % of skip's rows over "

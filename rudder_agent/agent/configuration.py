@@ -18,7 +18,8 @@ from rudder_agent.llm.output import answer_schema
 from rudder_agent.paths import PROJECT_ROOT
 
 FROM_BUFFER = {"model": "llm_model", "prompt_version": "prompt_version", "cot": "cot", "fallback": "fallback",
-               "n_threads": "llm_threads", "timeout_s": "llm_timeout_s", "min_difference_pct": "llm_min_difference_pct"}
+               "n_threads": "llm_threads", "timeout_s": "llm_timeout_s", "min_difference_pct": "llm_min_difference_pct",
+               "whatif": "llm_whatif"}
 """AgentConfig field -> the BufferConfig field that declares it."""
 
 
@@ -47,7 +48,7 @@ class AgentConfig(BaseModel):
     guard_end_fraction: float = Field(0.05, ge=0, lt=1, description="never replace in this last share of minibatches")
     guard_fill_fraction: float = Field(0.1, ge=0, le=1,
                                        description="replace without asking while more than this share of slots is empty")
-    whatif: bool = Field(True, description="play replace and skip forward on a fork of the buffer before deciding")
+    whatif: bool = buffer_field("llm_whatif")
     min_difference_pct: float = buffer_field("llm_min_difference_pct")
     warm_up: bool = Field(True, description="one call at set-up so the runtime caches the static prompt prefix")
     seed: int = Field(0, description="sampling seed of the model (answers are greedy: temperature 0)")

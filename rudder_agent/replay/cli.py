@@ -36,6 +36,7 @@ def replay_command(
     llm_threads: Optional[int] = recorded(BufferConfig, "llm_threads"),
     llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
     llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
+    llm_whatif: Optional[bool] = recorded(BufferConfig, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
     classifier_path: Optional[Path] = recorded(BufferConfig, "classifier_path", exists=True, dir_okay=False),
     finetune_every: Optional[int] = recorded(BufferConfig, "finetune_every"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
@@ -60,7 +61,7 @@ def replay_command(
         shutil.rmtree(out)
     settings = {"period": period, "llm_model": model, "prompt_version": prompt_version, "cot": cot,
                 "fallback": fallback, "llm_threads": llm_threads, "llm_timeout_s": llm_timeout,
-                "llm_min_difference_pct": llm_min_difference_pct,
+                "llm_min_difference_pct": llm_min_difference_pct, "llm_whatif": llm_whatif,
                 "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
     accepted = controller_class(controller).replay_options or tuple(BufferConfig.model_fields)
     chosen = {k: v for k, v in settings.items() if k in accepted} | {"delta": delta, "gamma": gamma, "tau": tau,

@@ -126,7 +126,7 @@ def test_agent_from_buffer_carries_every_shared_setting():
     agent = AgentConfig.from_buffer(cfg, guard=False)
     assert {mine: getattr(agent, mine) for mine in FROM_BUFFER} == {
         "model": "ollama:m", "prompt_version": "v2", "cot": True, "fallback": "rule", "n_threads": 3, "timeout_s": 7.5,
-        "min_difference_pct": 0.5}
+        "min_difference_pct": 0.5, "whatif": True}
     assert agent.guard is False
 
 
