@@ -44,6 +44,8 @@ class Controller(ABC):
     """Cheap, deterministic controllers are evaluated by the prefetcher itself each minibatch."""
     warm_starts: ClassVar[bool] = False
     """True when ``warm_start`` loads rows before training (MassiveGNN); the paper's buffer starts empty."""
+    thread_nice: ClassVar[int] = 0
+    """Nice value of the controller's own thread in asynchronous mode (0: the trainer's priority)."""
     sees_ahead: ClassVar[bool] = False
     """Whether requests should bring minibatches sampled ahead (the LLM agent's What-if plays them)."""
     replay_options: ClassVar[tuple[str, ...] | None] = None

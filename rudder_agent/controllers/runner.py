@@ -9,6 +9,7 @@ the answer to its previous request before preparing the next minibatch (the wait
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Literal
@@ -19,6 +20,20 @@ from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 
 log = get_logger(__name__)
+
+
+def lower_this_thread(nice: int) -> None:
+    """Give the calling thread a lower CPU priority (Linux: nice is per thread), so its work never slows training.
+
+    Asynchronous decisions may arrive late, never block: the agent's what-if play and prompt building
+    then run on CPU time the trainer leaves idle. A no-op where the OS refuses or nice is 0.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError as err:  # e.g. not permitted: run at the trainer's priority
+        log.warning("controller thread priority unchanged", error=str(err))
 
 
 class ControllerRunner(DecisionChannel):
@@ -72,6 +87,8 @@ class ControllerRunner(DecisionChannel):
         self.submit(request_after(metrics, self.outlook))
 
     def _serve(self) -> None:
+        if self.mode == "async":
+            lower_this_thread(getattr(self.controller, "thread_nice", 0))
         while True:
             with self._cv:
                 while (self._slot.pending is None or self._answer is not None) and not self._closed:
