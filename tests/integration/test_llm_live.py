@@ -40,7 +40,7 @@ def test_scripted_agent_sync_applies_every_answer(tmp_path: Path, isolated_cache
     s = json.loads((run / "summary.json").read_text())
     rows = {r: minibatches(run, r) for r in (0, 1)}
     assert s["verified_rows"] == s["input_nodes"] == sum(m["input_nodes"] for r in (0, 1) for m in rows[r])
-    assert s["agent"]["prompt_version"] == "v1" and len(s["agent"]["prompt_sha256"]) == 64
+    assert s["agent"]["prompt_version"] == "v2" and len(s["agent"]["prompt_sha256"]) == 64
     assert s["remote_inputs"] == s["hits"] + s["miss_rows"]
     assert s["comm_rows"] == s["miss_rows"] + s["replace_rows"] + s["warm_rows"]
     assert s["hits"] > 0  # the buffer served rows (how many depends on sampling)

@@ -60,7 +60,7 @@ def test_open_loop_replays_every_recorded_window_with_v1_and_v2(tmp_path):
         n0, n1 = len(recorded[0]), len(recorded[1])
         assert f"| windows | {n0} | {n1} | {n0 + n1} |" in table, table
         print(f"--- prompt {version}\n{table}")
-        if version == "v1":  # the recorded settings: rank 0 (first, so the script starts where it did live) repeats
+        if version == "v2":  # the recorded settings (the default prompt): rank 0 (first, so the script starts where it did live) repeats
             live = [(d["outcome"]["decision"], d["outcome"]["source"]) for d in recorded[0]]
             assert [(r["decision"], r["source"]) for r in rows if r["rank"] == 0] == live
     assert summary["model_calls"] > 0, "the run should have asked the model at least once"

@@ -77,7 +77,7 @@ def test_guard_and_end_of_training(script):
 def test_run_record_identifies_prompt_and_model(script):
     ctl = LLMController(AgentConfig(model=f"scripted:{script}", cot=True, seed=11))
     record = ctl.run_record()
-    assert record == {"prompt_version": "v1", "prompt_sha256": PromptSet.load(PROJECT_ROOT / "prompts", "v1").sha256,
+    assert record == {"prompt_version": "v2", "prompt_sha256": PromptSet.load(PROJECT_ROOT / "prompts", "v2").sha256,
                       "model": f"scripted:{script}", "cot": True, "fallback": "skip", "seed": 11}
 
 

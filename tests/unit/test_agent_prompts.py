@@ -109,7 +109,7 @@ def test_controller_construction_fails_on_a_bad_template(tmp_path):
     folder = copy_v1(tmp_path)
     (folder / "user.md").write_text("{nonsense}")
     with pytest.raises(PromptTemplateError, match="nonsense"):
-        LLMController(AgentConfig(model="scripted:unused", prompts_dir=tmp_path))
+        LLMController(AgentConfig(model="scripted:unused", prompts_dir=tmp_path, prompt_version="v1"))
 
 
 def test_agent_provides_exactly_the_declared_variables():

@@ -69,7 +69,7 @@ def runs(tmp_path) -> list[Path]:
 
 def test_run_row_figures(runs):
     row = run_row(load_runs(runs)[1], {}, PassOptions(k=4))
-    assert row["controller"] == "llm (llamacpp:smollm2-135m, prompt v1)" and row["mode"] == "async"
+    assert row["controller"] == "llm (llamacpp:smollm2-135m, prompt v2)" and row["mode"] == "async"
     assert row["hit_pct"] == pytest.approx(100 * 8 * 5 / (12 * 10))
     assert row["decisions"] == 8 and row["replace_pct"] == 50 and row["guarded_pct"] == 25
     assert (row["valid_pct"], row["invalid_pct"]) == (pytest.approx(200 / 3), pytest.approx(100 / 3))
@@ -141,5 +141,5 @@ def test_command(runs, tmp_path):
     result = CliRunner().invoke(app, ["report", *map(str, runs), "--out", str(tmp_path / "r"), "--window", "4",
                                       "--no-plots"])
     assert result.exit_code == 0, result.output
-    assert "| llm | llm (llamacpp:smollm2-135m, prompt v1) | async | 25 |" in result.output
+    assert "| llm | llm (llamacpp:smollm2-135m, prompt v2) | async | 25 |" in result.output
     assert not list((tmp_path / "r").glob("*.png")) and (tmp_path / "r" / "report.md").exists()
