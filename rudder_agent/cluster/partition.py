@@ -19,13 +19,13 @@ from typing import Any
 import dgl
 import numpy as np
 from pydantic import BaseModel, ConfigDict, computed_field
-from tqdm.auto import tqdm
 
 from rudder_agent.data.dataset import GraphDataset, attach_features
 from rudder_agent.data.registry import dataset_key, load_raw
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
 from rudder_agent.paths import cache_dir
+from rudder_agent.progress import progress as progress_display
 
 log = get_logger(__name__)
 
@@ -133,7 +133,7 @@ def partition_dataset(
             log.info("partition.cached", root=str(dest))
             return info
     seconds: dict[str, float] = {}
-    with tqdm(total=4, desc=key, unit="stage", disable=not progress) as bar:
+    with progress_display(total=4, desc=key, unit="stage", enabled=progress, leave=True) as bar:
         with _stage(bar, "load", seconds):
             raw = load_raw(name, **opts)
         with _stage(bar, "features", seconds):
@@ -171,7 +171,7 @@ def halo_counts(info: PartitionMeta) -> list[int]:
 
 
 @contextlib.contextmanager
-def _stage(bar: tqdm, name: str, seconds: dict[str, float]) -> Iterator[None]:
+def _stage(bar: Any, name: str, seconds: dict[str, float]) -> Iterator[None]:
     """Show ``name`` on the progress bar, time it, and advance the bar when it completes."""
     bar.set_postfix_str(name)
     start = time.perf_counter()
