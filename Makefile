@@ -8,9 +8,9 @@ PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: install demo test test-fast bench clean-runs
 
-$(STAMP): requirements/lock.txt pyproject.toml
+$(STAMP): requirements/lock.txt requirements/studio.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -r requirements/lock.txt
+	$(PIP) -r requirements/lock.txt -r requirements/studio.txt
 	$(PIP) --no-deps -r requirements/no-deps.txt
 	$(PIP) --no-deps -e .
 	touch $(STAMP)

@@ -30,10 +30,11 @@ cat > "$OUT/tools/probe_llm.py" <<'EOF'
 import sys, time, httpx
 from rudder_agent.llm.embedded import EmbeddedServer, smollm2_path
 from rudder_agent.llm.output import answer_schema
+from rudder_agent.paths import PROMPTS_DIR
 server = EmbeddedServer(smollm2_path(), n_threads=int(sys.argv[1]), seed=0)
 address = server.start()
 schema = answer_schema(False).model_json_schema()
-messages = [{"role": "system", "content": open("prompts/decision/v1/system.md").read()},
+messages = [{"role": "system", "content": (PROMPTS_DIR / "decision/v1/system.md").read_text()},
             {"role": "user", "content": "Window: hits 30%, trend flat, stale 500 of 10159. Decide."}]
 for fmt in (None, {"type": "json_schema", "json_schema": {"name": "A", "schema": schema, "strict": True}}):
     body = {"model": "x", "messages": messages, "temperature": 0, "max_tokens": 160, **({"response_format": fmt} if fmt else {})}

@@ -25,12 +25,11 @@ import statistics
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from rudder_agent.cli import train_config
 from rudder_agent.compare import run_or_reuse, variants
 from rudder_agent.config import BufferConfig, TrainSettings
 from rudder_agent.cluster.netns import availability
+from rudder_agent.progress import progress
 
 
 def pooled_bounds(trace_dir: Path, fraction: float, epochs: int) -> dict:
@@ -233,7 +232,7 @@ def main() -> None:
 
     bounds: dict[tuple, dict] = {}
     if not a.no_bounds:
-        for dataset, parts in tqdm(pairs, desc="bounds", unit="trace"):
+        for dataset, parts in progress(pairs, desc="bounds", unit="trace", leave=True):
             cfg = base_config(dataset, parts, "loopback", trace=True, trace_only=True)
             cfg = cfg.model_copy(update={"out_dir": a.out / f"{dataset}-{parts}p-trace",
                                          "buffer": cfg.buffer.model_copy(update={"controller": "fixed",
@@ -244,7 +243,7 @@ def main() -> None:
 
     results: dict[tuple, list[dict]] = {}
     jobs = [(rep, c) for rep in range(a.repeats) for c in configs]
-    for rep, (dataset, parts, network) in tqdm(jobs, desc="configurations x repeats", unit="config"):
+    for rep, (dataset, parts, network) in progress(jobs, desc="configurations x repeats", unit="config", leave=True):
         for cfg in variants(base_config(dataset, parts, network), controllers, fractions):
             run_dir = cfg.out_dir / f"rep{rep}"
             summary = finished_or_run(cfg.model_copy(update={"out_dir": run_dir}))

@@ -11,13 +11,29 @@ from typing import Any, Callable, Optional
 
 import typer
 from pydantic import ValidationError
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
 
+from rudder_agent import preflight
 from rudder_agent.config import BufferConfig, GNNConfig, GraphSource, TrainConfig, TrainSettings
-from rudder_agent.errors import InputError, RudderError
+from rudder_agent.errors import InputError, RudderError, SettingError
 from rudder_agent.log import configure_logging
 from rudder_agent.options import field_default, opt, switch
 
+
+class OneLineErrors(TyperGroup):
+    """A command line whose usage errors (an option out of range, a missing file) are one line, like the others."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            fail(f"{exc.format_message()} (see `{command} --help`)", exc.exit_code)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Rudder: persistent remote-feature buffers for DistDGL, steered by an LLM agent.",
     no_args_is_help=True,
     add_completion=False,
@@ -25,20 +41,26 @@ app = typer.Typer(
 )
 
 
+def fail(message: str, code: int) -> None:
+    """Print ``error: message`` on one line of stderr and exit with ``code``."""
+    typer.secho(f"error: {' '.join(message.split())}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Print RudderError messages without a traceback and exit non-zero."""
+    """Print RudderError messages without a traceback and exit non-zero (2 for a setting, naming its option)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except SettingError as exc:  # found before anything started
+            fail(str(preflight.named(exc)), exc.exit_code)
         except RudderError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(exc.exit_code) from None
         except ValidationError as exc:  # a bad option value, caught by the typed configuration
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            typer.secho(f"error: invalid settings: {problems}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
+            fail(str(preflight.from_validation(exc)), 2)
         except KeyboardInterrupt:
             typer.secho("interrupted: every process was stopped", fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(130) from None
@@ -56,7 +78,8 @@ def parse_fanouts(text: str) -> list[int]:
     except ValueError:
         values = []
     if not values or min(values) < 1:
-        raise typer.BadParameter(f"expected comma-separated positive integers like 10,25, got {text!r}")
+        raise typer.BadParameter(f"expected comma-separated positive integers like 10,25, got {text!r}",
+                                 param_hint="'--fanouts'")
     return values
 
 
@@ -181,24 +204,23 @@ def train(
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
     source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
     require_network(network)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
-        shutil.rmtree(out)
     buffer = buffer_config(
         controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
         policy=policy, lookahead=lookahead, sync=sync, model=model, prompt_version=prompt_version, cot=cot,
         fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout, finetune_every=finetune_every,
         llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif,
         classifier_path=classifier_path)
-    cfg = train_config(TrainSettings(
+    settings = TrainSettings(
         parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
         trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step,
-        network=network, link_rate=link_rate, **dataset_settings(dataset, source)), parts_given=given(ctx, "parts"))
-    from rudder_agent.registry import make_controller
-
-    make_controller(cfg.buffer).close()  # configuration errors (e.g. no --classifier-path) stop before any launch
+        network=network, link_rate=link_rate, **dataset_settings(dataset, source))
+    preflight.train(settings, timeout=timeout, trainer=trainer)  # every setting, before anything is written or started
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
+        shutil.rmtree(out)
+    cfg = train_config(settings, parts_given=given(ctx, "parts"))
     from rudder_agent.cluster.training import run_training
 
     summary = run_training(cfg, timeout, trainer)
@@ -302,12 +324,12 @@ def compare(
         llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif,
         finetune_every=finetune_every, classifier_path=classifier_path)
     require_network(network)
-    base = train_config(TrainSettings(
+    settings = TrainSettings(
         parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
-        network=network, link_rate=link_rate, **dataset_settings(dataset, source)), parts_given=given(ctx, "parts"))
-    summaries = run_all(base, [c.strip() for c in controllers.split(",") if c.strip()],
-                        [float(f) for f in fractions.split(",")], timeout, overwrite)
+        network=network, link_rate=link_rate, **dataset_settings(dataset, source))
+    names, shares = preflight.compare(settings, controllers=controllers, fractions=fractions, timeout=timeout)
+    summaries = run_all(train_config(settings, parts_given=given(ctx, "parts")), names, shares, timeout, overwrite)
     typer.echo(write_comparison(out.resolve(), summaries))
 
 

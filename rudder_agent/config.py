@@ -52,7 +52,8 @@ class BufferConfig(BaseModel):
     llm_model: str = Field("llamacpp:smollm2-135m", validation_alias=renamed("llm_model", "model"),
                            description="llm: model string, ollama:<m> | llamacpp:<gguf> | openai:<m>@<url> "
                                        "| scripted:<file>")
-    prompt_version: str = Field("v2", description="llm: prompt template version (a directory under prompts/decision/; v1: the paper's)")
+    prompt_version: str = Field("v2", description="llm: prompt template version (a directory under "
+                                                  "rudder_agent/prompts/decision/; v1: the paper's)")
     cot: bool = Field(False, description="llm: bounded step-by-step reasoning before the decision")
     fallback: Literal["skip", "rule"] = Field("skip", description="llm: skip or rule, on invalid answers and timeouts")
     llm_whatif: bool = Field(True, description="llm: play replace and skip forward on a fork of the buffer before "

@@ -12,6 +12,9 @@ Action = Literal["replace", "skip"]
 Direction = Literal["increase", "decrease", "unchanged"]
 Source = Literal["model", "fallback", "guard", "no-difference", "rule"]
 
+DEFAULT_HORIZON = 8
+"""The oracle's look-ahead in minibatches (here, not in replay/, so the command line imports it without torch)."""
+
 
 class StaticFacts(BaseModel):
     """Graph and partition facts a controller may use; fixed for the whole run."""

@@ -1,22 +1,47 @@
-"""Where shared data and caches live, so every module resolves them the same way."""
+"""Where shared data, caches and the packaged files live, so every module resolves them the same way.
+
+The same code runs from a checkout (``make install``: an editable install) and from an installed
+wheel (``pip install .``). What ships inside the package (prompt templates) is found beside this
+file; what a user owns is found from the environment first:
+
+- shared data: ``$RUDDER_DATA``, else ``../shared/data`` beside a checkout, else the per-user data
+  folder (``platformdirs``, e.g. ``~/.local/share/rudder/data``);
+- caches (features, partitions, downloads): ``$RUDDER_CACHE``, else the per-user cache folder
+  (``platformdirs``, e.g. ``~/.cache/rudder``).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+import platformdirs
+
+APP_NAME = "rudder"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+"""The checkout's root when running from one; for an installed wheel, the site-packages folder."""
+PROMPTS_DIR = PACKAGE_DIR / "prompts"
+"""Packaged prompt templates: ``decision/<version>/{system,user}.md``."""
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this package runs from, or None when it runs from an installed wheel."""
+    return PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else None
 
 
 def shared_data_dir() -> Path:
-    """Offline copies of public graphs (``../shared/data`` beside the checkout, or $RUDDER_DATA)."""
+    """Offline copies of public graphs: $RUDDER_DATA, ``../shared/data`` beside a checkout, or the user data folder."""
     env = os.environ.get("RUDDER_DATA")
-    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+    if env:
+        return Path(env)
+    root = checkout_root()
+    return root.parent / "shared" / "data" if root else platformdirs.user_data_path(APP_NAME) / "data"
 
 
 def cache_dir() -> Path:
-    """Derived artefacts (features, partitions); $RUDDER_CACHE or ``.rudder-cache`` in the checkout."""
+    """Derived artefacts (features, partitions): $RUDDER_CACHE, or the per-user cache folder."""
     env = os.environ.get("RUDDER_CACHE")
-    path = Path(env) if env else PROJECT_ROOT / ".rudder-cache"
+    path = Path(env) if env else platformdirs.user_cache_path(APP_NAME)
     path.mkdir(parents=True, exist_ok=True)
     return path

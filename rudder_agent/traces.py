@@ -14,6 +14,7 @@ a torn last frame is ignored by the reader.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 
 from rudder_agent.config import TrainConfig, recorded_config
 from rudder_agent.decision import StaticFacts
+from rudder_agent.errors import RudderError
 
 MAGIC = b"RTF1"
 _HEADER = struct.Struct("<4sII")
@@ -99,3 +101,12 @@ def read_trace(path: Path) -> Iterator[tuple[int, np.ndarray]]:
             return
         yield step, ids
         pos = end
+
+
+def recorded_ranks(run_dir: Path) -> list[int]:
+    """Ranks with a trace in ``run_dir``."""
+    ranks = sorted(int(m.group(1)) for p in run_dir.glob("trace-rank*.json")
+                   if (m := re.fullmatch(r"trace-rank(\d+)\.json", p.name)))
+    if not ranks:
+        raise RudderError(f"{run_dir} holds no trace-rank*.json: record the run with `rudder train --trace`")
+    return ranks

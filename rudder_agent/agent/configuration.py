@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 from rudder_agent.config import BufferConfig
 from rudder_agent.llm.backends import BackendOptions
 from rudder_agent.llm.output import answer_schema
-from rudder_agent.paths import PROJECT_ROOT
+from rudder_agent.paths import PROMPTS_DIR
 
 FROM_BUFFER = {"model": "llm_model", "prompt_version": "prompt_version", "cot": "cot", "fallback": "fallback",
                "n_threads": "llm_threads", "timeout_s": "llm_timeout_s", "min_difference_pct": "llm_min_difference_pct",
@@ -36,7 +36,7 @@ class AgentConfig(BaseModel):
 
     model: str = buffer_field("llm_model")
     prompt_version: str = buffer_field("prompt_version")
-    prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="root holding decision/<version>/")
+    prompts_dir: Path = Field(PROMPTS_DIR, description="root holding decision/<version>/ (the packaged templates)")
     cot: bool = buffer_field("cot")
     fallback: Literal["skip", "rule"] = buffer_field("fallback")
     low_hit_pct: float = Field(50.0, ge=0, le=100, description="the rule fallback replaces below this window %-Hits")

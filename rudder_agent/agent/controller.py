@@ -10,13 +10,15 @@ from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.graph import build_graph
-from rudder_agent.agent.prompts import PromptSet, system_values
+from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller, SharedRuntime
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
+from rudder_agent.errors import SettingError
 from rudder_agent.llm.backends import ChatBackend, make_chat_model
 from rudder_agent.llm.embedded import shared_server
+from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.output import answer_schema
 from rudder_agent.log import get_logger
 
@@ -48,6 +50,24 @@ class LLMController(Controller):
         return cls(AgentConfig.from_buffer(cfg))
 
     @classmethod
+    def preflight(cls, cfg: BufferConfig) -> None:
+        """The prompt version's templates load and check; the model string parses, its files exist, and a
+        remote model server answers and has the model (a short timeout). No model server is started."""
+        config = AgentConfig.from_buffer(cfg)
+        try:
+            PromptSet.load(config.prompts_dir, config.prompt_version)
+        except PromptTemplateError as err:
+            raise SettingError("prompt_version", str(err)) from None
+        try:
+            backend = make_backend(config)
+            try:
+                backend.preflight()
+            finally:
+                backend.close()
+        except BackendError as err:
+            raise SettingError("llm_model", str(err)) from None
+
+    @classmethod
     def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str, nice: int) -> SharedRuntime | None:
         """One embedded model server per host for `llamacpp:` models (one slot per trainer)."""
         return shared_server(cfg.llm_model, n_threads=cfg.llm_threads, seed=seed, parallel=parallel, host=host, nice=nice)
@@ -64,7 +84,7 @@ class LLMController(Controller):
         self.graph = build_graph(self.backend, self.prompts, self.config)
         if self.config.warm_up and self.backend.caches_prompts:
             self._warm_up()
-        log.info("llm_controller_ready", **self.run_record())
+        log.info("llm_controller_ready", prompts=str(self.prompts.system.path.parent), **self.run_record())
 
     def _warm_up(self) -> None:
         """One call with the run's static system prompt, so the runtime caches that prefix before training.

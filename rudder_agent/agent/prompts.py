@@ -1,4 +1,4 @@
-"""Versioned prompt templates (prompts/decision/<version>/{system,user}.md) with strict variables.
+"""Versioned prompt templates (rudder_agent/prompts/decision/<version>/{system,user}.md) with strict variables.
 
 Templates use plain `{name}` placeholders (literal braces are doubled: `{{`). Loading checks
 every placeholder against the variables the agent provides and the ones a template must

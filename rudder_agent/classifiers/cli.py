@@ -13,7 +13,7 @@ from rudder_agent.classifiers.vocabulary import DEFAULT_EXPLORE, DEFAULT_WINDOW,
 from rudder_agent.config import BufferConfig
 from rudder_agent.errors import RudderError
 from rudder_agent.options import opt
-from rudder_agent.replay.oracle import DEFAULT_HORIZON
+from rudder_agent.decision import DEFAULT_HORIZON
 
 classifiers_app = typer.Typer(help="Train and evaluate the ML classifier controllers (paper §4.4).",
                               no_args_is_help=True)

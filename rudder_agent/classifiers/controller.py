@@ -23,7 +23,7 @@ from rudder_agent.classifiers.labels import Spread, rule_events, rule_example, r
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
-from rudder_agent.errors import RudderError
+from rudder_agent.errors import RudderError, SettingError
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 
@@ -31,6 +31,16 @@ FINETUNE_EVENTS = 64
 """Replacements the head is refitted on (the most recent ones)."""
 
 log = get_logger(__name__)
+
+NO_ARTEFACT = ("the classifier controller needs a trained model: pass --classifier-path "
+               "(train one with `rudder classifiers train`)")
+
+
+def cannot_finetune(classifier: Classifier) -> str:
+    """Why a classifier trained on labels other than the rule's cannot be fine-tuned online."""
+    return (f"online fine-tuning labels replacements with the paper's rule, but this {classifier.meta.kind} was "
+            f"trained on {classifier.meta.labels} labels, which cannot be computed during training: train it with "
+            "--labels rule, or do not fine-tune")
 
 
 class ClassifierController(Controller):
@@ -40,9 +50,7 @@ class ClassifierController(Controller):
 
     def __init__(self, classifier: Classifier, finetune_every: int = 0):
         if finetune_every and classifier.meta.labels != "rule":
-            raise RudderError(f"online fine-tuning labels replacements with the paper's rule, but this "
-                              f"{classifier.meta.kind} was trained on {classifier.meta.labels} labels, which cannot "
-                              "be computed during training: train it with --labels rule, or do not fine-tune")
+            raise RudderError(cannot_finetune(classifier))
         self.classifier = dataclasses.replace(classifier)  # fine-tuning swaps the head of this copy only
         self.finetune_every = finetune_every
         self.window = classifier.meta.window
@@ -60,9 +68,20 @@ class ClassifierController(Controller):
     def from_path(cls, path: Path | None, finetune_every: int = 0) -> ClassifierController:
         """The controller for a saved artefact (``BufferConfig.classifier_path``)."""
         if path is None:
-            raise RudderError("the classifier controller needs a trained model: pass --classifier-path "
-                              "(train one with `rudder classifiers train`)")
+            raise RudderError(NO_ARTEFACT)
         return cls(load_classifier(path), finetune_every)
+
+    @classmethod
+    def preflight(cls, cfg: BufferConfig) -> None:
+        """The artefact is given, is a rudder classifier of this feature schema, loads, and fine-tunes if asked."""
+        if cfg.classifier_path is None:
+            raise SettingError("classifier_path", NO_ARTEFACT)
+        try:
+            classifier = load_classifier(cfg.classifier_path)
+        except RudderError as err:
+            raise SettingError("classifier_path", str(err)) from None
+        if cfg.finetune_every and classifier.meta.labels != "rule":
+            raise SettingError("finetune_every", cannot_finetune(classifier))
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         tic = time.perf_counter()

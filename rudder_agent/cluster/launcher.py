@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
 
 from rudder_agent.cluster import isolation
 from rudder_agent.cluster.netns import INNER_IF, EmulatedNetwork
@@ -33,6 +32,7 @@ from rudder_agent.controllers.base import SharedRuntime
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import read_jsonl
+from rudder_agent.progress import progress
 from rudder_agent.registry import controller_class
 
 log = get_logger(__name__)
@@ -221,7 +221,7 @@ class LocalCluster:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         trainers = [p for p in self.procs if p.is_trainer]
         metrics_path = self.run_dir / "metrics-rank0.jsonl"
-        bar = tqdm(total=self.cfg.epochs, desc="epochs", unit="epoch", disable=not self.show_progress, leave=True)
+        bar = progress(total=self.cfg.epochs, desc="epochs", unit="epoch", enabled=self.show_progress, leave=True)
         seen_epochs = 0
         try:
             while True:

@@ -19,7 +19,6 @@ from typing import Any
 import dgl
 import numpy as np
 from pydantic import BaseModel, ConfigDict, computed_field
-from tqdm.auto import tqdm
 
 from rudder_agent.config import GraphSource, TrainSettings
 from rudder_agent.data.dataset import GraphDataset, RawGraph, attach_features
@@ -27,6 +26,7 @@ from rudder_agent.data.registry import dataset_key, load_raw
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
 from rudder_agent.paths import cache_dir
+from rudder_agent.progress import progress as progress_display
 
 log = get_logger(__name__)
 
@@ -172,7 +172,7 @@ def _partition(key: str, load: Callable[[], RawGraph], parts: int, method: str, 
     if not force and (info := _cached(dest)) is not None:
         return info
     seconds: dict[str, float] = {}
-    with tqdm(total=4, desc=key, unit="stage", disable=not progress) as bar:
+    with progress_display(total=4, desc=key, unit="stage", enabled=progress, leave=True) as bar:
         with _stage(bar, "load", seconds):
             raw = load()
         with _stage(bar, "features", seconds):
@@ -223,7 +223,7 @@ def halo_counts(info: PartitionMeta) -> list[int]:
 
 
 @contextlib.contextmanager
-def _stage(bar: tqdm, name: str, seconds: dict[str, float]) -> Iterator[None]:
+def _stage(bar: Any, name: str, seconds: dict[str, float]) -> Iterator[None]:
     """Show ``name`` on the progress bar, time it, and advance the bar when it completes."""
     bar.set_postfix_str(name)
     start = time.perf_counter()

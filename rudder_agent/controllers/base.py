@@ -5,7 +5,8 @@ default, so nothing outside a controller's own code asks for its name or type:
 ``from_settings``/``from_replay`` (how it is built), ``warm_starts``/``warm_start`` (rows loaded
 before training), ``bind`` (analysis controllers see the replayed engine and stream),
 ``shared_runtime`` (one host-wide service for every trainer, e.g. an embedded model server),
-``open_channel`` (how its answers reach the buffer).
+``open_channel`` (how its answers reach the buffer), ``preflight``/``preflight_replay`` (what can be
+checked before anything starts).
 """
 
 from __future__ import annotations
@@ -60,11 +61,29 @@ class Controller(ABC):
     def from_replay(cls, recorded: BufferConfig, recording: Any, **overrides) -> Controller:
         """The controller for a replay: the recorded run's settings with ``overrides`` (BufferConfig fields)."""
         try:
-            cfg = BufferConfig.model_validate({**recorded.model_dump(), **current_names(BufferConfig, overrides),
-                                               "controller": cls.name})
+            cfg = cls.replay_settings(recorded, **overrides)
         except ValueError as exc:
             raise RudderError(f"cannot replay controller {cls.name!r}: {exc}") from None
         return cls.from_settings(cfg)
+
+    @classmethod
+    def replay_settings(cls, recorded: BufferConfig, **overrides) -> BufferConfig:
+        """The settings a replay builds this controller from (pydantic's ValidationError if they are invalid)."""
+        return BufferConfig.model_validate({**recorded.model_dump(), **current_names(BufferConfig, overrides),
+                                            "controller": cls.name})
+
+    @classmethod
+    def preflight(cls, cfg: BufferConfig) -> None:
+        """Check, before anything starts, that ``cfg`` can build this controller; nothing to check by default.
+
+        Raises :class:`rudder_agent.errors.SettingError` naming the field at fault. Quick and without
+        side effects: it starts no model server and no thread (a remote server is only asked if it answers).
+        """
+
+    @classmethod
+    def preflight_replay(cls, recorded: BufferConfig, **overrides) -> None:
+        """:meth:`preflight` for a replay with ``overrides`` of the recorded run's settings."""
+        cls.preflight(cls.replay_settings(recorded, **overrides))
 
     @classmethod
     def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str,

@@ -7,7 +7,8 @@
     scripted:<file>              canned answers in order, cycling (.jsonl: one JSON value a line)
 
 Every backend constrains generation with the answer's JSON schema. A malformed string or a
-missing file fails at construction; an unreachable server or model fails in check(), which
+missing file fails at construction; an unreachable server or model fails in preflight() (the
+command line asks it before anything starts, with a short timeout) and again in check(), which
 the controller calls before training starts.
 """
 
@@ -37,6 +38,8 @@ from rudder_agent.llm.output import AnswerModel
 KINDS = ("ollama", "llamacpp", "openai", "scripted")
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 PROBE_TIMEOUT_S = 5.0
+PREFLIGHT_TIMEOUT_S = 3.0
+"""Seconds the command line waits for a model server before it refuses to start a run."""
 RETRYABLE = (ConnectionError, TimeoutError, httpx.TransportError, openai.APIConnectionError, openai.InternalServerError)
 """Transport failures worth one more attempt; a bad answer is not (temperature 0 repeats it)."""
 
@@ -70,8 +73,21 @@ class ChatBackend(ABC):
     def _build(self) -> Runnable:
         """Create the LangChain chat model (starting a server if the backend owns one)."""
 
-    def _probe(self) -> None:
+    def _probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         """Reach the server and confirm the model is there; nothing to reach by default."""
+
+    def preflight(self, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
+        """Ask a remote server whether it answers and has the model, starting nothing (BackendError if not).
+
+        Backends this process would start (llama.cpp) or that need no server (scripted) were checked
+        when they were built: the model string parsed and its files exist.
+        """
+        try:
+            self._probe(timeout_s)
+        except BackendError:
+            raise
+        except Exception as err:
+            raise BackendError(f"{self.spec}: {type(err).__name__}: {err}") from err
 
     def start(self) -> Runnable:
         """The schema-constrained chat model with bounded retries, built (server started) once."""
@@ -122,9 +138,9 @@ class OllamaBackend(ChatBackend):
             client_kwargs={"timeout": self.options.timeout_s},
         )
 
-    def _probe(self) -> None:
+    def _probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         try:
-            response = httpx.get(f"{self.host}/api/tags", timeout=PROBE_TIMEOUT_S)
+            response = httpx.get(f"{self.host}/api/tags", timeout=timeout_s)
             response.raise_for_status()
             names = [m.get("model") or m.get("name", "") for m in response.json().get("models", [])]
         except (httpx.HTTPError, ValueError) as err:
@@ -161,11 +177,11 @@ class _OpenAICompatible(ChatBackend):
         }
         return chat.bind(response_format=response_format)
 
-    def _probe(self) -> None:
+    def _probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         url = f"{self._endpoint()}/models"
         headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY') or 'unused'}"}
         try:
-            httpx.get(url, headers=headers, timeout=PROBE_TIMEOUT_S).raise_for_status()
+            httpx.get(url, headers=headers, timeout=timeout_s).raise_for_status()
         except httpx.HTTPError as err:
             raise BackendError(f"OpenAI-compatible endpoint {url} is not answering: {err}") from err
 
@@ -193,6 +209,9 @@ class LlamaCppBackend(_OpenAICompatible):
 
     def _endpoint(self) -> str:
         return self.shared or f"{self.server.start()}/v1"
+
+    def preflight(self, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
+        """The GGUF file was found and read when this backend was built; its server starts with the run."""
 
     def close(self) -> None:
         self.server.close()

@@ -22,6 +22,7 @@ from rudder_agent.log import get_logger
 SMOLLM2_ALIAS = "smollm2-135m"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 4096
+GGUF_MAGIC = b"GGUF"
 SHARED_ENDPOINT_ENV = "RUDDER_LLM_ENDPOINT"
 """Set by the local launcher: the /v1 URL of one embedded server shared by every trainer of the host."""
 START_TIMEOUT_S = 120.0
@@ -46,6 +47,9 @@ def resolve_gguf(target: str) -> Path:
     path = smollm2_path() if target == SMOLLM2_ALIAS else Path(target).expanduser()
     if not path.is_file():
         raise BackendError(f"GGUF model file not found: {path}")
+    with path.open("rb") as f:
+        if f.read(4) != GGUF_MAGIC:
+            raise BackendError(f"{path} is not a GGUF model file (it does not start with {GGUF_MAGIC!r})")
     if importlib.util.find_spec("xllamacpp") is None:
         raise BackendError("the llamacpp backend needs the xllamacpp package: pip install xllamacpp")
     return path

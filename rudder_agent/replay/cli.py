@@ -13,7 +13,7 @@ import typer
 from rudder_agent.config import BufferConfig
 from rudder_agent.errors import RudderError
 from rudder_agent.options import recorded
-from rudder_agent.replay.oracle import DEFAULT_HORIZON
+from rudder_agent.decision import DEFAULT_HORIZON
 
 RUN_DIR = typer.Argument(..., exists=True, file_okay=False, help="a run recorded with `rudder train --trace`")
 
@@ -49,24 +49,21 @@ def replay_command(
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
 ) -> None:
     """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json."""
-    from rudder_agent.replay.recording import recorded_ranks
-    from rudder_agent.registry import controller_class
-    from rudder_agent.replay.simulator import replay_run
+    from rudder_agent import preflight
+    from rudder_agent.traces import recorded_ranks
 
-    if mode not in (None, "async", "sync"):
-        raise RudderError(f"--mode must be async or sync, not {mode!r}")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
-        shutil.rmtree(out)
     settings = {"period": period, "llm_model": model, "prompt_version": prompt_version, "cot": cot,
                 "fallback": fallback, "llm_threads": llm_threads, "llm_timeout_s": llm_timeout,
                 "llm_min_difference_pct": llm_min_difference_pct, "llm_whatif": llm_whatif,
                 "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
-    accepted = controller_class(controller).replay_options or tuple(BufferConfig.model_fields)
-    chosen = {k: v for k, v in settings.items() if k in accepted} | {"delta": delta, "gamma": gamma, "tau": tau,
-                                                                        "policy": policy, "lookahead": lookahead}
-    overrides = {k: v for k, v in chosen.items() if v is not None}  # the scoring policy applies to every controller
+    scoring = {"delta": delta, "gamma": gamma, "tau": tau, "policy": policy, "lookahead": lookahead}
+    overrides = preflight.replay(trace, controller, rank=rank, mode=mode, settings=settings, scoring=scoring)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
+        shutil.rmtree(out)
+    from rudder_agent.replay.simulator import replay_run
+
     summary: dict = {}
     for r in [rank] if rank is not None else recorded_ranks(trace):
         tic = time.perf_counter()
@@ -94,7 +91,7 @@ def bounds_command(
 ) -> None:
     """Compulsory rows, Belady's MIN and the decision oracle for a recorded run, beside what it did."""
     from rudder_agent.replay.bounds import bounds
-    from rudder_agent.replay.recording import recorded_ranks
+    from rudder_agent.traces import recorded_ranks
 
     results = [bounds(trace, r, fraction=fraction, horizon=horizon, progress=True)
                for r in ([rank] if rank is not None else recorded_ranks(trace))]

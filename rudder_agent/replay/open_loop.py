@@ -21,18 +21,17 @@ import json
 import math
 import re
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
 
 from rudder_agent.config import BufferConfig, TrainConfig, current_names, read_run_config
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, StaticFacts
 from rudder_agent.errors import InputError, RudderError, first_line
+from rudder_agent.progress import progress as progress_bar
 from rudder_agent.metrics import MinibatchMetrics, read_jsonl
 from rudder_agent.report.figures import PassOptions
 from rudder_agent.report.passk import PassRate, direction, pass_rate, window_change
@@ -322,9 +321,9 @@ def replay_stream(controller: Any, stream: RecordedStream, windows: Sequence[Win
                   on_row: Callable[[dict], None] | None = None) -> list[dict]:
     """Every window through ``controller.decide`` in order (history carried); one row per window."""
     index = {m["step"]: i for i, m in enumerate(stream.minibatches)}
-    show = sys.stderr.isatty() if progress is None else progress
     rows = []
-    for window in tqdm(windows, desc=f"open-loop rank {stream.rank}", unit="window", disable=not show, leave=False):
+    for window in progress_bar(windows, desc=f"open-loop rank {stream.rank}", unit="window",
+                               enabled=progress is not False):
         outcome = controller.decide(window.request)
         row = window_row(stream, window, outcome, labels.get(label_step(window)), index, opts)
         rows.append(row)

@@ -22,10 +22,9 @@ from pydantic import BaseModel
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
-from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest
+from rudder_agent.decision import DEFAULT_HORIZON, Action, DecisionOutcome, DecisionRequest
+from rudder_agent.errors import SettingError
 from rudder_agent.buffer.counterfactual import play
-
-DEFAULT_HORIZON = 8
 
 
 class OracleLabel(BaseModel):
@@ -79,6 +78,12 @@ class Oracle(Controller):
     def from_replay(cls, recorded: BufferConfig, recording: Any, **overrides) -> Controller:
         """Horizon and rollout may be overridden; the keep-policy overrides belong to the buffer, not the oracle."""
         return cls(**{k: v for k, v in overrides.items() if k in cls.replay_options})
+
+    @classmethod
+    def preflight_replay(cls, recorded: BufferConfig, **overrides) -> None:
+        """Only the horizon is the oracle's own; the buffer's overrides are checked with the recorded settings."""
+        if overrides.get("horizon", DEFAULT_HORIZON) < 1:
+            raise SettingError("horizon", f"must be at least 1 minibatch, got {overrides['horizon']}")
 
     def bind(self, engine: BufferEngine, recording: Any) -> None:
         """Give the oracle the replay's engine and stream (the simulator calls this before the first step)."""

@@ -38,6 +38,10 @@ class RecordedDecisions(Controller):
     def from_replay(cls, recorded: BufferConfig, recording: Recording, **overrides) -> Controller:
         return cls(recording)
 
+    @classmethod
+    def preflight_replay(cls, recorded: BufferConfig, **overrides) -> None:
+        """Nothing of its own to check: it takes the recorded run's decisions, whatever the settings."""
+
     def warm_start(self, remote_ids: np.ndarray, remote_degrees: np.ndarray, capacity: int) -> np.ndarray:
         """The recorded warm start (kept in the live degree order)."""
         return np.asarray(remote_ids, dtype=np.int64)[:capacity]

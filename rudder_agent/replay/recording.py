@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import read_jsonl
-from rudder_agent.traces import TraceMeta, read_trace, read_trace_meta
+from rudder_agent.traces import TraceMeta, read_trace, read_trace_meta, recorded_ranks  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -63,15 +62,6 @@ class Recording:
         if not latencies or not n or not self.live_seconds():
             return 1
         return max(1, math.ceil(statistics.median(latencies) / (self.live_seconds() / n)))
-
-
-def recorded_ranks(run_dir: Path) -> list[int]:
-    """Ranks with a trace in ``run_dir``."""
-    ranks = sorted(int(m.group(1)) for p in run_dir.glob("trace-rank*.json")
-                   if (m := re.fullmatch(r"trace-rank(\d+)\.json", p.name)))
-    if not ranks:
-        raise RudderError(f"{run_dir} holds no trace-rank*.json: record the run with `rudder train --trace`")
-    return ranks
 
 
 def load_recording(run_dir: Path, rank: int) -> Recording:

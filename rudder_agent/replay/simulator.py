@@ -16,7 +16,6 @@ from typing import Callable, Literal
 
 import numpy as np
 from pydantic import BaseModel
-from tqdm import tqdm
 
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.buffer.keep import make_keep
@@ -26,6 +25,7 @@ from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.channel import DecisionChannel
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import EpochMetrics, MetricsWriter, MinibatchMetrics
+from rudder_agent.progress import progress as progress_display
 from rudder_agent.registry import replay_controller
 from rudder_agent.replay.oracle import OracleJudge
 from rudder_agent.replay.recording import Recording, load_recording
@@ -111,8 +111,8 @@ def _run(recording: Recording, step: MinibatchStep, window: int, judge: OracleJu
     meta = recording.meta
     epoch_rows: list[MinibatchMetrics] = []
     tic = time.perf_counter()
-    bar = tqdm(total=len(recording.steps), desc=f"replay rank {meta.rank} [{name}]", unit="mb",
-               disable=not progress, leave=False)
+    bar = progress_display(total=len(recording.steps), desc=f"replay rank {meta.rank} [{name}]", unit="mb",
+                           enabled=progress)
     for i, (s, ids) in enumerate(zip(recording.steps, recording.inputs)):
         epoch = s // meta.minibatches_per_epoch
         if epoch_rows and epoch_rows[-1].epoch != epoch:

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from rudder_agent.errors import RudderError
+from rudder_agent.progress import progress
 from rudder_agent.replay.oracle import DEFAULT_HORIZON
 from rudder_agent.report import plots, tables
 from rudder_agent.report.figures import Labels, PassOptions, rank_row, reference, run_row, with_ratio
@@ -37,7 +36,7 @@ def collect_labels(runs: Sequence[Run], horizon: int, compute: bool,
                    notes: list[str]) -> dict[str, dict[int, Labels]]:
     """Oracle labels per run and rank: recorded ones, or (``compute``) judged on a live run's trace."""
     out: dict[str, dict[int, Labels]] = {}
-    for run in tqdm(runs, desc="oracle labels", unit="run", disable=not compute, leave=False):
+    for run in progress(runs, desc="oracle labels", unit="run", enabled=compute):
         out[run.name] = {}
         for rank in run.minibatches:
             try:
@@ -58,7 +57,7 @@ def collect_bounds(runs: Sequence[Run], ranks: Sequence[dict], horizon: int, not
     """Distance of every buffered run with a trace to the compulsory, Belady and oracle bounds."""
     by_key = {(r["run"], r["rank"]): r for r in ranks}
     out = []
-    for run in tqdm(runs, desc="bounds", unit="run", leave=False):
+    for run in progress(runs, desc="bounds", unit="run"):
         why = skip_reason(run)
         if why is not None:
             notes.append(f"{run.name}: bounds skipped ({why})")

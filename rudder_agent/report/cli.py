@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rudder_agent.replay.oracle import DEFAULT_HORIZON
+from rudder_agent.decision import DEFAULT_HORIZON
 
 
 def report_command(

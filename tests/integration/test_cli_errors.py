@@ -61,7 +61,7 @@ def test_bad_fanouts_exit_2_with_one_line_before_any_work(tmp_path: Path, fanout
                   env={**os.environ, "RUDDER_CACHE": str(cache), "COLUMNS": "200"})
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
-    message = f"Invalid value: expected comma-separated positive integers like 10,25, got {fanouts!r}"
+    message = f"Invalid value for '--fanouts': expected comma-separated positive integers like 10,25, got {fanouts!r}"
     assert [line for line in proc.stderr.splitlines() if "Invalid value" in line] == \
         [line for line in proc.stderr.splitlines() if message in line]
     assert len([line for line in proc.stderr.splitlines() if message in line]) == 1

@@ -17,7 +17,7 @@ from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.paths import PROJECT_ROOT
+from rudder_agent.paths import PROJECT_ROOT, PROMPTS_DIR
 
 FACTS = StaticFacts(dataset="ogbn-arxiv", num_nodes=169_343, num_edges=1_166_243, num_parts=2, partition=0,
                     local_nodes=85_000, halo_nodes=40_000, capacity=2_000, total_minibatches=100, feature_dim=128)
@@ -41,7 +41,7 @@ def script(tmp_path):
 
 def test_graph_runs_the_four_nodes_in_order(script):
     config = AgentConfig(model=f"scripted:{script}")
-    prompts = PromptSet.load(PROJECT_ROOT / "prompts", "v1")
+    prompts = PromptSet.load(PROMPTS_DIR, "v1")
     graph = build_graph(make_backend(config), prompts, config)
     steps = [name for chunk in graph.stream(AgentState(facts=FACTS, request=request(9, 30)), stream_mode="updates")
              for name in chunk]
@@ -77,7 +77,7 @@ def test_guard_and_end_of_training(script):
 def test_run_record_identifies_prompt_and_model(script):
     ctl = LLMController(AgentConfig(model=f"scripted:{script}", cot=True, seed=11))
     record = ctl.run_record()
-    assert record == {"prompt_version": "v2", "prompt_sha256": PromptSet.load(PROJECT_ROOT / "prompts", "v2").sha256,
+    assert record == {"prompt_version": "v2", "prompt_sha256": PromptSet.load(PROMPTS_DIR, "v2").sha256,
                       "model": f"scripted:{script}", "cot": True, "fallback": "skip", "seed": 11}
 
 
@@ -99,9 +99,9 @@ def test_decide_from_a_background_thread(script):
 
 def test_studio_module_exposes_the_graph_without_starting_a_backend(script, monkeypatch):
     monkeypatch.setenv("RUDDER_AGENT_MODEL", f"scripted:{script}")
-    module = runpy.run_path(str(PROJECT_ROOT / "graphs" / "decision_graph.py"))
-    assert json.loads((PROJECT_ROOT / "langgraph.json").read_text())["graphs"] == {
-        "rudder_decision": "./graphs/decision_graph.py:graph"}
-    graph = module["graph"]
+    specs = json.loads((PROJECT_ROOT / "langgraph.json").read_text())["graphs"]
+    assert specs == {"rudder_decision": "rudder_agent.agent.decision_graph:graph"}  # the packaged module
+    module, name = specs["rudder_decision"].split(":")
+    graph = runpy.run_module(module)[name]  # a fresh import: it reads $RUDDER_AGENT_MODEL now
     assert set(graph.get_graph().nodes) >= {"metrics_collector", "context_builder", "decision_maker"}
     assert graph.invoke({"facts": FACTS, "request": request(9, 30)})["outcome"].decision == "replace"

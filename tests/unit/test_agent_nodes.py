@@ -18,11 +18,11 @@ from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState, HistoryEntry, Progress
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.paths import PROJECT_ROOT
+from rudder_agent.paths import PROMPTS_DIR
 
 FACTS = StaticFacts(dataset="ogbn-arxiv", num_nodes=169_343, num_edges=1_166_243, num_parts=2, partition=0,
                     local_nodes=85_000, halo_nodes=40_000, capacity=2_000, total_minibatches=200, feature_dim=128)
-PROMPTS = PromptSet.load(PROJECT_ROOT / "prompts", "v1")
+PROMPTS = PromptSet.load(PROMPTS_DIR, "v1")
 ANSWER = {"decision": "replace", "hits": "increase", "comm": "increase", "reason": "hits falling, stale present"}
 
 

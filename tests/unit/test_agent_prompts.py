@@ -21,9 +21,9 @@ from rudder_agent.agent.prompts import (
 from rudder_agent.agent.state import AgentState, HistoryEntry, Progress, WindowSummary
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.output import DecisionAnswer, ReasonedDecisionAnswer
-from rudder_agent.paths import PROJECT_ROOT
+from rudder_agent.paths import PROMPTS_DIR
 
-ROOT = PROJECT_ROOT / "prompts"
+ROOT = PROMPTS_DIR
 FACTS = StaticFacts(dataset="reddit", num_nodes=232_965, num_edges=114_615_892, num_parts=4, partition=1,
                     local_nodes=58_000, halo_nodes=90_000, capacity=4_500, total_minibatches=600, feature_dim=602)
 

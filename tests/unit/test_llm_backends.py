@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -165,8 +166,32 @@ def test_script_path_may_be_relative(tmp_path, monkeypatch):
 @pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="xllamacpp not installed")
 def test_unloadable_gguf_fails_check_with_the_servers_words(tmp_path):
     bogus = tmp_path / "bogus.gguf"
-    bogus.write_text("not a model")
+    bogus.write_bytes(b"GGUF but not a model")  # passes the magic check at construction; llama.cpp refuses it
     backend = make(f"llamacpp:{bogus}")
     with pytest.raises(BackendError, match=r"did not start: llama.cpp could not load .*bogus.gguf"):
         backend.check()
     assert backend.server.address is None and backend.server._proc is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="xllamacpp not installed")
+def test_a_file_that_is_not_gguf_fails_at_construction(tmp_path):
+    text = tmp_path / "notes.gguf"
+    text.write_text("not a model")
+    with pytest.raises(BackendError, match="is not a GGUF model file"):
+        make(f"llamacpp:{text}")
+
+
+def test_preflight_reaches_remote_servers_only(tmp_path):
+    """A refused port fails preflight at once; a scripted model has nothing to reach; nothing is started."""
+    port = closed_port()
+    for spec, kwargs in ((f"openai:m@http://127.0.0.1:{port}/v1", {}),
+                         ("ollama:gemma3:4b", {"ollama_host": f"127.0.0.1:{port}"})):
+        backend = make(spec, **kwargs)
+        tic = time.monotonic()
+        with pytest.raises(BackendError, match=f"127.0.0.1:{port}"):
+            backend.preflight()
+        assert time.monotonic() - tic < 3
+        assert backend._model is None  # preflight built no chat model
+    script = tmp_path / "a.txt"
+    script.write_text("hello\n")
+    make(f"scripted:{script}").preflight()

@@ -18,7 +18,7 @@ from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.controllers.channel import RunnerStats
 from rudder_agent.decision import DecisionOutcome, WhatIf
-from rudder_agent.paths import PROJECT_ROOT
+from rudder_agent.paths import PROMPTS_DIR
 from tests.unit.test_agent_graph import FACTS, REPLACE, request
 
 A, B = np.array([150, 151]), np.array([5, 150, 151])  # ids >= 100 are remote for partition 0
@@ -80,7 +80,7 @@ class FixedOutlook:
 def decide(whatif: WhatIf, version: str = "v2", min_difference_pct: float = 0.5, stale: int = 20, size: int = 5):
     chat, outlook = Recorder(), FixedOutlook(whatif)
     config = AgentConfig(model="scripted:unused", prompt_version=version, min_difference_pct=min_difference_pct)
-    graph = build_graph(chat, PromptSet.load(PROJECT_ROOT / "prompts", version), config)
+    graph = build_graph(chat, PromptSet.load(PROMPTS_DIR, version), config)
     req = request(9, 30, stale=stale, size=size).model_copy(update={"outlook": outlook})
     outcome = graph.invoke(AgentState(facts=FACTS, request=req))["outcome"]
     return outcome, chat, outlook
@@ -132,7 +132,7 @@ def test_with_a_whatif_the_model_judges_full_buffers_and_the_end_of_training() -
 def test_a_recorded_whatif_is_used_as_is(version) -> None:
     chat = Recorder()
     config = AgentConfig(model="scripted:unused", prompt_version=version)
-    graph = build_graph(chat, PromptSet.load(PROJECT_ROOT / "prompts", version), config)
+    graph = build_graph(chat, PromptSet.load(PROMPTS_DIR, version), config)
     req = request(9, 30).model_copy(update={"whatif": CLEAR})
     out = graph.invoke(AgentState(facts=FACTS, request=req))
     assert out["whatif"] == CLEAR and out["outcome"].source == "model"

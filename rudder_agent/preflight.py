@@ -1,0 +1,167 @@
+"""Every check a command can make before it partitions a graph or starts a process, in one place.
+
+`train`, `compare` and `replay` call one function here first. A setting that cannot work stops the
+command with one line naming the option (``error: --model: ...``) and exit code 2, before any
+partition, run directory, server, trainer or model process exists. What is checked:
+
+- every option's value and range: the typed settings (``rudder_agent.config``), the dataset name,
+  the buffer fractions and controllers of `compare`, the timeout, a `--trainer` script,
+  a `--link-rate` tc understands;
+- whatever the chosen controller needs, through its own ``preflight`` hook (the `llm` agent: the
+  model string, its files, the prompt version's templates, and whether an Ollama or OpenAI-compatible
+  server answers, with a short timeout; the `classifier`: the artefact, its format and feature schema).
+
+Code below the command line names a setting by its field (``SettingError("llm_model", ...)``);
+:func:`option_for` turns the field into the running command's option (``--model``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rudder_agent.config import BufferConfig, TrainSettings
+from rudder_agent.errors import RudderError, SettingError
+
+PARAMETER_OF_FIELD = {"fraction": "buffer_fraction", "llm_model": "model", "llm_timeout_s": "llm_timeout",
+                      "part_method": "method", "mode": "sync", "out_dir": "out"}
+"""Settings field -> the command-line parameter that sets it, where their names differ (train and compare)."""
+
+TC_RATE = re.compile(r"\d+(\.\d+)?([kmgt]i?)?(bit|bps)", re.IGNORECASE)
+"""A rate as `tc` reads it: 1gbit, 200mbit, 12.5mbps, 1gibit."""
+
+
+def option_for(field: str) -> str:
+    """The running command's option (or argument) that sets ``field``; ``--field-name`` outside a command."""
+    from typer._click.globals import get_current_context  # typer vendors click: its commands and contexts
+
+    ctx = get_current_context(silent=True)
+    params = {p.name: p for p in ctx.command.params} if ctx is not None else {}
+    param = params.get(field) or params.get(PARAMETER_OF_FIELD.get(field, ""))
+    if param is None:
+        return "--" + field.replace("_", "-")
+    if param.param_type_name == "argument":
+        return param.name.upper()
+    return max((o for o in param.opts if o.startswith("--")), key=len, default=param.opts[0])
+
+
+def named(err: SettingError) -> SettingError:
+    """``err`` naming the option that sets its field (unchanged if it names one already)."""
+    return err if err.option else err.for_option(option_for(err.field))
+
+
+def from_validation(exc: ValidationError) -> SettingError:
+    """A pydantic error on the settings as one SettingError: the first problem, named by its option."""
+    problem = exc.errors()[0]
+    fields = [part for part in problem["loc"] if isinstance(part, str)]
+    field = fields[-1] if fields else "settings"
+    value = problem.get("input")
+    got = f" (got {value!r})" if isinstance(value, (str, int, float, bool, Path)) or value is None else ""
+    more = f"; and {len(exc.errors()) - 1} more problem(s)" if len(exc.errors()) > 1 else ""
+    return named(SettingError(field, f"{problem['msg']}{got}{more}"))
+
+
+def controller(cfg: BufferConfig) -> None:
+    """What the controller named by ``cfg`` needs, checked by its own class."""
+    from rudder_agent.registry import controller_class
+
+    controller_class(cfg.controller).preflight(cfg)
+
+
+def dataset(name: str) -> None:
+    """A dataset the registry knows (``synthetic:N`` included)."""
+    from rudder_agent.data.registry import resolve
+
+    try:
+        resolve(name)
+    except RudderError as err:
+        raise SettingError("dataset", str(err)) from None
+
+
+def run_settings(settings: TrainSettings, timeout: float) -> None:
+    """What `train` and `compare` share: the time limit and the emulated link (the dataset comes last)."""
+    if not timeout > 0:
+        raise SettingError("timeout", f"must be a positive number of seconds, got {timeout}")
+    if settings.network == "netns" and not TC_RATE.fullmatch(settings.link_rate or ""):
+        raise SettingError("link_rate", f"{settings.link_rate!r} is not a rate tc understands, e.g. 1gbit or 200mbit")
+
+
+def train(settings: TrainSettings, *, timeout: float, trainer: Path | None) -> None:
+    """Everything `rudder train` can check before it partitions or starts anything."""
+    run_settings(settings, timeout)
+    if trainer is not None and not trainer.is_file():
+        raise SettingError("trainer", f"{trainer} is not a file")
+    controller(settings.buffer)
+    if settings.own_graph is None:  # an own graph was checked when its source was resolved
+        dataset(settings.dataset)  # last: the dataset registry imports DGL, which the run needs anyway
+
+
+def compare(settings: TrainSettings, *, controllers: str, fractions: str,
+            timeout: float) -> tuple[list[str], list[float]]:
+    """Everything `rudder compare` can check first; its controllers and buffer fractions, parsed."""
+    from rudder_agent.registry import LIVE
+
+    run_settings(settings, timeout)
+    names = [c.strip() for c in controllers.split(",") if c.strip()]
+    unknown = [c for c in names if c not in LIVE]
+    if not names or unknown:
+        raise SettingError("controllers", f"expected a comma-separated list of {', '.join(LIVE)}"
+                                          f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}")
+    try:
+        shares = [float(f) for f in fractions.split(",") if f.strip()]
+    except ValueError:
+        shares = []
+    if not shares:
+        raise SettingError("fractions", f"expected comma-separated numbers like 0.05,0.25, got {fractions!r}")
+    for share in shares:
+        try:
+            BufferConfig.model_validate({**settings.buffer.model_dump(), "fraction": share})
+        except ValidationError as exc:
+            raise SettingError("fractions", f"{share}: {exc.errors()[0]['msg']}") from None
+    for name in dict.fromkeys(["none", *names]):  # each controller once: what it needs does not depend on the size
+        controller(settings.buffer.model_copy(update={"controller": name, "fraction": shares[0]}))
+    if settings.own_graph is None:
+        dataset(settings.dataset)
+    return names, shares
+
+
+def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | None, settings: dict[str, Any],
+           scoring: dict[str, Any]) -> dict[str, Any]:
+    """Everything `rudder replay` can check before it writes anything; the overrides the replay applies.
+
+    ``settings`` are the controller options given (None: the recorded run's); only those the controller
+    takes are kept. ``scoring`` (delta, gamma, tau, policy, lookahead) configure the buffer, for every controller.
+    """
+    from rudder_agent.config import read_run_config
+    from rudder_agent.registry import controller_class
+    from rudder_agent.traces import recorded_ranks
+
+    config = trace / "config.json"
+    if not config.is_file():
+        raise SettingError("trace", f"{trace} is not a recorded run ({config.name} is missing); "
+                                    "record one with `rudder train --trace`")
+    try:
+        recorded = read_run_config(config).buffer
+    except (ValueError, OSError) as err:
+        raise SettingError("trace", f"{config} is unreadable: {err}") from None
+    try:
+        ranks = recorded_ranks(trace)
+    except RudderError as err:
+        raise SettingError("trace", str(err)) from None
+    if rank is not None and rank not in ranks:
+        raise SettingError("rank", f"{trace} has no trace of rank {rank}; traced ranks: {', '.join(map(str, ranks))}")
+    if mode not in (None, "async", "sync"):
+        raise SettingError("mode", f"must be async or sync, not {mode!r}")
+    try:
+        cls = controller_class(controller_name)
+    except RudderError as err:
+        raise SettingError("controller", str(err)) from None
+    accepted = cls.replay_options or tuple(BufferConfig.model_fields)
+    overrides = {k: v for k, v in {**{k: v for k, v in settings.items() if k in accepted}, **scoring}.items()
+                 if v is not None}
+    BufferConfig.model_validate({**recorded.model_dump(), **{k: v for k, v in overrides.items() if k in scoring}})
+    cls.preflight_replay(recorded, **overrides)
+    return overrides
