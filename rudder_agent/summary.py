@@ -86,7 +86,7 @@ def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict
     pct = lambda q: float(np.percentile(latencies, q)) if latencies else None  # noqa: E731
     return {
         "capacity": [c["capacity"] for c in sorted(controllers, key=lambda c: c["rank"])],
-        "decisions": {k: decisions.get(k, 0) for k in ("replace", "skip", "invalid", "guarded")},
+        "decisions": {k: decisions.get(k, 0) for k in ("replace", "skip", "invalid", "guarded", "no-difference")},
         "requests": int(sum(c.get("requests", 0) for c in controllers)),
         "dropped_requests": int(sum(c.get("dropped", 0) for c in controllers)),
         "latency_p50_s": pct(50),

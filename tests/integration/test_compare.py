@@ -57,7 +57,7 @@ def test_one_run_per_variant_and_the_table_beside_them(compared) -> None:
     for s, name in ((none, "none"), (fixed, "fixed-0.25")):
         mbs = [m for rank in (0, 1) for m in read_jsonl(out / name / f"metrics-rank{rank}.jsonl", kind="minibatch")]
         assert s["comm_rows_per_epoch"] == s["comm_rows"] == sum(m["comm_rows"] for m in mbs)
-    assert fixed["decisions"] == {"replace": fixed["minibatches"], "skip": 0, "invalid": 0, "guarded": 0}
+    assert fixed["decisions"] == {"replace": fixed["minibatches"], "skip": 0, "invalid": 0, "guarded": 0, "no-difference": 0}
 
 
 def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:

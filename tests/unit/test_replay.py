@@ -199,7 +199,7 @@ def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
     assert summary["replay"]["overrides"]["llm_timeout_s"] == 5.0
     # every model answer is valid under the current schema (answers with old keys all count as invalid)
     # the opening fill, then the model for every request (each with a what-if; the last answer is never applied)
-    assert summary["decisions"] == {"replace": 4, "skip": 4, "invalid": 0, "guarded": 1}
+    assert summary["decisions"] == {"replace": 4, "skip": 4, "invalid": 0, "guarded": 1, "no-difference": 0}
     assert [(m["decision_source"], m["decision_applied"], m["decision_valid"], m["expected_hits"])
             for m in minibatches(tmp_path / "out")] == [
         ("guard", "replace", True, None), ("model", "skip", True, "unchanged"),
@@ -231,7 +231,8 @@ def test_replay_cli_llm_timeout_reaches_the_http_client(tmp_path):
             assert handler.arrived.acquire(timeout=30), f"only {k} requests reached the server"
         posts = len(handler.bodies)
     # 5 requests and the opening fill; every request goes to the model (each with a what-if)
-    assert summary["decisions"] == {"replace": 0, "skip": 0, "invalid": model_calls, "guarded": 6 - model_calls}
+    assert summary["decisions"] == {"replace": 0, "skip": 0, "invalid": model_calls, "guarded": 6 - model_calls,
+                                    "no-difference": 0}
     assert model_calls == 5
     assert posts == 2 * (1 + model_calls)
     rows = minibatches(tmp_path / "out")
