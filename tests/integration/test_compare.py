@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 # lfu (W=0): DistDGL samples the same neighbours as for none (a window changes them: docs/what-to-keep.md)
 ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed", "--fractions", "0.25", "--policy", "lfu"]
 HEADER = ["controller", "buffer", "comm rows/epoch", "vs none", "%-Hits", "epoch s", "vs none",
-          "decisions r/s/i/g", "agent wait s", "test acc"]
+          "decisions r/s/i/g/n", "agent wait s", "test acc"]
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -30,7 +30,7 @@ def expected_row(s: dict, none: dict) -> list[str]:
     return [s["controller"], f"{round(100 * s['buffer_fraction'])}%", f"{s['comm_rows_per_epoch']:,.0f}",
             f"{s['comm_rows_per_epoch'] / none['comm_rows_per_epoch']:.3f}", f"{s['hit_pct']:.1f}",
             f"{s['epoch_time_s']:.2f}", f"{s['epoch_time_s'] / none['epoch_time_s']:.3f}",
-            f"{d['replace']}/{d['skip']}/{d['invalid']}/{d['guarded']}", f"{s['agent_wait_s']:.3f}",
+            f"{d['replace']}/{d['skip']}/{d['invalid']}/{d['guarded']}/{d['no-difference']}", f"{s['agent_wait_s']:.3f}",
             f"{s['test_acc']:.4f}"]
 
 
