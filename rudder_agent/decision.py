@@ -10,7 +10,7 @@ from rudder_agent.metrics import MinibatchMetrics
 
 Action = Literal["replace", "skip"]
 Direction = Literal["increase", "decrease", "unchanged"]
-Source = Literal["model", "fallback", "guard", "no-difference", "rule"]
+Source = Literal["model", "fallback", "guard", "no-difference", "rule", "idle"]
 
 DEFAULT_HORIZON = 8
 """The oracle's look-ahead in minibatches (here, not in replay/, so the command line imports it without torch)."""

@@ -17,8 +17,12 @@ import torch
 from rudder_agent.buffer.counterfactual import Outlook
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.controllers.channel import DecisionChannel
-from rudder_agent.decision import DecisionRecord
+from rudder_agent.decision import DecisionOutcome, DecisionRecord
 from rudder_agent.metrics import MinibatchMetrics, minibatch_record
+
+IDLE = DecisionOutcome(request_step=-1, decision="replace", source="idle",
+                       reason="no fresh answer; the keep policy re-ranks for free")
+"""What a minibatch without an answer applies when its controller asks for it and replacing is free."""
 
 ReadRows = Callable[[np.ndarray], torch.Tensor | None]
 """Rows of the given global ids, in that order (a DistTensor read), or None when nothing is read."""
@@ -48,6 +52,9 @@ class MinibatchStep:
         """
         tic = time.perf_counter()
         outcome, t_wait = self.channel.decision_for(step) if self.channel is not None else (None, 0.0)
+        if outcome is None and self.channel is not None and self.channel.replaces_between_answers \
+                and not self.engine.keep.fetches_rows:
+            outcome = IDLE  # no fresh answer: keep re-ranking, which fetches nothing under this policy
         with self.outlook.lock:  # a controller thread may fork the engine: never mid-step
             plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace",
                                        upcoming=upcoming)

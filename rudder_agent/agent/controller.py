@@ -36,6 +36,7 @@ class LLMController(Controller):
     name = "llm"
     sees_ahead = True  # the What-if node plays replace and skip over the window sampled ahead
     thread_nice = 19  # what-if play and prompts run on CPU time training leaves idle (async never waits)
+    replaces_between_answers = True  # a slow model must not freeze a look-ahead buffer between its answers
 
     def __init__(self, config: AgentConfig | None = None):
         self.config = config or AgentConfig()

@@ -45,6 +45,12 @@ class Controller(ABC):
     """Cheap, deterministic controllers are evaluated by the prefetcher itself each minibatch."""
     warm_starts: ClassVar[bool] = False
     """True when ``warm_start`` loads rows before training (MassiveGNN); the paper's buffer starts empty."""
+    replaces_between_answers: ClassVar[bool] = False
+    """Whether minibatches without a fresh answer replace when replacing fetches nothing (lfu, lookahead).
+
+    An asynchronous controller slower than the trainer answers a few minibatches in many; under a
+    keep policy whose re-ranking is free, those minibatches keep re-ranking instead of freezing.
+    """
     thread_nice: ClassVar[int] = 0
     """Nice value of the controller's own thread in asynchronous mode (0: the trainer's priority)."""
     sees_ahead: ClassVar[bool] = False
@@ -112,6 +118,7 @@ class Controller(ABC):
         channel = ControllerRunner(self, mode) if latency is None else ClockedChannel(
             self, 1 if mode == "sync" else latency, mode)
         channel.opening = self.opening(buffer)
+        channel.replaces_between_answers = self.replaces_between_answers
         return channel
 
     def opening(self, buffer: PersistentBuffer) -> DecisionOutcome | None:

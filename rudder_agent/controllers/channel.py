@@ -136,6 +136,8 @@ class DecisionChannel(ABC):
     """The step's rudder_agent.buffer.counterfactual.Outlook, handed to controllers with each request."""
     opening: DecisionOutcome | None = None
     """Applied to the first minibatch, before any answer can arrive (Controller.opening)."""
+    replaces_between_answers: bool = False
+    """Controller.replaces_between_answers: the step replaces on minibatches without an answer if that is free."""
 
     def take_opening(self) -> DecisionOutcome | None:
         """The opening decision, once (counted like any other)."""

@@ -115,7 +115,8 @@ def load_stream(run_dir: Path, rank: int) -> RecordedStream:
 
 def applied_steps(minibatches: Sequence[dict]) -> list[int]:
     """Steps of the minibatches a decision was applied to, in order."""
-    return [m["step"] for m in minibatches if m.get("decision_applied") is not None]
+    return [m["step"] for m in minibatches
+            if m.get("decision_applied") is not None and m.get("decision_source") != "idle"]  # idle: no answer
 
 
 def metrics(row: dict) -> MinibatchMetrics:
@@ -155,7 +156,7 @@ def windows_from_minibatches(minibatches: Sequence[dict]) -> list[Window]:
     """
     out, window = [], []
     for row in minibatches:
-        if row.get("decision_applied") is not None and window:
+        if row.get("decision_applied") is not None and row.get("decision_source") != "idle" and window:
             last = window[-1]
             recorded = DecisionOutcome(request_step=last.step, decision=row["decision_applied"],
                                        source=row.get("decision_source") or "rule",

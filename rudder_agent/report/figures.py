@@ -37,13 +37,15 @@ def rate_columns(prefix: str, rate: PassRate | None) -> dict:
 
 def decision_figures(streams: Sequence[list[dict]], labels: Sequence[Labels | None], opts: PassOptions) -> dict:
     """Decision mix, validity, Pass@1 (hits, comm) and oracle agreement, pooled over the ranks' streams."""
-    applied = [m for s in streams for m in s if m.get("decision_applied") is not None]
+    applied = [m for s in streams for m in s  # idle replacements (no answer arrived) are nobody's decision
+               if m.get("decision_applied") is not None and m.get("decision_source") != "idle"]
     answers = [m for m in applied
                if m.get("decision_source") in ("model", "fallback") and m.get("decision_valid") is not None]
     sourced = [m for m in applied if m.get("decision_source") is not None]
     replace = sum(m["decision_applied"] == "replace" for m in applied)
     agree = [m["decision_applied"] == lab[m["step"]] for s, lab in zip(streams, labels) if lab
-             for m in s if m.get("decision_applied") is not None and m["step"] in lab]
+             for m in s if m.get("decision_applied") is not None and m.get("decision_source") != "idle"
+             and m["step"] in lab]
     hits = [j.passed for s in streams for j in judge(s, "hits", opts.k, opts.eps_hits)]
     comm = [j.passed for s in streams for j in judge(s, "comm", opts.k, opts.eps_comm)]
     return {

@@ -136,3 +136,24 @@ def test_a_recorded_whatif_is_used_as_is(version) -> None:
     req = request(9, 30).model_copy(update={"whatif": CLEAR})
     out = graph.invoke(AgentState(facts=FACTS, request=req))
     assert out["whatif"] == CLEAR and out["outcome"].source == "model"
+
+
+@pytest.mark.parametrize("policy, idle", [("lookahead", True), ("decay", False)])
+def test_between_answers_the_agent_keeps_a_lookahead_buffer_reranking(tmp_path, policy, idle) -> None:
+    """A slow agent (answers 4 minibatches late) must not freeze a buffer whose re-ranking is free."""
+    from rudder_agent.agent.controller import LLMController
+    from rudder_agent.replay import load_recording, replay
+    from tests.unit.test_replay import SKIP_ANSWER, make_run, random_inputs
+
+    script = tmp_path / "skip.jsonl"
+    script.write_text(json.dumps(SKIP_ANSWER) + "\n")
+    run = make_run(tmp_path / "run", random_inputs(16), policy=policy, per_epoch=16)
+    rows: list = []
+    replay(load_recording(run, 0), LLMController(AgentConfig(model=f"scripted:{script}", min_difference_pct=0)),
+           lambda r, kind: rows.append(r) if kind == "minibatch" else None, mode="async", latency_minibatches=4,
+           progress=False, policy=policy, lookahead=2)
+    sources = [m.decision_source for m in rows]
+    assert sources[0] == "guard" and "model" in sources  # the opening, then late answers
+    unanswered = [m for m in rows[1:] if m.decision_source in (None, "idle")]
+    assert unanswered and all((m.decision_source == "idle") == idle for m in unanswered)
+    assert all(m.decision_applied == "replace" for m in unanswered if m.decision_source == "idle")
