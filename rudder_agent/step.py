@@ -21,7 +21,11 @@ from rudder_agent.decision import DecisionRecord
 from rudder_agent.metrics import MinibatchMetrics, minibatch_record
 
 ReadRows = Callable[[np.ndarray], torch.Tensor | None]
-"""Rows of the given global ids, in that order (a DistTensor read), or None when nothing is read."""
+"""Rows of the given global ids, in that order (a DistTensor read), or None when nothing is read.
+
+The tensor must be the caller's to give (a DistTensor read returns a fresh one): the engine writes the
+buffer hits into it and serves it as the minibatch's features.
+"""
 
 
 def no_rows(ids: np.ndarray) -> None:
