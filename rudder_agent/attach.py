@@ -117,7 +117,7 @@ class BufferedFeatures:
         return ids
 
     def _read(self, ids: np.ndarray) -> torch.Tensor:
-        """ONE DistTensor read of everything the buffer does not serve."""
+        """ONE DistTensor read: the rows the buffer does not serve, each hit as a local stand-in row (no traffic)."""
         return self.read(self.feat, ids)
 
     @property

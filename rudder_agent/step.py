@@ -25,7 +25,11 @@ IDLE = DecisionOutcome(request_step=-1, decision="replace", source="idle",
 """What a minibatch without an answer applies when its controller asks for it and replacing is free."""
 
 ReadRows = Callable[[np.ndarray], torch.Tensor | None]
-"""Rows of the given global ids, in that order (a DistTensor read), or None when nothing is read."""
+"""Rows of the given global ids, in that order (a DistTensor read), or None when nothing is read.
+
+The tensor must be the caller's to give (a DistTensor read returns a fresh one): the engine writes the
+buffer hits into it and serves it as the minibatch's features.
+"""
 
 
 def no_rows(ids: np.ndarray) -> None:

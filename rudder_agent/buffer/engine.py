@@ -7,11 +7,14 @@ Per minibatch, in this order:
    round (hits +delta, the rest of the buffer x gamma; misses feed the candidate tracker).
    Hits are decided HERE, before any replacement of this minibatch. With ``replace`` it
    plans the replacement (stale and free slots <- best candidates, this minibatch's misses
-   included) and returns the ids to pull in ONE read: the non-hit inputs (local rows and
-   remote misses, in input order) followed by the inserted ids that are not already misses.
+   included) and returns the ids to pull in ONE read: every input in input order, each hit
+   standing in as this partition's first local id (read locally: no traffic), followed by
+   the inserted ids that are not already misses.
 2. the caller reads ``plan.pull_ids`` (one DistTensor read, or nothing in replay);
-3. ``complete``: assemble the input features (hits gathered from the buffer first), THEN
-   apply the replacement with the pulled rows, so it serves later minibatches only.
+3. ``complete``: assemble the input features IN the read's rows (row i is input i: only the
+   hits are copied, from the buffer over their stand-ins), THEN apply the replacement from
+   the pulled rows, so it serves later minibatches only. Each minibatch's features are the
+   tensor its read returned: nothing is reused, so an earlier minibatch's features never change.
 
 ``prepare`` and ``complete`` must alternate, from one thread at a time (the kernels release the
 GIL, so that thread runs beside training): a replacement planned before another ``prepare``
@@ -55,8 +58,7 @@ class FetchPlan:
     """What to pull for one minibatch and how to assemble it afterwards."""
 
     input_nodes: np.ndarray  # int64, as given
-    pull_ids: np.ndarray  # read these rows, in this order: non-hit inputs, then extra insert ids
-    pull_pos: np.ndarray  # input position of each non-hit input (= pull_ids[:len(pull_pos)])
+    pull_ids: np.ndarray  # read these rows, in this order: the inputs (hits as a local stand-in), then extra insert ids
     hit_pos: np.ndarray  # input position of each buffer hit ...
     hit_slots: np.ndarray  # ... and its buffer slot
     replacement: ReplacementPlan | None  # None when not asked to replace; empty when skipped
@@ -80,6 +82,8 @@ class BufferEngine:
         self.my_part = my_part
         self.local_lo = int(bounds[my_part - 1]) if my_part else 0
         self.local_hi = int(bounds[my_part])
+        if buffer is not None and buffer.track_features and self.local_hi == self.local_lo:
+            raise ValueError("a buffer with features needs a partition that owns a node (hits read a local stand-in)")
 
     def prepare(self, input_nodes: np.ndarray | torch.Tensor, replace: bool,
                 upcoming: Sequence[np.ndarray] = ()) -> FetchPlan:
@@ -94,7 +98,7 @@ class BufferEngine:
         if buf is None:
             r = remote_pos.shape[0]
             counts = FetchCounts(ids.shape[0], r, 0, r, 0, r, 0, 0, 0)
-            return FetchPlan(ids, ids, _NONE, _NONE, _NONE, None, _NONE, counts)
+            return FetchPlan(ids, ids, _NONE, _NONE, None, _NONE, counts)
 
         slots = buf.lookup(ids[remote_pos])
         hit = slots >= 0
@@ -104,15 +108,12 @@ class BufferEngine:
         stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming, (self.local_lo, self.local_hi))
         replacement = self.keep.plan(buf) if replace else None
 
-        pulled = np.ones(ids.shape[0], dtype=np.bool_)
-        pulled[hit_pos] = False
-        pull_pos = np.flatnonzero(pulled)
-        base = ids[pull_pos]
+        base = ids.copy()
+        base[hit_pos] = self.local_lo  # a local row in the hit's place: complete() writes the hit over it
         insert_src, extra = _NONE, _NONE
         if replacement is not None and len(replacement):
-            # where each inserted id's row will be: at its miss in ``base``, else appended
-            miss_rank = np.searchsorted(pull_pos, miss_pos)
-            insert_src = IdTable.of(miss_ids, miss_rank).lookup(replacement.insert_ids)
+            # where each inserted id's row will be: at its miss's input position, else appended
+            insert_src = IdTable.of(miss_ids, miss_pos).lookup(replacement.insert_ids)
             new = insert_src < 0
             extra = replacement.insert_ids[new]
             insert_src[new] = base.shape[0] + np.arange(extra.shape[0])
@@ -121,10 +122,13 @@ class BufferEngine:
         misses, replace_rows = miss_ids.shape[0], extra.shape[0]
         counts = FetchCounts(ids.shape[0], remote_pos.shape[0], hit_pos.shape[0], misses, replace_rows,
                              misses + replace_rows, stale, buf.occupancy, buf.capacity)
-        return FetchPlan(ids, pull_ids, pull_pos, hit_pos, hit_slots, replacement, insert_src, counts)
+        return FetchPlan(ids, pull_ids, hit_pos, hit_slots, replacement, insert_src, counts)
 
     def complete(self, plan: FetchPlan, pulled_rows: torch.Tensor | None) -> torch.Tensor | None:
-        """Input features in input order, then the replacement; None in replay (``pulled_rows=None``)."""
+        """Input features in input order, then the replacement; None in replay (``pulled_rows=None``).
+
+        The features are the first rows of ``pulled_rows`` (the read's own fresh tensor), hits written in place.
+        """
         buf = self.buffer
         if pulled_rows is None:
             if buf is not None and plan.replacement is not None:
@@ -132,14 +136,20 @@ class BufferEngine:
             return None
         if pulled_rows.shape[0] != plan.pull_ids.shape[0]:
             raise ValueError(f"pulled {pulled_rows.shape[0]} rows for {plan.pull_ids.shape[0]} pull ids")
-        n = plan.input_nodes.shape[0]
-        if buf is None or not plan.hit_pos.shape[0]:
-            out = pulled_rows[:n]
-        else:
-            out = torch.empty((n, pulled_rows.shape[1]), dtype=pulled_rows.dtype)
-            out.index_copy_(0, torch.from_numpy(plan.hit_pos), buf.gather(plan.hit_slots).to(pulled_rows.dtype))
-            out.index_copy_(0, torch.from_numpy(plan.pull_pos), pulled_rows[: plan.pull_pos.shape[0]])
+        pulled_rows = pulled_rows.contiguous()
+        out = self.assemble(plan, pulled_rows)
         if plan.replacement is not None:
-            rows = pulled_rows.index_select(0, torch.from_numpy(plan.insert_src)) if len(plan.replacement) else None
-            buf.apply_replacement(plan.replacement, rows)
+            self.write_replacement(plan, pulled_rows)
         return out
+
+    def assemble(self, plan: FetchPlan, pulled_rows: torch.Tensor) -> torch.Tensor:
+        """The input features in place: the first ``len(input_nodes)`` pulled rows, hits copied over their stand-ins."""
+        out = pulled_rows[: plan.input_nodes.shape[0]]
+        if plan.hit_pos.shape[0]:
+            self.buffer.gather_into(out, plan.hit_pos, plan.hit_slots)
+        return out
+
+    def write_replacement(self, plan: FetchPlan, pulled_rows: torch.Tensor) -> None:
+        """Apply the planned replacement, each inserted row copied once, straight from the pulled rows."""
+        rows = pulled_rows if len(plan.replacement) else None
+        self.buffer.apply_replacement(plan.replacement, rows, take=plan.insert_src)

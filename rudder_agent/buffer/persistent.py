@@ -68,6 +68,38 @@ def _replace(slot_ids, scores, keys, vals, shift, mask, evict_slots, insert_ids,
     return filled
 
 
+@numba.njit(cache=True, nogil=True)
+def _copy_rows(dst, dst_idx, src, src_idx):
+    """``dst[dst_idx[k]] = src[src_idx[k]]`` for every k, rows as raw bytes: one pass, no temporary."""
+    for k in range(dst_idx.shape[0]):
+        d, s = dst_idx[k], src_idx[k]
+        for b in range(dst.shape[1]):
+            dst[d, b] = src[s, b]
+
+
+def copy_rows(dst: torch.Tensor, dst_idx: np.ndarray, src: torch.Tensor, src_idx: np.ndarray) -> None:
+    """``dst[dst_idx] = src[src_idx]`` in place, bit for bit, without the temporary torch would gather into.
+
+    Both tensors are 2-D, contiguous and of one dtype; every index is checked (the kernel does not).
+    """
+    if dst.dtype != src.dtype or dst.ndim != 2 or dst.shape[1:] != src.shape[1:] \
+            or not (dst.is_contiguous() and src.is_contiguous()):
+        raise ValueError(f"copy_rows needs contiguous rows of one dtype and width: {dst.dtype} {tuple(dst.shape)}"
+                         f" <- {src.dtype} {tuple(src.shape)}")
+    dst_idx, src_idx = as_ids(dst_idx), as_ids(src_idx)
+    if dst_idx.shape != src_idx.shape:
+        raise ValueError(f"{dst_idx.shape[0]} destination rows for {src_idx.shape[0]} source rows")
+    for idx, n, what in ((dst_idx, dst.shape[0], "destination"), (src_idx, src.shape[0], "source")):
+        if idx.shape[0] and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"{what} row out of range [0, {n})")
+    _copy_rows(_bytes(dst), dst_idx, _bytes(src), src_idx)
+
+
+def _bytes(t: torch.Tensor) -> np.ndarray:
+    """A contiguous [n, D] tensor's memory as an [n, D * itemsize] uint8 array (no copy, any dtype)."""
+    return t.detach().view(torch.uint8).numpy() if t.shape[1] else np.empty((t.shape[0], 0), dtype=np.uint8)
+
+
 class PersistentBuffer:
     """Fixed-capacity store of remote feature rows with the paper's scoring and replacement."""
 
@@ -156,11 +188,12 @@ class PersistentBuffer:
         evict = stale[smallest_k(self._scores[stale], stale, k)]
         return ReplacementPlan(evict, self._candidates.top(k), self._version)
 
-    def apply_replacement(self, plan: ReplacementPlan, rows: torch.Tensor | None = None) -> None:
-        """Write the planned rows (``rows[i]`` is the feature row of ``plan.insert_ids[i]``)."""
+    def apply_replacement(self, plan: ReplacementPlan, rows: torch.Tensor | None = None,
+                          take: np.ndarray | None = None) -> None:
+        """Write the planned rows: ``rows[take[i]]`` (default ``rows[i]``) is the row of ``plan.insert_ids[i]``."""
         if plan.version != self._version:
             raise RuntimeError("stale ReplacementPlan: the buffer changed since it was planned")
-        self._write_rows(plan.evict_slots, rows)
+        self._write_rows(plan.evict_slots, rows, take)
         t = self._table
         self._occupancy += _replace(self._slot_ids, self._scores, t.keys, t.vals, t.shift, t.mask,
                                    plan.evict_slots, plan.insert_ids, self.policy.delta)
@@ -173,6 +206,15 @@ class PersistentBuffer:
         if not self.track_features:
             raise RuntimeError("this buffer keeps no features (feature_dim=0)")
         return self._rows.index_select(0, torch.from_numpy(as_ids(slots)))
+
+    def gather_into(self, out: torch.Tensor, positions: np.ndarray, slots: np.ndarray) -> None:
+        """``out[positions[k]] = row of slots[k]``: rows copied straight to where they are served."""
+        if not self.track_features:
+            raise RuntimeError("this buffer keeps no features (feature_dim=0)")
+        if out.dtype == self.dtype:
+            copy_rows(out, positions, self._rows, slots)
+        else:  # not on the live path (the buffer takes the DistTensor's dtype)
+            out[torch.from_numpy(as_ids(positions))] = self.gather(slots).to(out.dtype)
 
     def warm_load(self, ids: np.ndarray, rows: torch.Tensor | None = None) -> int:
         """Fill free slots with ids in the given order (degree-ordered warm start); returns how many.
@@ -188,16 +230,18 @@ class PersistentBuffer:
         self.apply_replacement(plan, None if rows is None else rows[torch.from_numpy(take)])
         return len(plan)
 
-    def _write_rows(self, slots: np.ndarray, rows: torch.Tensor | None) -> None:
-        """Copy rows into slots, checking they match the plan and the buffer's layout."""
+    def _write_rows(self, slots: np.ndarray, rows: torch.Tensor | None, take: np.ndarray | None) -> None:
+        """Copy ``rows[take]`` (default: ``rows``) into slots, checking they match the plan and the buffer's layout."""
         if rows is None:
             if self.track_features and slots.shape[0]:
                 raise ValueError("this buffer keeps features: pass the rows of the inserted ids")
             return
-        if tuple(rows.shape) != (slots.shape[0], self.feature_dim):
-            raise ValueError(f"rows shape {tuple(rows.shape)} != ({slots.shape[0]}, {self.feature_dim})")
+        n = slots.shape[0] if take is None else rows.shape[0]  # with ``take``, rows may hold more than the plan
+        if tuple(rows.shape) != (n, self.feature_dim):
+            raise ValueError(f"rows shape {tuple(rows.shape)} != ({n}, {self.feature_dim})")
         if self.track_features:
-            self._rows.index_copy_(0, torch.from_numpy(slots), rows.to(self.dtype))
+            take = np.arange(slots.shape[0]) if take is None else take
+            copy_rows(self._rows, slots, rows.to(self.dtype).contiguous(), take)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -53,9 +53,11 @@ def test_features_are_exact_and_rows_are_accounted(capacity):
         assert c.input_nodes == len(ids) and c.remote_inputs == len(ids) - local
         assert c.hits + c.misses == c.remote_inputs
         assert c.comm_rows == c.misses + c.replace_rows
-        assert len(plan.pull_ids) == local + c.comm_rows
-        assert np.unique(plan.pull_ids).shape[0] == plan.pull_ids.shape[0], "a row is pulled twice"
-        assert int(is_remote(plan.pull_ids[: local + c.misses]).sum()) == c.misses
+        assert len(plan.pull_ids) == len(ids) + c.replace_rows  # row i is input i, then the extra inserts
+        remote_pulled = plan.pull_ids[is_remote(plan.pull_ids)]
+        assert remote_pulled.shape[0] == c.comm_rows, "every remote row pulled is counted, hits are read locally"
+        assert np.unique(remote_pulled).shape[0] == c.comm_rows, "a remote row is pulled twice"
+        assert int(is_remote(plan.pull_ids[: len(ids)]).sum()) == c.misses
         assert c.occupancy <= c.capacity == capacity and 0 <= c.stale <= capacity
         if not replace:
             assert c.replace_rows == 0
@@ -101,7 +103,7 @@ def test_replacement_serves_later_minibatches_only():
     engine.complete(first, pull(first.pull_ids))
     second = engine.prepare(ids, replace=False)
     assert (second.counts.hits, second.counts.misses, second.counts.comm_rows) == (3, 0, 0)
-    np.testing.assert_array_equal(second.pull_ids, [800])
+    np.testing.assert_array_equal(second.pull_ids, [700, 700, 800, 700])  # hits read partition 1's first id
     assert torch.equal(engine.complete(second, pull(second.pull_ids)), pull(ids))
 
 
