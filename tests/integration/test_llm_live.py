@@ -53,9 +53,11 @@ def test_scripted_agent_sync_applies_every_answer(tmp_path: Path, isolated_cache
             "replace": len(range(0, n, 3)), "invalid": len(range(1, n, 3)), "skip": len(range(2, n, 3))}
         # sync: nothing is dropped and every request is decided
         assert record["dropped"] == 0
-        assert record["requests"] == len(mbs) == sum(record["decisions"].values())
-        # from the second minibatch on, every minibatch applies the answer to the previous one
-        assert [m["decision_applied"] is not None for m in mbs] == [False] + [True] * (len(mbs) - 1)
+        # every request is decided, plus the opening decision (the empty buffer is filled at minibatch 0)
+        assert record["requests"] == len(mbs) == sum(record["decisions"].values()) - 1
+        # the first minibatch applies the opening, every later one the answer to the previous one
+        assert [m["decision_applied"] is not None for m in mbs] == [True] * len(mbs)
+        assert (mbs[0]["decision_source"], mbs[0]["decision_applied"]) == ("guard", "replace")
         asked = [(m["decision_source"], m["decision_applied"]) for m in mbs
                  if m["decision_source"] in ("model", "fallback")]
         assert asked == [CYCLE[i % 3] for i in range(len(asked))]  # applied in the order the model answered

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.integration
 REPLACE = {"decision": "replace", "hits": "increase", "comm": "decrease", "reason": "stale entries"}
 SKIP = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "stable"}
 PACKAGED = ["rudder_agent/prompts/decision/v1/system.md", "rudder_agent/prompts/decision/v1/user.md",
+            "rudder_agent/prompts/decision/v2/system.md", "rudder_agent/prompts/decision/v2/user.md",
             "rudder_agent/prompts/README.md", "rudder_agent/agent/decision_graph.py", "rudder_agent/llm/serve_gguf.py"]
 
 
@@ -95,9 +96,9 @@ def test_the_installed_wheel_trains_with_the_agent_from_anywhere(wheel: Path, tm
     run_dir = work / "run"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["controller"] == "llm" and summary["epochs"] == 1 and summary["minibatches"] > 0
-    folder = site / "rudder_agent" / "prompts" / "decision" / "v1"
+    folder = site / "rudder_agent" / "prompts" / "decision" / "v2"  # the default prompt
     packaged = hashlib.sha256((folder / "system.md").read_bytes() + b"\0" + (folder / "user.md").read_bytes())
-    assert summary["agent"]["prompt_version"] == "v1" and summary["agent"]["prompt_sha256"] == packaged.hexdigest()
+    assert summary["agent"]["prompt_version"] == "v2" and summary["agent"]["prompt_sha256"] == packaged.hexdigest()
     for rank in (0, 1):  # each trainer loaded the wheel's templates
         assert f"prompts={folder}" in (run_dir / "logs" / f"trainer-{rank}.log").read_text()
     assert list((tmp_path / "xdg-cache" / "rudder" / "partitions").glob("cora-2p-metis/*.json"))
