@@ -115,7 +115,8 @@ def partition(
     feat_dim: int = opt(S, "feat_dim"),
 ) -> None:
     """Partition a dataset or your own graph with DGL's partition_graph (cached by dataset or content/parts/method)."""
-    from rudder_agent.cluster.partition import partition_dataset, partition_own_graph
+    from rudder_agent.cluster.own_graph import partition_own_graph
+    from rudder_agent.cluster.partition import partition_dataset
 
     source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
     if source is not None:
@@ -249,7 +250,8 @@ def dataset_settings(dataset: str, source: Optional[GraphSource]) -> dict[str, A
 
 def train_config(settings: TrainSettings, parts_given: bool = True) -> TrainConfig:
     """Partition (cached) and add where the partition lies to the validated run settings."""
-    from rudder_agent.cluster.partition import METHODS, partition_dataset, partition_own_graph
+    from rudder_agent.cluster.own_graph import partition_own_graph
+    from rudder_agent.cluster.partition import METHODS, partition_dataset
 
     update: dict[str, Any] = {}
     if settings.own_graph is None:

@@ -8,7 +8,6 @@ where it lies, and the trainer finds its number of classes as for any partition 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from rudder_agent.cluster.partition import (
 )
 from rudder_agent.config import MASK_KEYS, GraphSource
 from rudder_agent.data.own import PREFIX, bool_mask, check_splits, label_vector, run_name
+from rudder_agent.data.partition_json import PART_FILES, fingerprint, node_ranges, read_config
 from rudder_agent.errors import InputError, RudderError, first_line
 from rudder_agent.log import get_logger
 
@@ -37,7 +37,6 @@ log = get_logger(__name__)
 
 NODE_DATA = ("feat", "label", *MASK_KEYS)
 """The node data the built-in trainer reads from a DistGraph, by name."""
-PART_FILES = ("node_feats", "edge_feats", "part_graph")
 
 
 def adopt_partition(source: GraphSource, parts: int | None, *, out_root: Path | str | None = None,
@@ -71,7 +70,7 @@ def adopt_partition(source: GraphSource, parts: int | None, *, out_root: Path | 
             graph_name=graph_name,
             parts=num_parts,
             method=str(config.get("part_method", "unknown")),
-            num_nodes=int(config.get("num_nodes") or sum(e - s for s, e in _ranges(config))),
+            num_nodes=int(config.get("num_nodes") or sum(e - s for s, e in node_ranges(config))),
             num_edges=int(config.get("num_edges") or 0),
             feat_dim=feat_dim,
             num_classes=num_classes,
@@ -100,59 +99,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_") or "graph"
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """The partition JSON, refused unless it describes a homogeneous partition whose files all exist."""
-    try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"--part-config {path} is not valid JSON ({first_line(exc)})") from exc
-    required = ("graph_name", "num_parts", "node_map")
-    missing = [k for k in required if not isinstance(config, dict) or k not in config]
-    if missing:
-        raise InputError(f"--part-config {path} is not a DistDGL partition config (no {', '.join(missing)}); "
-                         "pass the JSON that dgl.distributed.partition_graph wrote")
-    if not isinstance(config["node_map"], dict):
-        raise InputError(f"--part-config {path}: node_map is not a mapping of node types to id ranges "
-                         "(a partition from an older DGL?); re-partition it with this DGL")
-    if len(config["node_map"]) != 1:
-        raise InputError(f"--part-config {path} is heterogeneous (node types {', '.join(config['node_map'])}); "
-                         "Rudder trains on homogeneous graphs")
-    num_parts = config["num_parts"]
-    if not isinstance(num_parts, int) or num_parts < 1 or len(_ranges(config)) != num_parts:
-        raise InputError(f"--part-config {path}: num_parts {num_parts!r} does not match its node_map")
-    for part_id in range(num_parts):
-        files = config.get(f"part-{part_id}")
-        if not isinstance(files, dict) or "node_feats" not in files or "part_graph" not in files:
-            raise InputError(f"--part-config {path}: part-{part_id} does not name its node_feats and part_graph")
-        for key in PART_FILES:
-            if key in files and not (path.parent / files[key]).is_file():
-                raise InputError(f"--part-config {path}: part-{part_id} {key} file {path.parent / files[key]} "
-                                 "does not exist")
-    return config
-
-
-def _ranges(config: dict[str, Any]) -> list[list[int]]:
-    return next(iter(config["node_map"].values()))
-
-
-def _part_files(path: Path, config: dict[str, Any]) -> list[tuple[str, Path]]:
-    return [(f"part-{p}/{key}", path.parent / config[f"part-{p}"][key])
-            for p in range(config["num_parts"]) for key in PART_FILES if key in config[f"part-{p}"]]
-
-
-def fingerprint(path: Path, config: dict[str, Any]) -> str:
-    """sha256 of the JSON's bytes and each part file's path, size and modification time.
-
-    Hashing every byte of a large partition would cost as much as reading it; a rewritten part file
-    changes its size or time.
-    """
-    digest = hashlib.sha256(path.read_bytes())
-    for name, file in _part_files(path, config):
-        stat = file.stat()
-        digest.update(f"\0{name}\0{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
-
-
 def _absolute_paths(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """The JSON with every part file named by its absolute path (DGL joins a relative one to the JSON's folder)."""
     out = dict(config)
@@ -171,7 +117,7 @@ def _check_node_data(path: Path, config: dict[str, Any]) -> tuple[int, int]:
 
     ntype = next(iter(config["node_map"]))
     labels, masks, width = [], {k: [] for k in MASK_KEYS}, None
-    for part_id, (start, end) in enumerate(_ranges(config)):
+    for part_id, (start, end) in enumerate(node_ranges(config)):
         feats_path = path.parent / config[f"part-{part_id}"]["node_feats"]
         what = f"--part-config {path}: part {part_id}"
         try:

@@ -20,7 +20,7 @@ import dgl
 import numpy as np
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from rudder_agent.config import GraphSource, TrainSettings
+from rudder_agent.config import TrainSettings
 from rudder_agent.data.dataset import GraphDataset, RawGraph, attach_features
 from rudder_agent.data.registry import dataset_key, load_raw
 from rudder_agent.errors import RudderError
@@ -124,32 +124,6 @@ def partition_dataset(
     check_options(parts, method)
     key = dataset_key(name, **opts)
     return _partition(key, lambda: load_raw(name, **opts), parts, method, out_root, force, progress)
-
-
-def partition_own_graph(
-    source: GraphSource,
-    parts: int | None,
-    method: str = "metis",
-    *,
-    out_root: Path | str | None = None,
-    force: bool = False,
-    progress: bool = True,
-) -> PartitionInfo:
-    """Your own graph: a DGL file or GraphSAINT folder partitioned and cached by its content, or an existing
-    DistDGL partition adopted as is. ``parts`` None means 2, or the partition's own number of parts."""
-    from rudder_agent.cluster.adopt import adopt_partition
-    from rudder_agent.data.own import graph_key, load_own_raw, resolve_source
-
-    check_options(parts if parts is not None else 1, method)
-    if not source.digest:
-        source = resolve_source(source)
-    if source.format == "partition":
-        return adopt_partition(source, parts, out_root=out_root, force=force)
-    key, parts = graph_key(source), parts or DEFAULT_PARTS
-    if not force and (info := _cached(partitions_root(out_root) / f"{key}-{parts}p-{method}")) is not None:
-        return info
-    loaded = [load_own_raw(source)]  # every problem with the input is reported here: before a progress bar or a write
-    return _partition(key, loaded.pop, parts, method, out_root, force, progress)
 
 
 def check_options(parts: int, method: str) -> None:

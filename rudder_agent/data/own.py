@@ -13,6 +13,7 @@ from rudder_agent.config import MASK_KEYS, GraphSource
 from rudder_agent.data.dataset import RawGraph
 from rudder_agent.data.edges import undirected_edges
 from rudder_agent.data.graphsaint import FEATS, FILES, read_graphsaint
+from rudder_agent.data.partition_json import fingerprint, read_config
 from rudder_agent.errors import InputError, first_line
 from rudder_agent.log import get_logger
 
@@ -41,8 +42,6 @@ def resolve_source(source: GraphSource) -> GraphSource:
         resolved = source.model_copy(update={"graph": path})
     _refuse_unused_options(resolved)
     if resolved.format == "partition":
-        from rudder_agent.cluster.adopt import fingerprint, read_config
-
         return resolved.model_copy(update={"digest": fingerprint(path, read_config(path))})
     return resolved.model_copy(update={"digest": content_digest(graph_files(resolved))})
 

@@ -18,7 +18,8 @@ import scipy.sparse as sp
 import torch
 from typer.testing import CliRunner
 
-from rudder_agent.cluster.partition import META_FILE, load_partition_info, partition_own_graph
+from rudder_agent.cluster.own_graph import partition_own_graph
+from rudder_agent.cluster.partition import META_FILE, load_partition_info
 from rudder_agent.config import GraphSource, TrainConfig
 from rudder_agent.data.dataset import attach_features
 from rudder_agent.data.edges import adjacency, undirected_edges
