@@ -115,16 +115,10 @@ def partition(
     feat_dim: int = opt(S, "feat_dim"),
 ) -> None:
     """Partition a dataset or your own graph with DGL's partition_graph (cached by dataset or content/parts/method)."""
-    from rudder_agent.cluster.own_graph import partition_own_graph
-    from rudder_agent.cluster.partition import partition_dataset
-
     source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
-    if source is not None:
-        info = partition_own_graph(source, parts if given(ctx, "parts") else None, method, force=force)
-    elif dataset is None:
+    if source is None and dataset is None:
         raise InputError("give --dataset, --graph or --part-config")
-    else:
-        info = partition_dataset(dataset, parts, method, force=force)
+    info = partition_source(dataset, source, parts, method, parts_given=given(ctx, "parts"), force=force)
     typer.echo(json.dumps(info.model_dump(mode="json"), indent=2))
 
 
@@ -248,16 +242,25 @@ def dataset_settings(dataset: str, source: Optional[GraphSource]) -> dict[str, A
     return {"dataset": run_name(source), "own_graph": source}
 
 
+def partition_source(dataset: Optional[str], source: Optional[GraphSource], parts: int, method: str, *,
+                     parts_given: bool, force: bool = False):
+    """The cached partition of a named dataset, or of your own graph (whose parts may come from the partition)."""
+    from rudder_agent.cluster.own_graph import partition_own_graph
+    from rudder_agent.cluster.partition import partition_dataset
+
+    if source is None:
+        return partition_dataset(dataset, parts, method, force=force)
+    return partition_own_graph(source, parts if parts_given else None, method, force=force)
+
+
 def train_config(settings: TrainSettings, parts_given: bool = True) -> TrainConfig:
     """Partition (cached) and add where the partition lies to the validated run settings."""
-    from rudder_agent.cluster.own_graph import partition_own_graph
-    from rudder_agent.cluster.partition import METHODS, partition_dataset
+    from rudder_agent.cluster.partition import METHODS
 
+    info = partition_source(settings.dataset, settings.own_graph, settings.parts, settings.part_method,
+                            parts_given=parts_given)
     update: dict[str, Any] = {}
-    if settings.own_graph is None:
-        info = partition_dataset(settings.dataset, settings.parts, settings.part_method)
-    else:
-        info = partition_own_graph(settings.own_graph, settings.parts if parts_given else None, settings.part_method)
+    if settings.own_graph is not None:
         update = {"parts": info.parts, **({"part_method": info.method} if info.method in METHODS else {})}
     return TrainConfig.model_validate({**dict(settings), **update, "out_dir": settings.out_dir.resolve(),
                                        "part_config": info.config_path.resolve(), "graph_name": info.graph_name})

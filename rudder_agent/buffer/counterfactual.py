@@ -45,12 +45,13 @@ class Played:
 
 
 def play(engine: BufferEngine, inputs: Sequence[np.ndarray], replace_first: bool, rollout_replace: bool = True,
-         windows: Sequence[Sequence[np.ndarray]] | None = None) -> Played:
+         windows: Sequence[Sequence[np.ndarray]] | None = None, in_place: bool = False) -> Played:
     """Play ``inputs`` on a fork of ``engine``: the first minibatch with ``replace_first``, the rest with the rollout.
 
     ``windows[i]``: the look-ahead window minibatch i would see (default: the played minibatches after it).
+    ``in_place``: ``engine`` is already a disposable fork; play on it instead of copying it again.
     """
-    twin = fork(engine)
+    twin = engine if in_place else fork(engine)
     rows = hits = remote = 0
     for i, ids in enumerate(inputs):
         upcoming = windows[i] if windows is not None else inputs[i + 1:]
@@ -60,11 +61,15 @@ def play(engine: BufferEngine, inputs: Sequence[np.ndarray], replace_first: bool
     return Played(rows, hits, remote)
 
 
-def what_if(engine: BufferEngine, inputs: Sequence[np.ndarray], source: str) -> WhatIf | None:
-    """Replace and skip played over ``inputs`` (None when there is nothing to play or no buffer)."""
+def what_if(engine: BufferEngine, inputs: Sequence[np.ndarray], source: str, disposable: bool = False) -> WhatIf | None:
+    """Replace and skip played over ``inputs`` (None when there is nothing to play or no buffer).
+
+    ``disposable``: ``engine`` is a fork nobody else reads; the second branch is played on it (one copy fewer).
+    """
     if engine.buffer is None or not len(inputs):
         return None
-    r, s = (play(engine, inputs, replace_first) for replace_first in (True, False))
+    r = play(engine, inputs, True)
+    s = play(engine, inputs, False, in_place=disposable)
     return WhatIf(source=source, minibatches=len(inputs), remote_inputs=r.remote, replace_rows=r.rows,
                   skip_rows=s.rows, replace_hits=r.hits, skip_hits=s.hits, replace_is_free=not engine.keep.fetches_rows)
 
@@ -90,6 +95,8 @@ class Outlook:
     def what_if(self) -> WhatIf | None:
         """Counterfactuals over the sampled window, or over the recent minibatches when nothing is sampled ahead."""
         with self.lock:
-            twin = fork(self.engine)
             inputs, source = (self.upcoming, "window") if self.upcoming else (list(self.recent), "past")
-        return what_if(twin, inputs, source)
+            if self.engine.buffer is None or not inputs:
+                return None
+            twin = fork(self.engine)  # the state of this moment; the step may go on once the lock is released
+        return what_if(twin, inputs, source, disposable=True)
