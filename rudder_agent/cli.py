@@ -248,9 +248,10 @@ def partition_source(dataset: Optional[str], source: Optional[GraphSource], part
     from rudder_agent.cluster.own_graph import partition_own_graph
     from rudder_agent.cluster.partition import partition_dataset
 
+    rebuild = {"force": True} if force else {}  # train never rebuilds: the partitioners' default stays theirs
     if source is None:
-        return partition_dataset(dataset, parts, method, force=force)
-    return partition_own_graph(source, parts if parts_given else None, method, force=force)
+        return partition_dataset(dataset, parts, method, **rebuild)
+    return partition_own_graph(source, parts if parts_given else None, method, **rebuild)
 
 
 def train_config(settings: TrainSettings, parts_given: bool = True) -> TrainConfig:
