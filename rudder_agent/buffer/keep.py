@@ -19,8 +19,9 @@ from typing import Protocol, Sequence
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
-from rudder_agent.buffer.idtable import EMPTY, _find, _insert, as_ids
+from rudder_agent.buffer.idtable import EMPTY, _find, _home, as_ids
 from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
 
 COUNT_CAP = (1 << 20) - 1
@@ -69,15 +70,30 @@ class DecayKeep:
         return 0  # its scores and candidates live in the buffer
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cell(keys, key, shift, mask):
+    """The cell holding ``key``, or the empty cell where it goes (one probe sequence for find-or-insert)."""
+    i = _home(key, shift, mask)
+    while keys[i] != EMPTY and keys[i] != key:
+        i = (i + 1) & mask
+    return i
+
+
 @numba.njit(cache=True, nogil=True)
-def _access(keys, counts, masks, ids, bit, shift, mask):
-    """This minibatch's remote ids: count +1, and its window bit is spent; returns how many ids were new."""
+def _access(keys, counts, masks, held, hit_slots, miss_ids, bit, shift, mask):
+    """This minibatch's remote ids: count +1, and its window bit is spent; returns how many ids were new.
+
+    Hits are counted in the per-slot state (no probe); only misses probe the table.
+    """
+    for h in range(hit_slots.shape[0]):
+        s = hit_slots[h]
+        held[s, 0] += 1
+        held[s, 1] &= ~bit
     added = 0
-    for n in range(ids.shape[0]):
-        i = _find(keys, ids[n], shift, mask)
-        if i < 0:
-            _insert(keys, counts, ids[n], 1, shift, mask)
-            masks[_find(keys, ids[n], shift, mask)] = 0
+    for n in range(miss_ids.shape[0]):
+        i = _cell(keys, miss_ids[n], shift, mask)
+        if keys[i] == EMPTY:
+            keys[i], counts[i], masks[i] = miss_ids[n], 1, 0
             added += 1
         else:
             counts[i] += 1
@@ -86,49 +102,125 @@ def _access(keys, counts, masks, ids, bit, shift, mask):
 
 
 @numba.njit(cache=True, nogil=True)
-def _enter(keys, counts, masks, ids, lo, hi, bit, shift, mask):
-    """A minibatch enters the look-ahead window: set its bit on each of its remote ids."""
+def _enter(keys, counts, masks, held, slot_keys, slot_vals, slot_shift, slot_mask, ids, lo, hi, bit, shift, mask):
+    """A minibatch enters the look-ahead window: set its bit on each of its remote ids (buffered: on their slot)."""
     added = 0
     for n in range(ids.shape[0]):
         key = ids[n]
         if lo <= key < hi:
             continue  # local: never buffered
-        i = _find(keys, key, shift, mask)
-        if i < 0:
-            _insert(keys, counts, key, 0, shift, mask)
-            i = _find(keys, key, shift, mask)
-            masks[i] = 0
+        j = _find(slot_keys, key, slot_shift, slot_mask)
+        if j >= 0:
+            held[slot_vals[j], 1] |= bit
+            continue
+        i = _cell(keys, key, shift, mask)
+        if keys[i] == EMPTY:
+            keys[i], counts[i], masks[i] = key, 0, bit
             added += 1
-        masks[i] |= bit
+        else:
+            masks[i] |= bit
     return added
 
 
 @numba.njit(cache=True, nogil=True)
+def _follow(keys, counts, masks, held, known, slot_ids, changed, shift, mask):
+    """Slots in ``changed`` hold new ids: the leaving ids' state goes back to the table, the new ids' comes out."""
+    added = 0
+    for c in range(changed.shape[0]):  # all write-backs first: an id may leave one slot and enter another
+        s = changed[c]
+        old = known[s]
+        if old != EMPTY:
+            i = _cell(keys, old, shift, mask)
+            if keys[i] == EMPTY:
+                keys[i] = old
+                added += 1
+            counts[i], masks[i] = held[s, 0], held[s, 1]
+    for c in range(changed.shape[0]):
+        s = changed[c]
+        new = slot_ids[s]
+        known[s] = new
+        held[s, 0] = held[s, 1] = 0
+        if new != EMPTY:
+            i = _find(keys, new, shift, mask)
+            if i >= 0:
+                held[s, 0], held[s, 1] = counts[i], masks[i]
+    return added
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _rank(count, bits, first, window, cap):
+    """(next use, count) packed: next use W for position ``first``, 1 for first+W-1, 0 beyond."""
+    soon = 0
+    if bits != 0:
+        f = np.uint64(first % 64)
+        word = np.uint64(bits)
+        if f:
+            word = (word >> f) | (word << (np.uint64(64) - f))  # bit d: position first + d
+        word &= (np.uint64(1) << np.uint64(window)) - np.uint64(1)
+        if word:
+            soon = window - trailing_zeros(word)
+    return soon * (cap + 1) + min(count, cap)
+
+
+@numba.njit(cache=True, nogil=True)
 def _ranks(keys, counts, masks, ids, first, window, cap, shift, mask, out):
-    """out[n] = (next use, count) packed: next use W for position ``first``, 1 for first+W-1, 0 beyond; -1 for EMPTY."""
+    """out[n] = the packed rank of ids[n] (not buffered); 0 for an unseen id, -1 for EMPTY."""
     for n in range(ids.shape[0]):
         if ids[n] == EMPTY:
             out[n] = -1
             continue
         i = _find(keys, ids[n], shift, mask)
-        if i < 0:
-            out[n] = 0
-            continue
-        soon = 0
-        m = masks[i]
-        if m != 0:
-            for d in range(window):
-                if (m >> ((first + d) % 64)) & 1:
-                    soon = window - d
-                    break
-        out[n] = soon * (cap + 1) + min(counts[i], cap)
+        out[n] = 0 if i < 0 else _rank(counts[i], masks[i], first, window, cap)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sift_down(heap, size):
+    """Restore the max-heap after its root was replaced."""
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            return
+        if c + 1 < size and heap[c + 1] > heap[c]:
+            c += 1
+        if heap[i] >= heap[c]:
+            return
+        heap[i], heap[c] = heap[c], heap[i]
+        i = c
 
 
 @numba.njit(cache=True, nogil=True)
-def _refill(keys, counts, masks, old_keys, old_counts, old_masks, shift, mask):
-    for n in range(old_keys.shape[0]):
-        _insert(keys, counts, old_keys[n], old_counts[n], shift, mask)
-        masks[_find(keys, old_keys[n], shift, mask)] = old_masks[n]
+def _weak_held(slot_ids, held, first, window, cap, below, need, free, heap):
+    """Free slots, and the ``need`` smallest sort keys (rank, tie rule) of held entries ranked below ``below``.
+
+    One pass over the slots in order (no hash probe per entry), the weakest kept in a bounded max-heap.
+    Returns (free slots, keys in the heap).
+    """
+    nfree = size = 0
+    low = (1 << _ID_BITS) - 1
+    for s in range(slot_ids.shape[0]):
+        node = slot_ids[s]
+        if node == EMPTY:
+            free[nfree] = s
+            nfree += 1
+            continue
+        if need == 0:
+            continue
+        r = _rank(held[s, 0], held[s, 1], first, window, cap)
+        if r >= below:
+            continue
+        key = (r << _ID_BITS) | (low - node)
+        if size < need:  # sift up
+            i = size
+            heap[i] = key
+            size += 1
+            while i > 0 and heap[(i - 1) // 2] < heap[i]:
+                heap[(i - 1) // 2], heap[i] = heap[i], heap[(i - 1) // 2]
+                i = (i - 1) // 2
+        elif key < heap[0]:
+            heap[0] = key
+            _sift_down(heap, size)
+    return nfree, size
 
 
 def _bit(position: int) -> np.int64:
@@ -139,13 +231,18 @@ def _bit(position: int) -> np.int64:
 class AccessLog:
     """Per remote id: how often it has been an input so far, and where it occurs in the look-ahead window.
 
-    A growable hash table (id -> count, 64-bit occurrence mask), at most half full. Minibatch position p sets bit p % 64
-    when it enters the window and clears it when it is served, so each minibatch is read twice
+    Ids not in the buffer live in a growable hash table (id -> count, 64-bit occurrence mask), at most
+    half full; ids in the buffer keep theirs per slot (``held``), so a hit, a window entry of a buffered
+    id and the ranking of the whole buffer touch a small dense array instead of probing the table. The
+    state moves between the two when the buffer's contents change (``follow``). Minibatch position p sets
+    bit p % 64 when it enters the window and clears it when it is served, so each minibatch is read twice
     whatever W is (W <= 32 keeps bits from aliasing).
     """
 
     def __init__(self, initial: int = 1024):
         self._alloc(initial)
+        self.held = np.zeros((0, 2), dtype=np.int64)  # per buffer slot: (count, mask) of the id it holds
+        self.known = np.zeros(0, dtype=np.int64)  # per buffer slot: the id ``held`` belongs to
 
     def _alloc(self, max_entries: int) -> None:
         bits = max(3, int(2 * max(1, max_entries) - 1).bit_length())
@@ -163,35 +260,66 @@ class AccessLog:
 
     @property
     def nbytes(self) -> int:
-        return self.table.nbytes
+        return self.table.nbytes + self.held.nbytes + self.known.nbytes
 
-    def access(self, ids: np.ndarray, position: int) -> None:
-        """Minibatch ``position`` is served: one access of each of its remote ids (unique)."""
-        ids = self._room(ids)
-        self.size += _access(self.keys, self.counts, self.masks, ids, _bit(position), self.shift, self.mask)
+    def follow(self, slot_ids: np.ndarray) -> None:
+        """Move state with the buffer's changes since the last call (replacements, warm start)."""
+        if self.known.shape[0] != slot_ids.shape[0]:
+            if np.any(self.known != EMPTY):
+                raise ValueError("one access log follows one buffer")
+            self.known = np.full(slot_ids.shape[0], EMPTY, dtype=np.int64)
+            self.held = np.zeros((slot_ids.shape[0], 2), dtype=np.int64)
+        changed = np.flatnonzero(slot_ids != self.known)
+        self._room(changed)
+        self.size += _follow(self.keys, self.counts, self.masks, self.held, self.known, as_ids(slot_ids), changed,
+                             self.shift, self.mask)
 
-    def enter(self, ids: np.ndarray, position: int, local: tuple[int, int]) -> None:
-        """Minibatch ``position`` is sampled ahead: mark where its remote ids occur."""
+    def access(self, hit_slots: np.ndarray, miss_ids: np.ndarray, position: int) -> None:
+        """Minibatch ``position`` is served: one access of each hit (by slot) and each miss (by id)."""
+        miss_ids = self._room(miss_ids)
+        self.size += _access(self.keys, self.counts, self.masks, self.held, as_ids(hit_slots), miss_ids,
+                             _bit(position), self.shift, self.mask)
+
+    def enter(self, ids: np.ndarray, position: int, local: tuple[int, int], slots) -> None:
+        """Minibatch ``position`` is sampled ahead: mark where its remote ids occur (``slots``: the buffer's id table)."""
         ids = self._room(ids)
-        self.size += _enter(self.keys, self.counts, self.masks, ids, local[0], local[1], _bit(position),
-                            self.shift, self.mask)
+        self.size += _enter(self.keys, self.counts, self.masks, self.held, slots.keys, slots.vals, slots.shift,
+                            slots.mask, ids, local[0], local[1], _bit(position), self.shift, self.mask)
 
     def ranks(self, ids: np.ndarray, first: int, window: int) -> np.ndarray:
-        """Packed (next use within positions first .. first+window-1, count) of each id; -1 for EMPTY."""
+        """Packed (next use within positions first .. first+window-1, count) of ids NOT buffered; -1 for EMPTY."""
         ids = as_ids(ids)
         out = np.empty(ids.shape[0], dtype=np.int64)
         _ranks(self.keys, self.counts, self.masks, ids, first, window, COUNT_CAP, self.shift, self.mask, out)
         return out
 
+    def weak_held(self, slot_ids: np.ndarray, first: int, window: int, below: int,
+                  need: int) -> tuple[np.ndarray, np.ndarray]:
+        """Free slots, and the ``need`` smallest sort keys of held entries ranked below ``below``, sorted (follow() first)."""
+        free = np.empty(slot_ids.shape[0], dtype=np.int64)
+        heap = np.empty(max(0, need), dtype=np.int64)
+        nfree, size = _weak_held(as_ids(slot_ids), self.held, first, window, COUNT_CAP, below, max(0, need), free,
+                                 heap)
+        return free[:nfree], np.sort(heap[:size])
+
     def _room(self, ids: np.ndarray) -> np.ndarray:
         ids = as_ids(ids)
         if self.size + ids.shape[0] > self.max_entries:
-            held = self.keys != EMPTY
-            old = self.keys[held], self.counts[held], self.masks[held]
+            old = self.table[self.keys != EMPTY]
             self._alloc((3 * (self.size + ids.shape[0])) // 2)
-            _refill(self.keys, self.counts, self.masks, *old, self.shift, self.mask)
-            self.size = old[0].shape[0]
+            _refill(self.table, old, self.shift, self.mask)
+            self.size = old.shape[0]
         return ids
+
+
+@numba.njit(cache=True, nogil=True)
+def _refill(table, old, shift, mask):
+    """Re-insert whole cells (key, count, mask) into a fresh table."""
+    keys = table[:, 0]
+    for n in range(old.shape[0]):
+        i = _cell(keys, old[n, 0], shift, mask)
+        for c in range(3):
+            table[i, c] = old[n, c]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -225,10 +353,11 @@ class FrequencyKeep:
 
     def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0)) -> int:
         t = self._position
-        self.log.access(remote_ids, t)
+        self.log.follow(buffer.slot_ids)
+        self.log.access(hit_slots, miss_ids, t)
         for d, ids in enumerate(list(upcoming)[: self.window]):
             if t + 1 + d >= self._entered:
-                self.log.enter(ids, t + 1 + d, local)
+                self.log.enter(ids, t + 1 + d, local, buffer.id_table)
                 self._entered = t + 2 + d
         self._plan = self._rerank(buffer, as_ids(miss_ids), t + 1)
         self._position += 1
@@ -247,18 +376,14 @@ class FrequencyKeep:
 
         Free slots rank lowest; among equal ranks the smaller id is admitted first and the larger id evicted first.
         """
-        slot_ids = buffer.slot_ids
-        free = np.flatnonzero(slot_ids == EMPTY)
-        held = slot_ids[slot_ids != EMPTY]
         m = miss_ids.shape[0]
         low = (1 << _ID_BITS) - 1
         # one int64 sort key each: rank in the high bits, the tie rule in the low 32 bits
         miss_key = np.sort((self.log.ranks(miss_ids, first, self.window) << _ID_BITS) | (low - miss_ids))[::-1]
-        held_key = (self.log.ranks(held, first, self.window) << _ID_BITS) | (low - held)
-        need = max(0, m - free.shape[0])  # only the weakest entries can be evicted
-        if need < held_key.shape[0]:
-            held_key = np.partition(held_key, need)[:need] if need else held_key[:0]
-        held_key = np.sort(held_key)
+        best = int(miss_key[0] >> _ID_BITS) if m else 0
+        need = m - (buffer.capacity - buffer.occupancy)  # only the weakest entries can be evicted, ...
+        # ... and only those ranked below the best miss: the rest are never kept aside
+        free, held_key = self.log.weak_held(buffer.slot_ids, first, self.window, best, need)
         buf_key = np.concatenate((np.full(free.shape[0], -1 << _ID_BITS, dtype=np.int64), held_key))
         k = _admissions(miss_key, buf_key)
         evicted = low - (held_key[: max(0, k - free.shape[0])] & low)

@@ -89,6 +89,24 @@ def test_lfu_admits_a_miss_only_when_it_was_used_more_than_the_weakest_entry():
     assert e.buffer.slot_ids.tolist() == [301]
 
 
+def test_an_evicted_entry_keeps_the_counts_it_earned_while_buffered():
+    """Hits are counted per slot; eviction must hand them back, or a returning id starts too low."""
+    e = engine(1, "lfu")
+    out = play(e, [[300]] * 4 + [[301]] * 5 + [[300]] * 3)  # 300: 4 accesses, then 301 reaches 5 > 4
+    assert out[8] == (0, 1) and e.buffer.slot_ids.tolist() == [300]
+    assert out[9:] == [(0, 1), (0, 1), (1, 0)]  # 300 back: 5 (ties 301), 6 > 5 admitted, then a hit
+
+
+def test_a_window_entry_of_a_buffered_id_counts_for_its_rank():
+    """A buffered id seen in the window outranks a miss used as soon but less often."""
+    stream = [[300], [300], [301], [300, 301]]
+    e = engine(1, "lookahead", 1)
+    for i, ids in enumerate(stream[:3]):  # 301 is missed while [300, 301] is in the window
+        e.complete(e.prepare(np.array(ids), replace=True, upcoming=[np.array(stream[i + 1])]), None)
+    assert e.buffer.slot_ids.tolist() == [300]  # 300 (next use 1, count 2) beats 301 (next use 1, count 1)
+    assert play(engine(1, "lookahead", 1), stream, window=1) == model(stream, 1, 1)
+
+
 def test_skip_keeps_the_buffer_as_it_is():
     e = engine(2, "lookahead", 1)
     play(e, [[200, 201]], window=1)
