@@ -18,7 +18,7 @@ $(STAMP): requirements/lock.txt requirements/studio.txt pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/rudder compare --dataset ogbn-arxiv --parts 2 --epochs 3 --controllers none,llm \
+	$(VENV)/bin/rudder compare --dataset ogbn-arxiv --parts 2 --epochs 3 --controllers none,paper,llm \
 		--fractions 0.25 --model llamacpp:smollm2-135m --out runs/demo --overwrite
 
 test: install

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from rudder_agent.cli import train_config
-from rudder_agent.compare import run_or_reuse, variants
+from rudder_agent.compare import parse_variants, run_or_reuse, variants
 from rudder_agent.config import BufferConfig, TrainSettings
 from rudder_agent.cluster.netns import availability
 from rudder_agent.progress import progress
@@ -69,6 +69,8 @@ def row(label: dict, reps: list[dict], base: list[dict], bound: dict | None) -> 
     return {
         **label,
         "controller": s["controller"],
+        "variant": s["variant"],
+        "policy": s.get("policy"),
         "buffer": s["buffer_fraction"],
         "comm_rows_per_epoch": rows_per_epoch,
         "comm_ratio": rows_per_epoch / base[0]["comm_rows_per_epoch"],
@@ -97,7 +99,7 @@ def row(label: dict, reps: list[dict], base: list[dict], bound: dict | None) -> 
 def bound_rows(label: dict, fraction: float, bound: dict, base: list[dict]) -> list[dict]:
     """The oracle and Belady as table rows (no timing: they are replays)."""
     none_rows = base[0]["comm_rows_per_epoch"]
-    return [{**label, "controller": name, "buffer": fraction, "comm_rows_per_epoch": b["comm_rows_per_epoch"],
+    return [{**label, "controller": name, "variant": name, "buffer": fraction, "comm_rows_per_epoch": b["comm_rows_per_epoch"],
              "comm_ratio": b["comm_rows_per_epoch"] / none_rows, "none_rows_per_epoch": none_rows,
              "hit_pct": b["hit_pct"], "repeats": 0}
             for name, b in (("oracle (replay)", bound["oracle"]), ("belady (replay)", bound["belady"]))]
@@ -113,13 +115,13 @@ def comm_table(rows: list[dict]) -> str:
     Rule controllers fetch the same rows in every run (seeded sampling); asynchronous ones (llm,
     classifier) depend on when answers land, so their median and range over all runs are shown.
     """
-    head = ("| dataset | parts | controller | buffer | comm rows/epoch [min–max] | vs none | MB/epoch | %-Hits "
+    head = ("| dataset | parts | variant | policy | buffer | comm rows/epoch [min–max] | vs none | MB/epoch | %-Hits "
             "| of Belady | vs oracle rows | runs |")
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["dataset"], r["parts"], r["controller"], r["buffer"]), []).append(r)
-    for (dataset, parts, controller, buffer), rs in groups.items():
+        groups.setdefault((r["dataset"], r["parts"], r["variant"], r["buffer"]), []).append(r)
+    for (dataset, parts, variant, buffer), rs in groups.items():
         comm = [c for r in rs for c in r.get("comm_runs", [r["comm_rows_per_epoch"]])]
         hits = [h for r in rs for h in r.get("hit_runs", [r["hit_pct"]])]
         med, lo, hi = statistics.median(comm), min(comm), max(comm)
@@ -129,7 +131,7 @@ def comm_table(rows: list[dict]) -> str:
         mb = med * r0["row_bytes"] / 1e6 if r0.get("row_bytes") else None
         of_belady = statistics.median(hits) / r0["belady_hit_pct"] if r0.get("belady_hit_pct") else None
         lines.append(
-            f"| {dataset} | {parts} | {controller} | {100 * buffer:.0f}% | {med:,.0f}{spread} "
+            f"| {dataset} | {parts} | {variant} | {r0.get('policy') or '–'} | {100 * buffer:.0f}% | {med:,.0f}{spread} "
             f"| {per('none_rows_per_epoch'):.3f} | {cell(mb, '.0f')} | {statistics.median(hits):.1f} "
             f"| {cell(of_belady, '.2f')} | {cell(per('oracle_rows_per_epoch'), '.3f')} "
             f"| {len(comm) if 'comm_runs' in r0 else '–'} |")
@@ -138,14 +140,15 @@ def comm_table(rows: list[dict]) -> str:
 
 def time_table(rows: list[dict]) -> str:
     """Epoch time, trainer wait on the controller and accuracy per configuration."""
-    head = ("| dataset | parts | network | controller | buffer | epoch s median [min–max] | vs none | fetch ms | train ms "
-            "| agent wait % | test acc (none) | n |")
-    lines = [head, "|" + "---|" * 12]
+    head = ("| dataset | parts | network | variant | policy | buffer | epoch s median [min–max] | vs none | fetch ms "
+            "| train ms | agent wait % | test acc (none) | n |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         if "epoch_s_median" not in r:
             continue
         lines.append(
-            f"| {r['dataset']} | {r['parts']} | {r['network']} | {r['controller']} | {100 * r['buffer']:.0f}% "
+            f"| {r['dataset']} | {r['parts']} | {r['network']} | {r['variant']} | {r.get('policy') or '–'} "
+            f"| {100 * r['buffer']:.0f}% "
             f"| {r['epoch_s_median']:.2f} [{r['epoch_s_min']:.2f}–{r['epoch_s_max']:.2f}] | {r['epoch_ratio']:.3f} "
             f"| {cell(r.get('fetch_ms'), '.0f')} | {cell(r.get('train_ms'), '.0f')} | {100 * r['agent_wait_share']:.2f} "
             f"| {r['test_acc']:.4f} ({r['test_acc_none']:.4f}) | {r['repeats']} |")
@@ -157,7 +160,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Comm rows and epoch time relative to `none`, one group of bars per configuration."""
+    """Comm rows and epoch time relative to `none`, one group of bars per configuration; Belady's rows as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,7 +168,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     timed = [r for r in rows if "epoch_s_median" in r and r["controller"] != "none"]
     configs = sorted({(r["dataset"], r["parts"], r["network"]) for r in timed})
-    variants_ = sorted({(r["controller"], r["buffer"]) for r in timed}, key=lambda v: (v[1], v[0]))
+    variants_ = sorted({(r["variant"], r["buffer"]) for r in timed}, key=lambda v: (v[1], v[0]))
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 1.1 * len(configs) + 3), 7), sharex=True)
     width = 0.8 / max(len(variants_), 1)
     for k, (ctl, f) in enumerate(variants_):
@@ -173,13 +176,18 @@ def plot(rows: list[dict], path: Path) -> None:
             xs, ys = [], []
             for i, c in enumerate(configs):
                 hit = [r for r in timed if (r["dataset"], r["parts"], r["network"]) == c
-                       and (r["controller"], r["buffer"]) == (ctl, f)]
+                       and (r["variant"], r["buffer"]) == (ctl, f)]
                 if hit:
                     xs.append(i + (k - (len(variants_) - 1) / 2) * width)
                     ys.append(hit[0][key])
             ax.bar(xs, ys, width, label=f"{ctl} {100 * f:.0f}%", hatch="//" if f < 0.1 else None,
-                   color=plt.cm.tab10(["fixed", "massivegnn", "llm", "classifier"].index(ctl) % 10
-                                      if ctl in ("fixed", "massivegnn", "llm", "classifier") else 5))
+                   color=plt.cm.tab10(k % 10))
+    belady = [r for r in rows if r["controller"] == "belady (replay)"]
+    for i, c in enumerate(configs):  # Belady's MIN at each buffer size: the floor of the rows a buffer can reach
+        for b in belady:
+            if (b["dataset"], b["parts"]) == c[:2]:
+                axes[0].hlines(b["comm_ratio"], i - 0.45, i + 0.45, colors="black", linestyles="dashed", lw=1,
+                               label="Belady (replay)" if i == 0 and b is belady[0] else None)
     for ax, title in zip(axes, ("comm rows per epoch / none", "epoch time (median after epoch 1) / none")):
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_ylabel(title)
@@ -207,9 +215,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bench"))
     p.add_argument("--overwrite", action="store_true", help="re-run finished variants")
     a = p.parse_args()
-    controllers = a.controllers.split(",")
+    controllers = parse_variants(a.controllers)
     fractions = [float(f) for f in a.fractions.split(",")]
-    if "classifier" in controllers and not (a.classifier_path and a.classifier_path.is_file()):
+    if any(v.controller == "classifier" for v in controllers) and not (a.classifier_path and a.classifier_path.is_file()):
         p.error("the classifier controller needs --classifier-path to a trained .rcls artefact")
     networks = a.networks.split(",")
     if "netns" in networks and (why := availability()):
@@ -244,11 +252,12 @@ def main() -> None:
     results: dict[tuple, list[dict]] = {}
     jobs = [(rep, c) for rep in range(a.repeats) for c in configs]
     for rep, (dataset, parts, network) in progress(jobs, desc="configurations x repeats", unit="config", leave=True):
-        for cfg in variants(base_config(dataset, parts, network), controllers, fractions):
+        for v, cfg in variants(base_config(dataset, parts, network), controllers, fractions):
             run_dir = cfg.out_dir / f"rep{rep}"
             summary = finished_or_run(cfg.model_copy(update={"out_dir": run_dir}))
             if summary is not None:
-                results.setdefault((dataset, parts, network, cfg.out_dir.name), []).append({**summary, "dir": run_dir})
+                results.setdefault((dataset, parts, network, cfg.out_dir.name), []).append(
+                    {**summary, "dir": run_dir, "variant": v.label})
 
     rows = []
     for dataset, parts, network in configs:

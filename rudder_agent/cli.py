@@ -284,7 +284,9 @@ def compare(
     parts: int = opt(T, "parts"),
     epochs: int = opt(T, "epochs", note=" per run"),
     out: Path = typer.Option(Path("runs/compare"), help="one sub-directory per run, plus comparison.md"),
-    controllers: str = typer.Option("none,fixed,massivegnn,llm", help="comma-separated; none is always included"),
+    controllers: str = typer.Option(
+        "none,fixed,massivegnn,llm", help="comma-separated variants: a controller, NAME@POLICY for another keep policy "
+        "(fixed@decay), or paper (the paper's Rudder: llm@decay, prompt v1, no what-if); none is always included"),
     fractions: str = typer.Option(str(field_default(B, "fraction")), help="buffer fractions, comma-separated"),
     method: str = opt(T, "part_method", "--method"),
     batch_size: int = opt(T, "batch_size"),

@@ -1,13 +1,14 @@
-"""Several controllers on the same partition in one session, side by side with ratios to `none`."""
+"""Several controllers (and keep policies) on the same partition in one session, side by side with ratios to `none`."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from rudder_agent.cluster.training import run_training
-from rudder_agent.config import TrainConfig
+from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.registry import controller_class
 
 
@@ -21,24 +22,53 @@ def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | N
     return run_training(cfg, timeout_s)
 
 
-def variants(base: TrainConfig, controllers: list[str], fractions: list[float]) -> list[TrainConfig]:
-    """Controllers without a buffer (`none`) once, the others at every buffer fraction, each in its own run dir."""
+PRESETS: dict[str, tuple[str, dict]] = {
+    "paper": ("llm", {"policy": "decay", "prompt_version": "v1", "llm_whatif": False}),
+}
+"""Named variants: ``paper`` is the paper's Rudder (the LLM agent, the decay policy, prompt v1, no what-if)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One entry of ``--controllers``: ``NAME`` or ``NAME@POLICY`` (a controller or a preset, a keep policy)."""
+
+    label: str
+    controller: str
+    settings: dict
+
+    @classmethod
+    def parse(cls, spec: str) -> Variant:
+        name, _, policy = spec.strip().partition("@")
+        controller, settings = PRESETS.get(name, (name, {}))
+        return cls(spec.strip(), controller, {**settings, **({"policy": policy} if policy else {})})
+
+    def buffer(self, base: BufferConfig, fraction: float) -> BufferConfig:
+        """The base buffer settings with this variant's controller, overrides and buffer fraction (validated)."""
+        return BufferConfig.model_validate({**base.model_dump(), **self.settings, "controller": self.controller,
+                                            "fraction": fraction or base.fraction})
+
+
+def parse_variants(specs: str) -> list[Variant]:
+    """``--controllers`` as variants, ``none`` first (always included, once)."""
+    out = [Variant.parse(s) for s in specs.split(",") if s.strip()]
+    return [Variant.parse("none")] * all(v.controller != "none" for v in out) + out
+
+
+def variants(base: TrainConfig, specs: list[Variant], fractions: list[float]) -> list[tuple[Variant, TrainConfig]]:
+    """Variants without a buffer (`none`) once, the others at every buffer fraction, each in its own run dir."""
     out = []
-    for name in controllers:
-        buffered = controller_class(name).uses_buffer
+    for v in specs:
+        buffered = controller_class(v.controller).uses_buffer
         for f in fractions if buffered else [0.0]:
-            label = f"{name}-{f:g}" if buffered else name
-            buffer = base.buffer.model_copy(update={"controller": name, "fraction": f or base.buffer.fraction})
-            out.append(base.model_copy(update={"buffer": buffer, "out_dir": base.out_dir / label}))
+            label = f"{v.label}-{f:g}" if buffered else v.label
+            out.append((v, base.model_copy(update={"buffer": v.buffer(base.buffer, f), "out_dir": base.out_dir / label})))
     return out
 
 
-def compare(base: TrainConfig, controllers: list[str], fractions: list[float], timeout_s: float | None = None,
+def compare(base: TrainConfig, specs: list[Variant], fractions: list[float], timeout_s: float | None = None,
             overwrite: bool = False) -> list[dict]:
     """Run (or reuse, unless ``overwrite``) every variant; returns their summaries, `none` first."""
-    if "none" not in controllers:
-        controllers = ["none", *controllers]
-    return [run_or_reuse(cfg, overwrite, timeout_s) for cfg in variants(base, controllers, fractions)]
+    return [{**run_or_reuse(cfg, overwrite, timeout_s), "variant": v.label} for v, cfg in variants(base, specs, fractions)]
 
 
 def comparison_table(summaries: list[dict]) -> str:
@@ -46,14 +76,14 @@ def comparison_table(summaries: list[dict]) -> str:
     base = next(s for s in summaries if s["controller"] == "none")
     ratio = lambda a, b: f"{a / b:.3f}" if b else "n/a"  # noqa: E731
     lines = [
-        "| controller | buffer | comm rows/epoch | vs none | %-Hits | epoch s | vs none | decisions r/s/i/g/n "
+        "| variant | policy | buffer | comm rows/epoch | vs none | %-Hits | epoch s | vs none | decisions r/s/i/g/n "
         "| agent wait s | test acc |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         d = s.get("decisions", {})
         lines.append(
-            f"| {s['controller']} | {100 * s['buffer_fraction']:.0f}% | {s['comm_rows_per_epoch']:,.0f} "
+            f"| {s.get('variant', s['controller'])} | {s.get('policy') or '-'} | {100 * s['buffer_fraction']:.0f}% | {s['comm_rows_per_epoch']:,.0f} "
             f"| {ratio(s['comm_rows_per_epoch'], base['comm_rows_per_epoch'])} | {s['hit_pct']:.1f} "
             f"| {s['epoch_time_s']:.2f} | {ratio(s['epoch_time_s'], base['epoch_time_s'])} "
             f"| {d.get('replace', 0)}/{d.get('skip', 0)}/{d.get('invalid', 0)}/{d.get('guarded', 0)}"

@@ -99,16 +99,17 @@ def train(settings: TrainSettings, *, timeout: float, trainer: Path | None) -> N
         dataset(settings.dataset)  # last: the dataset registry imports DGL, which the run needs anyway
 
 
-def compare(settings: TrainSettings, *, controllers: str, fractions: str,
-            timeout: float) -> tuple[list[str], list[float]]:
-    """Everything `rudder compare` can check first; its controllers and buffer fractions, parsed."""
+def compare(settings: TrainSettings, *, controllers: str, fractions: str, timeout: float) -> tuple[list, list[float]]:
+    """Everything `rudder compare` can check first; its variants and buffer fractions, parsed."""
+    from rudder_agent.compare import PRESETS, parse_variants
     from rudder_agent.registry import LIVE
 
     run_settings(settings, timeout)
-    names = [c.strip() for c in controllers.split(",") if c.strip()]
-    unknown = [c for c in names if c not in LIVE]
-    if not names or unknown:
-        raise SettingError("controllers", f"expected a comma-separated list of {', '.join(LIVE)}"
+    specs = parse_variants(controllers)
+    unknown = [v.label for v in specs if v.controller not in LIVE]
+    if not any(c.strip() for c in controllers.split(",")) or unknown:
+        raise SettingError("controllers", f"expected a comma-separated list of NAME or NAME@POLICY, NAME one of "
+                                          f"{', '.join([*LIVE, *PRESETS])}"
                                           f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}")
     try:
         shares = [float(f) for f in fractions.split(",") if f.strip()]
@@ -121,11 +122,15 @@ def compare(settings: TrainSettings, *, controllers: str, fractions: str,
             BufferConfig.model_validate({**settings.buffer.model_dump(), "fraction": share})
         except ValidationError as exc:
             raise SettingError("fractions", f"{share}: {exc.errors()[0]['msg']}") from None
-    for name in dict.fromkeys(["none", *names]):  # each controller once: what it needs does not depend on the size
-        controller(settings.buffer.model_copy(update={"controller": name, "fraction": shares[0]}))
+    for v in specs:  # what a variant needs does not depend on the size
+        try:
+            buffer = v.buffer(settings.buffer, shares[0])
+        except ValidationError as exc:
+            raise SettingError("controllers", f"{v.label}: {exc.errors()[0]['msg']}") from None
+        controller(buffer)
     if settings.own_graph is None:
         dataset(settings.dataset)
-    return names, shares
+    return specs, shares
 
 
 def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | None, settings: dict[str, Any],

@@ -1,0 +1,41 @@
+"""`rudder compare --controllers`: controllers, NAME@POLICY and the paper preset become the runs' settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rudder_agent.cli import app as rudder_app
+from rudder_agent.compare import parse_variants, variants
+from rudder_agent.config import BufferConfig, TrainConfig
+
+
+def base(tmp_path: Path) -> TrainConfig:
+    return TrainConfig(dataset="synthetic:1000", graph_name="g", part_config=tmp_path / "p.json",
+                       out_dir=tmp_path / "cmp", buffer=BufferConfig(gamma=0.9, llm_timeout_s=7.0))
+
+
+def test_each_variant_runs_with_its_controller_policy_and_the_shared_settings(tmp_path):
+    specs = parse_variants("paper,fixed@decay,llm")
+    assert [v.label for v in specs] == ["none", "paper", "fixed@decay", "llm"]  # none first, always
+    runs = {cfg.out_dir.name: cfg.buffer for _, cfg in variants(base(tmp_path), specs, [0.05, 0.25])}
+    assert sorted(runs) == ["fixed@decay-0.05", "fixed@decay-0.25", "llm-0.05", "llm-0.25", "none",
+                            "paper-0.05", "paper-0.25"]
+    paper, fixed, llm = runs["paper-0.25"], runs["fixed@decay-0.05"], runs["llm-0.25"]
+    assert (paper.controller, paper.policy, paper.prompt_version, paper.llm_whatif) == ("llm", "decay", "v1", False)
+    assert (fixed.controller, fixed.policy, fixed.fraction) == ("fixed", "decay", 0.05)
+    assert (llm.controller, llm.policy, llm.prompt_version, llm.llm_whatif) == ("llm", "lookahead", "v2", True)
+    assert {b.gamma for b in runs.values()} == {0.9} and paper.llm_timeout_s == llm.llm_timeout_s == 7.0
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("none,bogus", "unknown: bogus"),
+    ("fixed@sometimes", "fixed@sometimes: Input should be 'decay', 'lfu' or 'lookahead'"),
+    (" , ", "comma-separated list of NAME or NAME@POLICY"),
+])
+def test_a_bad_variant_is_named_before_anything_runs(spec, message, tmp_path):
+    result = CliRunner().invoke(rudder_app, ["compare", "--controllers", spec, "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "cmp").exists()
