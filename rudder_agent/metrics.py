@@ -42,6 +42,7 @@ class MinibatchMetrics(BaseModel):
     t_fetch: float = 0.0
     t_train: float = 0.0
     t_wait: float = Field(0.0, description="seconds the trainer waited on the controller")
+    t_keep: float = Field(0.0, description="CPU seconds of the keep policy's round and plan (part of t_fetch)")
 
     @property
     def hit_pct(self) -> float:

@@ -65,7 +65,8 @@ class MinibatchStep:
             x = self.engine.complete(plan, read_rows(plan.pull_ids))
             self.outlook.advance(ids, upcoming)
         if self.timed:
-            extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, **extra}
+            extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, "t_keep": self.engine.keep_cpu_s,
+                     **extra}
         metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=step,
                                    row_bytes=self.row_bytes, requested=self.channel is not None, **extra)
         if self.channel is not None:

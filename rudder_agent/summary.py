@@ -60,6 +60,10 @@ def summarize(run_dir: Path) -> dict:
         "epoch_time_s": median_after_first(epoch_time[k] for k in sorted(epoch_time)),
         "epoch_times_s": [epoch_time[k] for k in sorted(epoch_time)],
         "agent_wait_s": float(sum(m["t_wait"] for m in minibatches)),
+        # the look-ahead window's sampled input ids (its blocks come on top)
+        "window_ids_bytes": int(8 * (cfg.buffer.window if cfg.buffer.controller != "none" else 0)
+                                * (inputs / len(minibatches) if minibatches else 0)),
+        "keep_ms_median": 1000 * float(np.median([m.get("t_keep", 0.0) for m in minibatches])) if minibatches else 0.0,
         "val_acc": ev.get("val_acc"),
         "test_acc": ev.get("test_acc"),
         "majority_test_acc": ev.get("majority_test_acc"),

@@ -23,6 +23,7 @@ is refused.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -79,6 +80,7 @@ class BufferEngine:
             raise ValueError("part_bounds must be non-decreasing cumulative upper bounds and my_part one of them")
         self.buffer = buffer
         self.keep = keep or DecayKeep()
+        self.keep_cpu_s = 0.0  # of the last prepare: the keep policy's round and plan, CPU time of the calling thread
         self.my_part = my_part
         self.local_lo = int(bounds[my_part - 1]) if my_part else 0
         self.local_hi = int(bounds[my_part])
@@ -105,8 +107,10 @@ class BufferEngine:
         hit_pos, hit_slots = remote_pos[hit], slots[hit]
         miss_pos = remote_pos[~hit]
         miss_ids = ids[miss_pos]
+        tic = time.thread_time()
         stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming, (self.local_lo, self.local_hi))
         replacement = self.keep.plan(buf) if replace else None
+        self.keep_cpu_s = time.thread_time() - tic
 
         base = ids.copy()
         base[hit_pos] = self.local_lo  # a local row in the hit's place: complete() writes the hit over it
