@@ -185,6 +185,7 @@ def train(
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
     verify: bool = opt(T, "verify", "--verify"),
+    prefetch: int = opt(T, "prefetch"),
     trainer: Optional[Path] = typer.Option(None, help="run your own trainer script instead (gets --config FILE)"),
     network: str = opt(T, "network"),
     link_rate: str = opt(T, "link_rate"),
@@ -208,7 +209,7 @@ def train(
     settings = TrainSettings(
         parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
-        trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step,
+        trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step, prefetch=prefetch,
         network=network, link_rate=link_rate, **dataset_settings(dataset, source))
     preflight.train(settings, timeout=timeout, trainer=trainer)  # every setting, before anything is written or started
     if out.exists() and any(out.iterdir()):
@@ -313,6 +314,7 @@ def compare(
     finetune_every: int = opt(B, "finetune_every"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
     overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
+    prefetch: int = opt(T, "prefetch"),
     network: str = opt(T, "network"),
     link_rate: str = opt(T, "link_rate"),
     graph: Optional[Path] = opt(S, "graph"),
@@ -335,7 +337,7 @@ def compare(
     settings = TrainSettings(
         parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
         fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
-        network=network, link_rate=link_rate, **dataset_settings(dataset, source))
+        prefetch=prefetch, network=network, link_rate=link_rate, **dataset_settings(dataset, source))
     names, shares = preflight.compare(settings, controllers=controllers, fractions=fractions, timeout=timeout)
     summaries = run_all(train_config(settings, parts_given=given(ctx, "parts")), names, shares, timeout, overwrite)
     typer.echo(write_comparison(out.resolve(), summaries))

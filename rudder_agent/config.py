@@ -156,6 +156,8 @@ class TrainSettings(BaseModel):
                                 "(root only)")
     link_rate: str | None = Field("1gbit", description="netns: tc tbf rate of each machine's link, e.g. 1gbit, 200mbit")
     verify: bool = Field(False, description="compare every served feature row with a direct DistTensor read")
+    prefetch: int = Field(1, ge=1, le=16, description="minibatches sampled and fetched ahead of training (each holds "
+                                                     "its blocks and features until trained on)")
     fail_at_step: int | None = Field(None, description="testing aid: raise in trainer rank 0 at this step")
 
     @field_validator("fanouts")

@@ -4,7 +4,7 @@ While the trainer trains on minibatch i, one worker thread samples minibatch i+1
 look-ahead policy, i+1+W: the W minibatches after the one it prepares stay sampled) and
 fetches its features through :class:`rudder_agent.attach.BufferedFeatures` (buffer
 lookup, the controller's latest decision, ONE DistTensor read for everything the buffer
-does not serve). With the ``none`` controller there is no buffer: DistDGL as shipped,
+does not serve); with ``--prefetch P`` it goes on up to minibatch i+P. With the ``none`` controller there is no buffer: DistDGL as shipped,
 plus the overlap.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
@@ -62,12 +63,18 @@ class FeatureSource:
             ))
 
     def minibatches(self, loader, epoch: int) -> Iterator[Prepared]:
-        """Yield the epoch's minibatches; the next one is prepared while the caller trains."""
+        """Yield the epoch's minibatches; up to ``prefetch`` later ones are prepared while the caller trains.
+
+        One worker prepares them in order (sampling stays on one thread), so a deeper queue changes only
+        how early a minibatch's reads start, never what is sampled, fetched or decided.
+        """
         it = lookahead(iter(loader), self.features.window)  # iter() here, as before; samples `window` ahead, in order
-        future = self.pool.submit(self._prepare, it, epoch)
-        while (prepared := future.result()) is not None:
-            future = self.pool.submit(self._prepare, it, epoch)
+        queue = deque(self.pool.submit(self._prepare, it, epoch) for _ in range(self.cfg.prefetch))
+        while (prepared := queue.popleft().result()) is not None:
+            queue.append(self.pool.submit(self._prepare, it, epoch))
             yield prepared
+        for rest in queue:  # the epoch is over: the rest found the loader exhausted
+            rest.result()
 
     def _prepare(self, it, epoch: int) -> Prepared | None:
         tic = time.perf_counter()

@@ -12,9 +12,9 @@ from tests.integration.helpers import TINY, rudder
 
 pytestmark = pytest.mark.integration
 
-# lfu (W=0): DistDGL samples the same neighbours as for none (a window changes them: docs/what-to-keep.md)
-ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed", "--fractions", "0.25", "--policy", "lfu"]
-HEADER = ["controller", "buffer", "comm rows/epoch", "vs none", "%-Hits", "epoch s", "vs none",
+# a variant with its own keep policy (NAME@POLICY); lfu: no window, the smallest run
+ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed@lfu", "--fractions", "0.25"]
+HEADER = ["variant", "policy", "buffer", "comm rows/epoch", "vs none", "%-Hits", "epoch s", "vs none",
           "decisions r/s/i/g/n", "agent wait s", "test acc"]
 
 
@@ -24,10 +24,10 @@ def table_rows(text: str) -> list[list[str]]:
             if line.startswith("|")]
 
 
-def expected_row(s: dict, none: dict) -> list[str]:
+def expected_row(s: dict, none: dict, variant: str) -> list[str]:
     """What the table must say about run ``s``, derived from its summary.json and none's."""
     d = s["decisions"]
-    return [s["controller"], f"{round(100 * s['buffer_fraction'])}%", f"{s['comm_rows_per_epoch']:,.0f}",
+    return [variant, s["policy"] or "-", f"{round(100 * s['buffer_fraction'])}%", f"{s['comm_rows_per_epoch']:,.0f}",
             f"{s['comm_rows_per_epoch'] / none['comm_rows_per_epoch']:.3f}", f"{s['hit_pct']:.1f}",
             f"{s['epoch_time_s']:.2f}", f"{s['epoch_time_s'] / none['epoch_time_s']:.3f}",
             f"{d['replace']}/{d['skip']}/{d['invalid']}/{d['guarded']}/{d['no-difference']}", f"{s['agent_wait_s']:.3f}",
@@ -44,17 +44,18 @@ def compared(tmp_path_factory, isolated_cache) -> tuple[Path, str]:
 
 def test_one_run_per_variant_and_the_table_beside_them(compared) -> None:
     out, _ = compared
-    assert sorted(p.name for p in out.iterdir()) == ["comparison.md", "fixed-0.25", "none"]
-    none, fixed = (json.loads((out / name / "summary.json").read_text()) for name in ("none", "fixed-0.25"))
+    assert sorted(p.name for p in out.iterdir()) == ["comparison.md", "fixed@lfu-0.25", "none"]
+    none, fixed = (json.loads((out / name / "summary.json").read_text()) for name in ("none", "fixed@lfu-0.25"))
     assert (none["controller"], none["buffer_fraction"], fixed["controller"], fixed["buffer_fraction"]) == \
         ("none", 0.0, "fixed", 0.25)
+    assert (none["policy"], fixed["policy"]) == (None, "lfu")
     assert none["epochs"] == fixed["epochs"] == 1
     # same minibatches in both runs; the buffer only changes where rows come from
     assert none["input_nodes"] == fixed["input_nodes"] and none["remote_inputs"] == fixed["remote_inputs"]
     assert none["comm_rows"] == none["remote_inputs"] and none["hits"] == 0
     assert fixed["comm_rows"] == fixed["remote_inputs"] - fixed["hits"] + fixed["replace_rows"]
     assert fixed["comm_rows"] < none["comm_rows"]
-    for s, name in ((none, "none"), (fixed, "fixed-0.25")):
+    for s, name in ((none, "none"), (fixed, "fixed@lfu-0.25")):
         mbs = [m for rank in (0, 1) for m in read_jsonl(out / name / f"metrics-rank{rank}.jsonl", kind="minibatch")]
         assert s["comm_rows_per_epoch"] == s["comm_rows"] == sum(m["comm_rows"] for m in mbs)
     assert fixed["decisions"] == {"replace": fixed["minibatches"], "skip": 0, "invalid": 0, "guarded": 0, "no-difference": 0}
@@ -62,13 +63,13 @@ def test_one_run_per_variant_and_the_table_beside_them(compared) -> None:
 
 def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:
     out, stdout = compared
-    none, fixed = (json.loads((out / name / "summary.json").read_text()) for name in ("none", "fixed-0.25"))
+    none, fixed = (json.loads((out / name / "summary.json").read_text()) for name in ("none", "fixed@lfu-0.25"))
     printed = table_rows(stdout)
     assert printed == table_rows((out / "comparison.md").read_text())
     assert printed[0] == HEADER
-    assert printed[2:] == [expected_row(none, none), expected_row(fixed, none)]
-    assert printed[2][3] == printed[2][6] == "1.000"
-    assert float(printed[3][3]) < 1.0  # fewer rows than none, as the summaries say
+    assert printed[2:] == [expected_row(none, none, "none"), expected_row(fixed, none, "fixed@lfu")]
+    assert printed[2][5] == printed[2][8] == "1.000"
+    assert float(printed[3][5]) < 1.0  # fewer rows than none, as the summaries say
 
 
 def test_a_second_compare_reuses_finished_runs(compared) -> None:

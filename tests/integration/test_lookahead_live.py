@@ -62,8 +62,9 @@ def test_sampling_ahead_changes_nothing_the_model_sees(runs) -> None:
 
 
 def test_four_partitions_verified_replayed_exactly_and_trained_as_none(tmp_path, isolated_cache) -> None:
+    """Also with 3 minibatches prepared ahead of training (``--prefetch 3``): only when reads start changes."""
     run = train(tmp_path / "p4", "--parts", "4", *COMMON, "--controller", "fixed", "--policy", "lookahead",
-                "--lookahead", "2")
+                "--lookahead", "2", "--prefetch", "3")
     plain = train(tmp_path / "p4-none", "--parts", "4", *COMMON, "--controller", "none")
     s = summary(run)
     assert s["verified_rows"] == s["input_nodes"] and s["parts"] == 4
