@@ -12,8 +12,10 @@ epochs): Belady's MIN, the H=8 decision oracle and the compulsory rows at each b
 Not a test: nothing is asserted. Example:
 
     python benchmarks/side_by_side.py --datasets ogbn-arxiv --parts 2 --networks loopback,netns \
-        --controllers none,fixed,massivegnn,llm,classifier --classifier-path xgb.rcls \
+        --controllers none,fixed@decay,fixed,massivegnn,paper,llm,classifier --classifier-path xgb.rcls \
         --fractions 0.05,0.25 --repeats 2 --out runs/bench
+
+``--controllers`` takes what `rudder compare` takes: a controller, NAME@POLICY, or ``paper``.
 """
 
 from __future__ import annotations
@@ -209,6 +211,7 @@ def main() -> None:
     p.add_argument("--classifier-path", type=Path, help="trained .rcls artefact for the classifier controller")
     p.add_argument("--fractions", default="0.05,0.25")
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--prefetch", type=int, default=1, help="minibatches prepared ahead of training (rudder train --prefetch)")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--no-bounds", action="store_true", help="skip the trace-only recordings and the bounds")
     p.add_argument("--collect-only", action="store_true", help="aggregate finished runs; launch nothing")
@@ -230,7 +233,7 @@ def main() -> None:
     def base_config(dataset: str, parts: int, network: str, **extra):
         out = a.out / f"{dataset}-{parts}p-{network}"
         return train_config(TrainSettings(dataset=dataset, parts=parts, epochs=a.epochs, out_dir=out, buffer=buffer,
-                                          network=network, link_rate=a.link_rate, **extra))
+                                          network=network, link_rate=a.link_rate, prefetch=a.prefetch, **extra))
 
     def finished_or_run(cfg) -> dict | None:
         if a.collect_only:
