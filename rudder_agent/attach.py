@@ -22,7 +22,7 @@ import dgl
 import numpy as np
 import torch
 
-from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.engine import BufferEngine, warm_up
 from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
@@ -91,6 +91,8 @@ class BufferedFeatures:
         self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg), dtype=self.feat.dtype)
                        if self.controller.uses_buffer else None)
         engine = BufferEngine(self.buffer, self.bounds, self.partition, make_keep(cfg.policy, cfg.lookahead))
+        if self.buffer is not None:
+            warm_up(cfg.policy, cfg.lookahead)  # the kernels' first-call cost before training, not in minibatch 0
         lo = self.bounds[self.partition - 1] if self.partition else 0
         self.controller.setup(StaticFacts(
             dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
