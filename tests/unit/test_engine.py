@@ -153,3 +153,25 @@ def test_the_buffer_package_does_not_import_dgl():
     code = "import sys, rudder_agent.buffer; sys.exit('dgl' in sys.modules)"
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("policy", ["decay", "lookahead"])
+def test_warm_up_compiles_every_kernel_of_a_minibatch_step_before_training(policy):
+    """In a fresh process, warm_up leaves no kernel of the step to compile at minibatch 0."""
+    import subprocess
+    import sys
+
+    script = f"""
+import numba
+from rudder_agent.buffer import engine, idtable, keep, persistent, candidates
+engine.warm_up({policy!r}, 3)
+kernels = {{f"{{m.__name__.rsplit('.', 1)[-1]}}.{{k}}": v for m in (idtable, keep, persistent, candidates) for k, v in vars(m).items()
+           if isinstance(v, numba.core.registry.CPUDispatcher)}}
+used = {{"decay": ["persistent._score_round", "persistent._replace", "persistent._copy_rows", "idtable._lookup_many"],
+        "lookahead": ["keep._access", "keep._enter", "keep._follow", "keep._weak_held", "keep._ranks",
+                      "persistent._replace", "persistent._copy_rows", "idtable._lookup_many"]}}[{policy!r}]
+print(sorted(k for k in used if not kernels[k].signatures))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
