@@ -33,6 +33,7 @@ def summarize(run_dir: Path) -> dict:
     warm_rows = int(sum(c.get("warm_rows", 0) for c in controllers))
     comm_rows = total("comm_rows") + warm_rows
     row_bytes = total("comm_bytes") // total("comm_rows") if total("comm_rows") else 0
+    window = cfg.buffer.window if cfg.buffer.controller != "none" else 0  # minibatches sampled ahead
     return {
         "dataset": cfg.dataset,
         "parts": cfg.parts,
@@ -44,7 +45,7 @@ def summarize(run_dir: Path) -> dict:
         "controller": cfg.buffer.controller,
         "buffer_fraction": cfg.buffer.fraction if cfg.buffer.controller != "none" else 0.0,
         "policy": cfg.buffer.policy if cfg.buffer.controller != "none" else None,
-        "window": cfg.buffer.window if cfg.buffer.controller != "none" else 0,
+        "window": window,
         "minibatches": len(minibatches),
         "input_nodes": inputs,
         "remote_inputs": remote,
@@ -61,8 +62,7 @@ def summarize(run_dir: Path) -> dict:
         "epoch_times_s": [epoch_time[k] for k in sorted(epoch_time)],
         "agent_wait_s": float(sum(m["t_wait"] for m in minibatches)),
         # the look-ahead window's sampled input ids (its blocks come on top)
-        "window_ids_bytes": int(8 * (cfg.buffer.window if cfg.buffer.controller != "none" else 0)
-                                * (inputs / len(minibatches) if minibatches else 0)),
+        "window_ids_bytes": int(8 * window * (inputs / len(minibatches) if minibatches else 0)),
         "keep_ms_median": 1000 * float(np.median([m.get("t_keep", 0.0) for m in minibatches])) if minibatches else 0.0,
         "val_acc": ev.get("val_acc"),
         "test_acc": ev.get("test_acc"),

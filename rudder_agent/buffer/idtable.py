@@ -21,25 +21,28 @@ def _home(key: int, shift: np.uint64, mask: int) -> int:
     return np.int64((np.uint64(key) * _GOLDEN) >> shift) & mask
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cell(keys: np.ndarray, key: int, shift: np.uint64, mask: int) -> int:
+    """The cell holding ``key``, or the empty cell where it goes: the one probe sequence of every kernel."""
+    i = _home(key, shift, mask)
+    while keys[i] != EMPTY and keys[i] != key:
+        i = (i + 1) & mask
+    return i
+
+
 @numba.njit(cache=True, nogil=True)
 def _find(keys: np.ndarray, key: int, shift: np.uint64, mask: int) -> int:
     """Cell holding ``key``, or -1."""
-    i = _home(key, shift, mask)
-    while keys[i] != EMPTY:
-        if keys[i] == key:
-            return i
-        i = (i + 1) & mask
-    return -1
+    i = _cell(keys, key, shift, mask)
+    return -1 if keys[i] == EMPTY else i  # (an EMPTY key is never found)
 
 
 @numba.njit(cache=True, nogil=True)
 def _insert(keys: np.ndarray, vals: np.ndarray, key: int, val: int, shift: np.uint64, mask: int) -> bool:
     """Set key -> val; False when the key was already present (its value is then left alone)."""
-    i = _home(key, shift, mask)
-    while keys[i] != EMPTY:
-        if keys[i] == key:
-            return False
-        i = (i + 1) & mask
+    i = _cell(keys, key, shift, mask)
+    if keys[i] != EMPTY:
+        return False
     keys[i] = key
     vals[i] = val
     return True

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from rudder_agent.buffer.idtable import EMPTY, _find, _home, as_ids
+from rudder_agent.buffer.idtable import EMPTY, _cell, _find, as_ids
 from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
 
 COUNT_CAP = (1 << 20) - 1
@@ -68,15 +68,6 @@ class DecayKeep:
 
     def memory_bytes(self) -> int:
         return 0  # its scores and candidates live in the buffer
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _cell(keys, key, shift, mask):
-    """The cell holding ``key``, or the empty cell where it goes (one probe sequence for find-or-insert)."""
-    i = _home(key, shift, mask)
-    while keys[i] != EMPTY and keys[i] != key:
-        i = (i + 1) & mask
-    return i
 
 
 @numba.njit(cache=True, nogil=True)
