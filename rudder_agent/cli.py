@@ -178,6 +178,7 @@ def train(
     llm_timeout: float = opt(B, "llm_timeout_s", "--llm-timeout"),
     llm_min_difference_pct: float = opt(B, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: bool = opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
+    llm_duty_cycle: float = opt(B, "llm_duty_cycle"),
     classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
     finetune_every: int = opt(B, "finetune_every"),
     trace: bool = opt(T, "trace", "--trace"),
@@ -204,7 +205,7 @@ def train(
         controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
         policy=policy, lookahead=lookahead, sync=sync, model=model, prompt_version=prompt_version, cot=cot,
         fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout, finetune_every=finetune_every,
-        llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif,
+        llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif, llm_duty_cycle=llm_duty_cycle,
         classifier_path=classifier_path)
     settings = TrainSettings(
         parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
@@ -310,6 +311,7 @@ def compare(
     llm_timeout: float = opt(B, "llm_timeout_s", "--llm-timeout"),
     llm_min_difference_pct: float = opt(B, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: bool = opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
+    llm_duty_cycle: float = opt(B, "llm_duty_cycle"),
     classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
     finetune_every: int = opt(B, "finetune_every"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
@@ -331,7 +333,7 @@ def compare(
     buffer = buffer_config(
         delta=delta, gamma=gamma, tau=tau, policy=policy, lookahead=lookahead, period=period, sync=sync, model=model,
         prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout,
-        llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif,
+        llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif, llm_duty_cycle=llm_duty_cycle,
         finetune_every=finetune_every, classifier_path=classifier_path)
     require_network(network)
     settings = TrainSettings(

@@ -62,6 +62,11 @@ class BufferConfig(BaseModel):
         0.5, ge=0.0, le=100.0,
         description="llm: ask the model only when replace and skip differ by more than this % of skip's rows over "
                     "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); 0: always ask")
+    llm_duty_cycle: float = Field(
+        0.1, gt=0.0, le=1.0,
+        description="llm, async: the largest share of time the agent may spend deciding (what-if and model); after "
+                    "each answer it rests for the rest, and minibatches meanwhile go on as without an answer "
+                    "(replay: on its minibatch clock); 1: never rest")
     llm_threads: int = Field(1, ge=1, description="llm: llama.cpp threads of the embedded model (1 beside training)")
     llm_timeout_s: float = Field(30.0, gt=0, description="llm: seconds per model call (each retry gets its own), "
                                                          "then a counted fallback")

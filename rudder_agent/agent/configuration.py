@@ -19,7 +19,7 @@ from rudder_agent.paths import PROMPTS_DIR
 
 FROM_BUFFER = {"model": "llm_model", "prompt_version": "prompt_version", "cot": "cot", "fallback": "fallback",
                "n_threads": "llm_threads", "timeout_s": "llm_timeout_s", "min_difference_pct": "llm_min_difference_pct",
-               "whatif": "llm_whatif"}
+               "whatif": "llm_whatif", "duty_cycle": "llm_duty_cycle"}
 """AgentConfig field -> the BufferConfig field that declares it."""
 
 
@@ -50,6 +50,7 @@ class AgentConfig(BaseModel):
                                        description="replace without asking while more than this share of slots is empty")
     whatif: bool = buffer_field("llm_whatif")
     min_difference_pct: float = buffer_field("llm_min_difference_pct")
+    duty_cycle: float = buffer_field("llm_duty_cycle")
     warm_up: bool = Field(True, description="one call at set-up so the runtime caches the static prompt prefix")
     seed: int = Field(0, description="sampling seed of the model (answers are greedy: temperature 0)")
     n_threads: int = buffer_field("llm_threads")

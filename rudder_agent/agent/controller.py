@@ -41,6 +41,7 @@ class LLMController(Controller):
     def __init__(self, config: AgentConfig | None = None):
         self.config = config or AgentConfig()
         self.sees_ahead = self.config.whatif  # the paper's agent (no what-if) needs no window
+        self.duty_cycle = self.config.duty_cycle
         self.prompts = PromptSet.load(self.config.prompts_dir, self.config.prompt_version)
         self.backend: ChatBackend | None = None
         self.graph: CompiledStateGraph | None = None

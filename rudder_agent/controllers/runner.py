@@ -2,8 +2,9 @@
 
 The prefetcher offers one request per minibatch into the shared :class:`RequestSlot` (drop and
 carry of stale requests are written there, once). The thread decides the pending request only
-when its previous answer has been taken and applied, so at most one decision is in flight. In
-asynchronous mode the prefetcher only polls and never waits; in synchronous mode it waits for
+when its previous answer has been taken and applied, so at most one decision is in flight, and, in
+asynchronous mode, after the rest its duty cycle asks for (:class:`Rest`). In asynchronous mode the
+prefetcher only polls and never waits; in synchronous mode it waits for
 the answer to its previous request before preparing the next minibatch (the wait is measured).
 """
 
@@ -14,7 +15,8 @@ import threading
 import time
 from typing import Literal
 
-from rudder_agent.controllers.channel import DecisionChannel, Decider, RequestSlot, RunnerStats, decide, request_after
+from rudder_agent.controllers.channel import (DecisionChannel, Decider, RequestSlot, Rest, RunnerStats, decide,
+                                              duty_share, request_after)
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
@@ -46,6 +48,7 @@ class ControllerRunner(DecisionChannel):
         self.stats = RunnerStats()
         self._cv = threading.Condition()
         self._slot = RequestSlot(self.stats)
+        self._rest = Rest(duty_share(controller, mode))
         self._answer: DecisionOutcome | None = None
         self._busy = False
         self._closed = False
@@ -91,11 +94,17 @@ class ControllerRunner(DecisionChannel):
             lower_this_thread(getattr(self.controller, "thread_nice", 0))
         while True:
             with self._cv:
-                while (self._slot.pending is None or self._answer is not None) and not self._closed:
-                    self._cv.wait()
+                while not self._closed:
+                    if self._slot.pending is None or self._answer is not None:
+                        self._cv.wait()
+                    elif rest := self._rest.remaining(time.perf_counter()):
+                        self._cv.wait(rest)  # the duty cycle: requests made meanwhile wait in the slot
+                    else:
+                        break
                 if self._closed:
                     return
                 request, self._busy = self._slot.pop(), True
+            tic = time.perf_counter()
             try:
                 outcome = decide(self.controller, request, self.stats)
             except BaseException as exc:  # surfaced to the prefetcher by take()
@@ -104,6 +113,9 @@ class ControllerRunner(DecisionChannel):
                     self._error, self._busy = exc, False
                     self._cv.notify_all()
                 return
+            toc = time.perf_counter()
+            self._rest.after(tic, toc)
+            self.stats.busy_s += toc - tic
             with self._cv:
                 self._answer, self._busy = outcome, False
                 self._cv.notify_all()

@@ -199,6 +199,68 @@ def test_sync_take_waits_for_the_answer_to_each_request(monkeypatch) -> None:
     assert runner.stats.latencies_s == [1.0] * 10  # measured by the runner, since the controller reports none
 
 
+class TakesOneFakeSecond(Controller):
+    """Answers replace after advancing the fake clock by 1 s; may decide a quarter of the time."""
+
+    name = "slow"
+    duty_cycle = 0.25
+
+    def __init__(self, clock: FakeClock):
+        self.clock, self.seen = clock, []
+
+    def decide(self, req: DecisionRequest) -> DecisionOutcome:
+        self.seen.append([m.step for m in req.window])
+        self.clock.now += 1.0
+        return DecisionOutcome(request_step=req.step, decision="replace", source="model")
+
+
+def test_async_controller_rests_three_answer_times_at_a_quarter_duty(monkeypatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(channel_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    ctl = TakesOneFakeSecond(clock)
+    runner = ControllerRunner(ctl, "async")
+    try:
+        runner.submit(request(0))
+        wait_for_answer(runner)
+        assert runner.take().request_step == 0  # answered at 1 s: rests until 1 + 3 x 1 s = 4 s
+        runner.submit(request(1))
+        clock.now = 3.9
+        runner.submit(request(2))  # wakes the thread: still 0.1 s of rest (a fake clock never gets there)
+        threading.Event().wait(0.3)
+        assert ctl.seen == [[0]] and runner.take() is None  # rested: no decision started, the prefetcher never waited
+        clock.now = 4.0
+        runner.submit(request(3))
+        wait_for_answer(runner)
+        assert runner.take().request_step == 3 and ctl.seen == [[0], [1, 2, 3]]  # what it rested through came along
+        assert runner.stats.busy_s == 2.0 and runner.stats.wait_s == 0.0
+    finally:
+        runner.close()
+
+
+def test_sync_controller_never_rests(monkeypatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(channel_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    ctl = TakesOneFakeSecond(clock)
+    runner = ControllerRunner(ctl, "sync")
+    took: list[int] = []
+
+    def prefetcher() -> None:
+        for step in range(3):
+            runner.submit(request(step))
+            took.append(runner.take().request_step)
+
+    worker = threading.Thread(target=prefetcher, daemon=True)
+    try:
+        worker.start()
+        worker.join(HANG_S)
+        assert not worker.is_alive(), f"sync take() waited out a rest after {took}"
+    finally:
+        runner.close()
+    assert took == [0, 1, 2] and ctl.seen == [[0], [1], [2]]
+
+
 def test_inline_controller_answers_at_once() -> None:
     channel = ReplaceEveryMinibatch().open_channel(PersistentBuffer(2, 0), "async")
     assert channel.label == "inline" and not hasattr(channel, "_thread")

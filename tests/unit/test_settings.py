@@ -122,11 +122,11 @@ def test_agent_settings_are_the_buffer_fields():
 
 def test_agent_from_buffer_carries_every_shared_setting():
     cfg = BufferConfig(controller="llm", llm_model="ollama:m", prompt_version="v2", cot=True, fallback="rule",
-                       llm_threads=3, llm_timeout_s=7.5)
+                       llm_threads=3, llm_timeout_s=7.5, llm_duty_cycle=0.25)
     agent = AgentConfig.from_buffer(cfg, guard=False)
     assert {mine: getattr(agent, mine) for mine in FROM_BUFFER} == {
         "model": "ollama:m", "prompt_version": "v2", "cot": True, "fallback": "rule", "n_threads": 3, "timeout_s": 7.5,
-        "min_difference_pct": 0.5, "whatif": True}
+        "min_difference_pct": 0.5, "whatif": True, "duty_cycle": 0.25}
     assert agent.guard is False
 
 
