@@ -78,7 +78,9 @@ class EmbeddedServer:
                "--nice", str(self.nice)]
         with tempfile.TemporaryFile() as stderr:
             # unbuffered stdout, so select() sees every byte the child wrote
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
+            # a session (and CPU autogroup) of its own, whose priority the child lowers; stdin still ties it to us
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0,
+                                          start_new_session=self.nice > 0)
             address = self._await_address(time.monotonic() + START_TIMEOUT_S)
             if address is None:
                 self.close()

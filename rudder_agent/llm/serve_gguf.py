@@ -18,6 +18,21 @@ import threading
 EXIT_GRACE_S = 10.0
 
 
+def lower_priority(nice: int) -> None:
+    """Nice ``nice``, and the same for our session's autogroup, so training really comes first.
+
+    The launcher starts every trainer in a session of its own; where the kernel groups the CPU by
+    session (autogroup), a nice value only orders threads inside one group, and the groups share the
+    CPU equally. The parent starts us in a new session; its autogroup gets the nice too.
+    """
+    os.nice(nice)
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:  # no autogroup here: the plain nice already orders us below training
+        pass
+
+
 def main() -> None:
     """Start the server, print its address as one JSON line, serve until stdin reaches EOF."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -30,7 +45,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=1, help="slots (concurrent clients), each with --ctx tokens")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    os.nice(args.nice)
+    lower_priority(args.nice)
 
     import xllamacpp
 
