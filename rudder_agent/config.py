@@ -64,9 +64,9 @@ class BufferConfig(BaseModel):
                     "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); 0: always ask")
     llm_duty_cycle: float = Field(
         0.1, gt=0.0, le=1.0,
-        description="llm, async: the largest share of time the agent may spend deciding (what-if and model); after "
-                    "each answer it rests for the rest, and minibatches meanwhile go on as without an answer "
-                    "(replay: on its minibatch clock); 1: never rest")
+        description="llm, async: the largest share of one CPU the agent's thread may use deciding (what-if play, "
+                    "prompts); after each answer it rests in proportion to the CPU time the answer took, and "
+                    "minibatches meanwhile go on as without an answer; 1: never rest (sync mode and replay never do)")
     llm_threads: int = Field(1, ge=1, description="llm: llama.cpp threads of the embedded model (1 beside training)")
     llm_timeout_s: float = Field(30.0, gt=0, description="llm: seconds per model call (each retry gets its own), "
                                                          "then a counted fallback")

@@ -53,8 +53,8 @@ class RunnerStats:
     decisions: Counter = field(default_factory=Counter)
     latencies_s: list[float] = field(default_factory=list)
     wait_s: float = 0.0
-    busy_s: float = 0.0
-    """Time spent deciding (seconds live, minibatches in replay), rests excluded."""
+    cpu_s: float = 0.0
+    """CPU time the controller's thread spent deciding (live, threaded channels)."""
     answered: deque = field(default_factory=deque)
     """DecisionRecords (rank -1) not yet written to the metrics stream; the step drains them."""
     keep_records: bool = True
@@ -76,7 +76,7 @@ class RunnerStats:
     def as_record(self) -> dict:
         """The runner fields of a run's kind=controller record (and of summary.json)."""
         return {"requests": self.requests, "dropped": self.dropped, "decisions": dict(self.decisions),
-                "latencies_s": self.latencies_s, "controller_wait_s": self.wait_s, "controller_busy": self.busy_s}
+                "latencies_s": self.latencies_s, "controller_wait_s": self.wait_s, "controller_cpu_s": self.cpu_s}
 
 
 def decide(controller: Decider, request: DecisionRequest, stats: RunnerStats) -> DecisionOutcome:
@@ -87,33 +87,6 @@ def decide(controller: Decider, request: DecisionRequest, stats: RunnerStats) ->
         outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - tic})
     stats.record(outcome, request)
     return outcome
-
-
-MODEL_SOURCES = ("model", "fallback")
-"""Answers that cost a model call (a fallback follows a failed or late one)."""
-
-
-@dataclass
-class Rest:
-    """The duty cycle of a slow controller: after an answer that took ``b``, rest ``b * (1/share - 1)``.
-
-    Its deciding then takes at most ``share`` of the time, so its CPU never crowds training out on a
-    small host; requests made while it rests wait in the slot (dropped and carried as usual). Live, time
-    is seconds and every answer counts (the what-if costs CPU too); on replay's minibatch clock only
-    model answers cost time (their latency).
-    """
-
-    share: float = 1.0
-    until: float = float("-inf")
-
-    def after(self, start: float, end: float) -> None:
-        """An answer took from ``start`` to ``end``: rest in proportion."""
-        if self.share < 1.0:
-            self.until = end + (end - start) * (1.0 / self.share - 1.0)
-
-    def remaining(self, now: float) -> float:
-        """How long the controller still rests at ``now`` (0: it may decide)."""
-        return max(self.until - now, 0.0)
 
 
 class RequestSlot:
@@ -145,11 +118,6 @@ class RequestSlot:
         if self.pending is not None:
             self.stats.dropped += 1
             self._carry, self.pending = self.pending.window, None
-
-
-def duty_share(controller: Decider, mode: str) -> float:
-    """The share of time an asynchronous controller may spend deciding; sync mode waits for every answer (1)."""
-    return getattr(controller, "duty_cycle", 1.0) if mode == "async" else 1.0
 
 
 def request_after(metrics: MinibatchMetrics, outlook: Any = None) -> DecisionRequest:
@@ -233,7 +201,6 @@ class ClockedChannel(DecisionChannel):
         self.controller, self.latency, self.label = controller, latency, mode
         self.stats = RunnerStats()
         self.slot = RequestSlot(self.stats)
-        self.rest = Rest(duty_share(controller, mode))
         self._answer: DecisionOutcome | None = None
         self._ready_at = 0
 
@@ -248,13 +215,10 @@ class ClockedChannel(DecisionChannel):
 
     def offer(self, metrics: MinibatchMetrics) -> None:
         self.slot.put(request_after(metrics, self.outlook))
-        if self._answer is not None or self.rest.remaining(metrics.step):  # busy or resting: the request waits
+        if self._answer is not None:  # busy: the request waits in the slot
             return
         self._answer = decide(self.controller, self.slot.pop(), self.stats)
         self._ready_at = metrics.step + (1 if self._answer.source == "guard" else self.latency)
-        if self._answer.source in MODEL_SOURCES:  # on this clock only the model's latency is time spent
-            self.rest.after(metrics.step, self._ready_at)
-            self.stats.busy_s += self._ready_at - metrics.step
 
     def close(self) -> None:
         self.controller.close()

@@ -13,15 +13,43 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Literal
 
-from rudder_agent.controllers.channel import (DecisionChannel, Decider, RequestSlot, Rest, RunnerStats, decide,
-                                              duty_share, request_after)
+from rudder_agent.controllers.channel import DecisionChannel, Decider, RequestSlot, RunnerStats, decide, request_after
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 
 log = get_logger(__name__)
+
+
+@dataclass
+class Rest:
+    """An asynchronous controller's duty cycle: after an answer that cost ``c`` CPU seconds, rest ``c (1/share - 1)``.
+
+    Its thread then uses at most ``share`` of one CPU, so its what-if play and prompt building never
+    crowd training out on a small host (a model's own wait costs its thread nothing: the embedded
+    server runs at idle priority). Requests made while it rests wait in the slot (dropped and
+    carried as usual).
+    """
+
+    share: float = 1.0
+    until: float = float("-inf")
+
+    def after(self, cost_s: float, now: float) -> None:
+        """An answer that cost ``cost_s`` ended at ``now``: rest in proportion."""
+        if self.share < 1.0:
+            self.until = now + cost_s * (1.0 / self.share - 1.0)
+
+    def remaining(self, now: float) -> float:
+        """How long the controller still rests at ``now`` (0: it may decide)."""
+        return max(self.until - now, 0.0)
+
+
+def duty_share(controller: Decider, mode: str) -> float:
+    """The share of one CPU an asynchronous controller's thread may use; sync mode waits for every answer (1)."""
+    return getattr(controller, "duty_cycle", 1.0) if mode == "async" else 1.0
 
 
 def lower_this_thread(nice: int) -> None:
@@ -104,7 +132,7 @@ class ControllerRunner(DecisionChannel):
                 if self._closed:
                     return
                 request, self._busy = self._slot.pop(), True
-            tic = time.perf_counter()
+            cpu = time.thread_time()
             try:
                 outcome = decide(self.controller, request, self.stats)
             except BaseException as exc:  # surfaced to the prefetcher by take()
@@ -113,9 +141,9 @@ class ControllerRunner(DecisionChannel):
                     self._error, self._busy = exc, False
                     self._cv.notify_all()
                 return
-            toc = time.perf_counter()
-            self._rest.after(tic, toc)
-            self.stats.busy_s += toc - tic
+            cpu = time.thread_time() - cpu
+            self._rest.after(cpu, time.perf_counter())
+            self.stats.cpu_s += cpu
             with self._cv:
                 self._answer, self._busy = outcome, False
                 self._cv.notify_all()

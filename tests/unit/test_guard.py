@@ -147,8 +147,7 @@ def test_controller_fills_without_the_model_and_counts_it_as_guarded(script, mod
 
 def replay_rows(run, guard: bool, script) -> tuple[list, dict]:
     rows: list = []
-    record = replay(load_recording(run, 0), LLMController(AgentConfig(model=f"scripted:{script}", guard=guard, whatif=False,
-                                                                  duty_cycle=1.0)),
+    record = replay(load_recording(run, 0), LLMController(AgentConfig(model=f"scripted:{script}", guard=guard, whatif=False)),
                     lambda r, kind: rows.append(r) if kind == "minibatch" else None, mode="async",
                     latency_minibatches=1, progress=False)
     return rows, record

@@ -191,7 +191,7 @@ def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
     answers.write_text(f"{json.dumps(SKIP_ANSWER)}\n{json.dumps(REPLACE_ANSWER)}\n")
     result = CliRunner().invoke(app, ["replay", str(run), "--controller", "llm", "--model", f"scripted:{answers}",
                                       "--llm-threads", "3", "--llm-timeout", "5", "--latency", "1", "--tau", "0.99",
-                                      "--llm-min-difference", "0", "--llm-duty-cycle", "1",
+                                      "--llm-min-difference", "0",
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -223,8 +223,7 @@ def test_replay_cli_llm_timeout_reaches_the_http_client(tmp_path):
     with loopback_server(handler) as url:
         result = bounded(lambda: CliRunner().invoke(
             app, ["replay", str(run), "--controller", "llm", "--model", f"openai:m@{url}/v1", "--llm-timeout", "0.5",
-                  "--latency", "1", "--tau", "0.99", "--llm-min-difference", "0", "--llm-duty-cycle", "1",
-                  "--out", str(tmp_path / "out")]), 60)
+                  "--latency", "1", "--tau", "0.99", "--llm-min-difference", "0", "--out", str(tmp_path / "out")]), 60)
         assert result.exit_code == 0, result.output
         summary = json.loads((tmp_path / "out" / "summary.json").read_text())
         model_calls = summary["decisions"]["invalid"]

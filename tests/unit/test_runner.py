@@ -138,9 +138,17 @@ def test_dropped_requests_metrics_reach_the_next_decided_request_in_order() -> N
 class FakeClock:
     def __init__(self):
         self.now = 0.0
+        self.cpu = 0.0
 
     def perf_counter(self) -> float:
         return self.now
+
+    def thread_time(self) -> float:
+        return self.cpu
+
+    def module(self) -> types.SimpleNamespace:
+        """Stands in for the `time` module."""
+        return types.SimpleNamespace(perf_counter=self.perf_counter, thread_time=self.thread_time)
 
 
 class TellsWhenTesterWaits(threading.Condition):
@@ -176,8 +184,8 @@ class DecidesWhileTheTakerWaits(Controller):
 def test_sync_take_waits_for_the_answer_to_each_request(monkeypatch) -> None:
     clock, log = FakeClock(), []
     cv = TellsWhenTesterWaits(threading.current_thread())
-    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    monkeypatch.setattr(channel_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))  # latency
+    monkeypatch.setattr(runner_module, "time", clock.module())
+    monkeypatch.setattr(channel_module, "time", clock.module())  # latency
     monkeypatch.setattr(runner_module, "threading", types.SimpleNamespace(Condition=lambda: cv, Thread=threading.Thread))
     runner = ControllerRunner(DecidesWhileTheTakerWaits(cv, clock, log), "sync")
     got = []
@@ -200,7 +208,7 @@ def test_sync_take_waits_for_the_answer_to_each_request(monkeypatch) -> None:
 
 
 class TakesOneFakeSecond(Controller):
-    """Answers replace after advancing the fake clock by 1 s; may decide a quarter of the time."""
+    """Answers replace after 1 fake second of its thread's CPU; may use a quarter of a CPU."""
 
     name = "slow"
     duty_cycle = 0.25
@@ -211,13 +219,14 @@ class TakesOneFakeSecond(Controller):
     def decide(self, req: DecisionRequest) -> DecisionOutcome:
         self.seen.append([m.step for m in req.window])
         self.clock.now += 1.0
+        self.clock.cpu += 1.0
         return DecisionOutcome(request_step=req.step, decision="replace", source="model")
 
 
 def test_async_controller_rests_three_answer_times_at_a_quarter_duty(monkeypatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    monkeypatch.setattr(channel_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(runner_module, "time", clock.module())
+    monkeypatch.setattr(channel_module, "time", clock.module())
     ctl = TakesOneFakeSecond(clock)
     runner = ControllerRunner(ctl, "async")
     try:
@@ -233,15 +242,15 @@ def test_async_controller_rests_three_answer_times_at_a_quarter_duty(monkeypatch
         runner.submit(request(3))
         wait_for_answer(runner)
         assert runner.take().request_step == 3 and ctl.seen == [[0], [1, 2, 3]]  # what it rested through came along
-        assert runner.stats.busy_s == 2.0 and runner.stats.wait_s == 0.0
+        assert runner.stats.cpu_s == 2.0 and runner.stats.wait_s == 0.0
     finally:
         runner.close()
 
 
 def test_sync_controller_never_rests(monkeypatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    monkeypatch.setattr(channel_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(runner_module, "time", clock.module())
+    monkeypatch.setattr(channel_module, "time", clock.module())
     ctl = TakesOneFakeSecond(clock)
     runner = ControllerRunner(ctl, "sync")
     took: list[int] = []
