@@ -30,7 +30,7 @@ class Rest:
 
     Its thread then uses at most ``share`` of one CPU, so its what-if play and prompt building never
     crowd training out on a small host (a model's own wait costs its thread nothing: the embedded
-    server runs at idle priority). Requests made while it rests wait in the slot (dropped and
+    server runs at the lowest priority). Requests made while it rests wait in the slot (dropped and
     carried as usual).
     """
 
