@@ -7,7 +7,7 @@ The `llm` column is the what-if agent with the model never asked (``--llm-min-di
 prompt v2 asks the model to do; closed-loop tables with the real model are in docs/agent.md.
 
     python benchmarks/controller_matrix.py traces/ogbn-arxiv-2p traces/com-dblp-4p --fractions 0.05,0.25 \\
-        --policies decay,lfu,lookahead --controllers fixed,massivegnn,llm --json matrix.json
+        --policies decay,lfu,lookahead --controllers fixed,llm --json matrix.json
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("runs", type=Path, nargs="+", help="recorded runs (directories with trace-rank*.rtf)")
     ap.add_argument("--fractions", default="0.05,0.25", help="buffer fractions, comma-separated")
     ap.add_argument("--policies", default="decay,lfu,lookahead", help="keep policies, comma-separated")
-    ap.add_argument("--controllers", default="fixed,massivegnn,llm", help="controllers, comma-separated")
+    ap.add_argument("--controllers", default="fixed,llm",
+                    help="controllers, comma-separated (massivegnn needs a trace recorded with massivegnn: its "
+                         "warm start's ids)")
     ap.add_argument("--ranks", default=None, help="ranks to replay, comma-separated (default: every traced rank)")
     ap.add_argument("--json", type=Path, default=None, help="also write every cell here")
+    ap.add_argument("--from-json", type=Path, default=None, help="tabulate and plot cells written before (no replay)")
+    ap.add_argument("--plot", type=Path, default=None, help="draw rows / none's rows per cell, Belady dashed (PNG)")
     return ap.parse_args()
 
 
@@ -80,11 +84,49 @@ def table(cells: list[dict], controllers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def plot(cells: list[dict], controllers: list[str], path: Path) -> None:
+    """One panel per run and fraction: each policy's controllers as bars (rows / none's), Belady as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys((c["run"], c["fraction"]) for c in cells))
+    cols = min(4, len(panels))
+    fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, figsize=(3.2 * cols, 3.0 * ((len(panels) + cols - 1) // cols)),
+                             squeeze=False, sharey=True)
+    for ax, (run, fraction) in zip(axes.flat, panels):
+        mine = [c for c in cells if (c["run"], c["fraction"]) == (run, fraction)]
+        policies = list(dict.fromkeys(c["policy"] for c in mine))
+        width = 0.8 / len(controllers)
+        for k, controller in enumerate(controllers):
+            ys = [next(c["vs_none"] for c in mine if c["policy"] == p and c["controller"] == controller) for p in policies]
+            ax.bar([i + k * width for i in range(len(policies))], ys, width, label=controller)
+        ax.axhline(mine[0]["belady_rows"] / mine[0]["none_rows"], color="black", linestyle="--", linewidth=1,
+                   label="Belady")
+        ax.set_xticks([i + width * (len(controllers) - 1) / 2 for i in range(len(policies))], policies)
+        ax.set_title(f"{run} {fraction:.0%}", fontsize=9)
+        ax.set_ylim(0, 1.05)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("rows / none's rows")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     args = parse_args()
     configure_logging("warning")
     fractions = [float(f) for f in args.fractions.split(",")]
     policies, controllers = args.policies.split(","), args.controllers.split(",")
+    if args.from_json:
+        cells = json.loads(args.from_json.read_text())
+        controllers = list(dict.fromkeys(c["controller"] for c in cells))
+        print(table(cells, controllers))
+        if args.plot:
+            plot(cells, controllers, args.plot)
+        return
     cells = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "skip.jsonl"
@@ -102,6 +144,8 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(cells, indent=1))
     print(table(cells, controllers))
+    if args.plot:
+        plot(cells, controllers, args.plot)
 
 
 if __name__ == "__main__":
