@@ -170,3 +170,22 @@ def test_embedded_server_does_not_outlive_a_killed_parent():
     while pid_alive(child_pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not pid_alive(child_pid)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="no CPU autogroups on this kernel")
+def test_a_lowered_server_sits_below_training_in_its_own_autogroup():
+    """Trainers run in sessions of their own; under autogroup only the server's group nice puts it below them."""
+    from rudder_agent.llm.embedded import EmbeddedServer, smollm2_path
+
+    server = EmbeddedServer(smollm2_path(), n_threads=1, seed=0, nice=19)
+    server.start()
+    try:
+        pid = server._proc.pid
+        assert os.getsid(pid) == pid != os.getsid(0)  # a session of its own
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+        with open(f"/proc/{pid}/autogroup") as fh:
+            assert fh.read().split()[-1] == "19"  # e.g. "/autogroup-2953 nice 19"
+        with open("/proc/self/autogroup") as fh:
+            assert fh.read().split()[-1] == "0"  # ours untouched
+    finally:
+        server.close()
