@@ -151,6 +151,14 @@ class FakeClock:
         return types.SimpleNamespace(perf_counter=self.perf_counter, thread_time=self.thread_time)
 
 
+def fake_clock(monkeypatch) -> FakeClock:
+    """A FakeClock in place of the runner's and the channel's `time`."""
+    clock = FakeClock()
+    monkeypatch.setattr(runner_module, "time", clock.module())
+    monkeypatch.setattr(channel_module, "time", clock.module())  # latency
+    return clock
+
+
 class TellsWhenTesterWaits(threading.Condition):
     """The runner's condition variable; sets an event when the test's thread blocks in wait()."""
 
@@ -182,10 +190,8 @@ class DecidesWhileTheTakerWaits(Controller):
 
 
 def test_sync_take_waits_for_the_answer_to_each_request(monkeypatch) -> None:
-    clock, log = FakeClock(), []
+    clock, log = fake_clock(monkeypatch), []
     cv = TellsWhenTesterWaits(threading.current_thread())
-    monkeypatch.setattr(runner_module, "time", clock.module())
-    monkeypatch.setattr(channel_module, "time", clock.module())  # latency
     monkeypatch.setattr(runner_module, "threading", types.SimpleNamespace(Condition=lambda: cv, Thread=threading.Thread))
     runner = ControllerRunner(DecidesWhileTheTakerWaits(cv, clock, log), "sync")
     got = []
@@ -224,9 +230,7 @@ class TakesOneFakeSecond(Controller):
 
 
 def test_async_controller_rests_three_answer_times_at_a_quarter_duty(monkeypatch) -> None:
-    clock = FakeClock()
-    monkeypatch.setattr(runner_module, "time", clock.module())
-    monkeypatch.setattr(channel_module, "time", clock.module())
+    clock = fake_clock(monkeypatch)
     ctl = TakesOneFakeSecond(clock)
     runner = ControllerRunner(ctl, "async")
     try:
@@ -248,9 +252,7 @@ def test_async_controller_rests_three_answer_times_at_a_quarter_duty(monkeypatch
 
 
 def test_sync_controller_never_rests(monkeypatch) -> None:
-    clock = FakeClock()
-    monkeypatch.setattr(runner_module, "time", clock.module())
-    monkeypatch.setattr(channel_module, "time", clock.module())
+    clock = fake_clock(monkeypatch)
     ctl = TakesOneFakeSecond(clock)
     runner = ControllerRunner(ctl, "sync")
     took: list[int] = []
