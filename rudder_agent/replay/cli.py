@@ -37,6 +37,7 @@ def replay_command(
     llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
     llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: Optional[bool] = recorded(BufferConfig, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
+    llm_duty_cycle: Optional[float] = recorded(BufferConfig, "llm_duty_cycle"),
     classifier_path: Optional[Path] = recorded(BufferConfig, "classifier_path", exists=True, dir_okay=False),
     finetune_every: Optional[int] = recorded(BufferConfig, "finetune_every"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
@@ -55,6 +56,7 @@ def replay_command(
     settings = {"period": period, "llm_model": model, "prompt_version": prompt_version, "cot": cot,
                 "fallback": fallback, "llm_threads": llm_threads, "llm_timeout_s": llm_timeout,
                 "llm_min_difference_pct": llm_min_difference_pct, "llm_whatif": llm_whatif,
+                "llm_duty_cycle": llm_duty_cycle,
                 "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
     scoring = {"delta": delta, "gamma": gamma, "tau": tau, "policy": policy, "lookahead": lookahead}
     overrides = preflight.replay(trace, controller, rank=rank, mode=mode, settings=settings, scoring=scoring)
