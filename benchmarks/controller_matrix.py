@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 from rudder_agent.log import configure_logging
 from rudder_agent.replay import load_recording, recorded_ranks
 from rudder_agent.replay.belady import belady
-from rudder_agent.replay.simulator import replay
+from rudder_agent.replay.simulator import replay_pooled
 
 SKIP_ANSWER = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "never asked"}
 
@@ -48,25 +47,16 @@ def controller_overrides(controller: str, script: Path) -> dict:
 
 def cell(run: Path, ranks: list[int], fraction: float, policy: str, controller: str, script: Path) -> dict:
     """Pooled rows and hits of one controller and policy over ``ranks`` of ``run``, beside `none` and Belady."""
-    rows = hits = remote = belady_rows = 0
-    seconds = 0.0
+    belady_rows = 0
     for rank in ranks:
         recording = load_recording(run, rank)
-        bound = belady(recording.remote_inputs(), recording.capacity(fraction))
-        belady_rows += bound.comm_rows
-        seen: list = []
-        tic = time.perf_counter()
-        replay(recording, controller, lambda r, kind: seen.append(r) if kind == "minibatch" else None,
-               mode="async", fraction=fraction, progress=False, policy=policy,
-               **controller_overrides(controller, script))
-        seconds += time.perf_counter() - tic
-        rows += sum(m.comm_rows for m in seen)
-        hits += sum(m.hits for m in seen)
-        remote += sum(m.remote_inputs for m in seen)
+        belady_rows += belady(recording.remote_inputs(), recording.capacity(fraction)).comm_rows
+    p = replay_pooled(run, ranks, controller, mode="async", fraction=fraction, policy=policy,
+                      **controller_overrides(controller, script))
     return {"run": run.name, "ranks": ranks, "fraction": fraction, "policy": policy, "controller": controller,
-            "comm_rows": rows, "none_rows": remote, "belady_rows": belady_rows, "hits": hits,
-            "vs_none": rows / remote if remote else 0.0, "vs_belady": rows / belady_rows if belady_rows else 0.0,
-            "replay_s": round(seconds, 2)}
+            "comm_rows": p.comm_rows, "none_rows": p.remote_inputs, "belady_rows": belady_rows, "hits": p.hits,
+            "vs_none": p.comm_rows / p.remote_inputs if p.remote_inputs else 0.0,
+            "vs_belady": p.comm_rows / belady_rows if belady_rows else 0.0, "replay_s": round(p.seconds, 2)}
 
 
 def table(cells: list[dict], controllers: list[str]) -> str:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from rudder_agent.log import configure_logging
 from rudder_agent.replay import load_recording, recorded_ranks
 from rudder_agent.replay.belady import belady
-from rudder_agent.replay.simulator import replay
+from rudder_agent.replay.simulator import replay_pooled
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,23 +32,16 @@ def parse_args() -> argparse.Namespace:
 
 def cell(run: Path, fraction: float, policy: str, window: int) -> dict:
     """Pooled hits, remote inputs and comm rows of one policy over every rank of ``run``."""
-    hits = remote = rows = 0
-    seconds = 0.0
-    for rank in recorded_ranks(run):
-        recording = load_recording(run, rank)
-        if policy == "belady":
-            stream = recording.remote_inputs()
-            b = belady(stream, recording.capacity(fraction))
+    if policy == "belady":
+        hits = remote = rows = 0
+        seconds = 0.0
+        for rank in recorded_ranks(run):
+            recording = load_recording(run, rank)
+            b = belady(recording.remote_inputs(), recording.capacity(fraction))
             hits, remote, rows = hits + b.hits, remote + b.remote_inputs, rows + b.comm_rows
-            continue
-        seen: list = []
-        tic = time.perf_counter()
-        replay(recording, "fixed", lambda r, kind: seen.append(r) if kind == "minibatch" else None,
-               fraction=fraction, progress=False, policy=policy, lookahead=max(window, 1))
-        seconds += time.perf_counter() - tic
-        hits += sum(m.hits for m in seen)
-        remote += sum(m.remote_inputs for m in seen)
-        rows += sum(m.comm_rows for m in seen)
+    else:
+        p = replay_pooled(run, recorded_ranks(run), "fixed", fraction=fraction, policy=policy, lookahead=max(window, 1))
+        hits, remote, rows, seconds = p.hits, p.remote_inputs, p.comm_rows, p.seconds
     return {"run": run.name, "fraction": fraction, "policy": policy, "window": window, "hits": hits,
             "remote_inputs": remote, "comm_rows": rows, "hit_pct": 100.0 * hits / remote if remote else 0.0,
             "replay_s": round(seconds, 2)}

@@ -41,11 +41,15 @@ class LLMController(Controller):
     def __init__(self, config: AgentConfig | None = None):
         self.config = config or AgentConfig()
         self.sees_ahead = self.config.whatif  # the paper's agent (no what-if) needs no window
-        self.duty_cycle = self.config.duty_cycle
         self.prompts = PromptSet.load(self.config.prompts_dir, self.config.prompt_version)
         self.backend: ChatBackend | None = None
         self.graph: CompiledStateGraph | None = None
         self.history: list[HistoryEntry] = []
+
+    @property
+    def duty_cycle(self) -> float:
+        """The share of one CPU its thread may use (the run's --llm-duty-cycle)."""
+        return self.config.duty_cycle
 
     @classmethod
     def from_settings(cls, cfg: BufferConfig) -> Controller:

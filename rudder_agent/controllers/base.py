@@ -54,7 +54,7 @@ class Controller(ABC):
     thread_nice: ClassVar[int] = 0
     """Nice value of the controller's own thread in asynchronous mode (0: the trainer's priority)."""
     duty_cycle: float = 1.0
-    """Asynchronous mode: the largest share of time the controller may spend deciding; it rests in between (1: never)."""
+    """Asynchronous mode: the largest share of one CPU the controller's thread may use; it rests in between (1: never)."""
     sees_ahead: ClassVar[bool] = False
     """Whether requests should bring minibatches sampled ahead (the LLM agent's What-if plays them)."""
     replay_options: ClassVar[tuple[str, ...] | None] = None

@@ -25,6 +25,8 @@ def lower_priority(nice: int) -> None:
     session (autogroup), a nice value only orders threads inside one group, and the groups share the
     CPU equally. The parent starts us in a new session; its autogroup gets the nice too.
     """
+    if nice <= 0:
+        return  # not lowered: we share the parent's session, whose autogroup is not ours to set
     os.nice(nice)
     try:
         with open("/proc/self/autogroup", "w") as f:

@@ -168,3 +168,27 @@ def replay_run(run_dir: Path, rank: int, controller: Controller | str = "recorde
                                   if record["capacity"] else 0.0)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+class Pooled(BaseModel):
+    """Counts of one controller over several replayed ranks of a run (benchmarks pool ranks this way)."""
+
+    hits: int = 0
+    remote_inputs: int = 0
+    comm_rows: int = 0
+    seconds: float = 0.0
+
+
+def replay_pooled(run_dir: Path, ranks: list[int], controller: Controller | str, **options) -> Pooled:
+    """Replay ``ranks`` of ``run_dir`` in memory with one controller; their hits, remote inputs and rows summed."""
+    pooled = Pooled()
+    for rank in ranks:
+        seen: list[MinibatchMetrics] = []
+        tic = time.perf_counter()
+        replay(load_recording(Path(run_dir), rank), controller,
+               lambda record, kind: seen.append(record) if kind == "minibatch" else None, progress=False, **options)
+        pooled = Pooled(hits=pooled.hits + sum(m.hits for m in seen),
+                        remote_inputs=pooled.remote_inputs + sum(m.remote_inputs for m in seen),
+                        comm_rows=pooled.comm_rows + sum(m.comm_rows for m in seen),
+                        seconds=pooled.seconds + time.perf_counter() - tic)
+    return pooled
