@@ -186,6 +186,7 @@ def test_a_lowered_server_sits_below_training_in_its_own_autogroup():
         with open(f"/proc/{pid}/autogroup") as fh:
             assert fh.read().split()[-1] == "19"  # e.g. "/autogroup-2953 nice 19"
         with open("/proc/self/autogroup") as fh:
-            assert fh.read().split()[-1] == "0"  # ours untouched
+            # ours untouched: "nice 0", or nothing where we sit in the root group (CI containers)
+            assert fh.read().split()[-1:] in ([], ["0"])
     finally:
         server.close()
