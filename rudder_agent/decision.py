@@ -10,6 +10,8 @@ from rudder_agent.metrics import MinibatchMetrics
 
 Action = Literal["replace", "skip"]
 Direction = Literal["increase", "decrease", "unchanged"]
+Unanswered = Literal["asked", "busy"]
+"""A request an asynchronous controller leaves without an answer now: ``asked`` (it comes later), ``busy`` (none will)."""
 Source = Literal["model", "fallback", "guard", "no-difference", "rule", "idle"]
 
 DEFAULT_HORIZON = 8

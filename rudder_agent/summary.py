@@ -93,6 +93,7 @@ def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict
         "decisions": {k: decisions.get(k, 0) for k in ("replace", "skip", "invalid", "guarded", "no-difference")},
         "requests": int(sum(c.get("requests", 0) for c in controllers)),
         "dropped_requests": int(sum(c.get("dropped", 0) for c in controllers)),
+        "unanswered": dict(sum((Counter(c.get("unanswered", {})) for c in controllers), Counter())),
         "agent_cpu_s": float(sum(c.get("controller_cpu_s", 0.0) for c in controllers)),
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.graph import build_graph
+from rudder_agent.agent.lane import ModelLane
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller, SharedRuntime
-from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import SettingError
 from rudder_agent.llm.backends import ChatBackend, make_chat_model
 from rudder_agent.llm.embedded import shared_server
@@ -45,6 +46,7 @@ class LLMController(Controller):
         self.backend: ChatBackend | None = None
         self.graph: CompiledStateGraph | None = None
         self.history: list[HistoryEntry] = []
+        self.lane: ModelLane | None = None
 
     @property
     def duty_cycle(self) -> float:
@@ -107,11 +109,29 @@ class LLMController(Controller):
             log.warning("llm_warm_up_failed", error=f"{type(err).__name__}: {err}"[:200])
         log.info("llm_warm_up", seconds=round(time.perf_counter() - tic, 2))
 
-    def decide(self, request: DecisionRequest) -> DecisionOutcome:
-        """One pass through the graph; model failures come back as counted fallback decisions."""
+    def answer_later(self, notify: Callable[[], None]) -> bool:
+        """Asynchronous mode: the model answers on a lane of its own; what the guard and what-if settle never waits."""
+        self.lane = ModelLane(self.backend, notify)
+        self.graph = build_graph(self.backend, self.prompts, self.config, self.lane)
+        return True
+
+    def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
+        """One pass through the graph; model failures come back as counted fallback decisions.
+
+        With a lane (:meth:`answer_later`) a request the model must decide comes back unanswered:
+        ``asked`` (its answer comes from :meth:`late_answer`) or ``busy``.
+        """
         result = self.graph.invoke(AgentState(facts=self.facts, request=request, history=self.history))
         self.history = result["history"]
-        return result["outcome"]
+        return result["outcome"] or result["model_call"]
+
+    def late_answer(self) -> tuple[DecisionRequest, DecisionOutcome] | None:
+        """The lane's finished call, concluded (checked, recorded in the history), with its request."""
+        asked = self.lane.take() if self.lane is not None else None
+        if asked is None:
+            return None
+        outcome, self.history = asked.maker.conclude(asked, self.history)
+        return asked.state.request, outcome
 
     def opening(self, buffer) -> DecisionOutcome | None:
         """An empty buffer is filled from the first minibatch on (the guard's fill rule, before any request)."""

@@ -13,6 +13,7 @@ from langchain_core.messages import BaseMessage
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.guard import Guard, rule_decision
+from rudder_agent.agent.lane import Asked, ModelLane
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState, HistoryEntry, Progress, Trend, WindowSummary
 from rudder_agent.decision import DecisionOutcome
@@ -103,12 +104,14 @@ class WhatIf:
 class DecisionMaker:
     """Decision Maker: guard, prompt, model, validation, fallback; records the decision."""
 
-    def __init__(self, chat: ChatModel, prompts: PromptSet, config: AgentConfig):
+    def __init__(self, chat: ChatModel, prompts: PromptSet, config: AgentConfig, lane: ModelLane | None = None):
         self.chat = chat
         self.prompts = prompts
         self.config = config
         self.schema = answer_schema(config.cot)
         self.guard = Guard.from_config(config)
+        self.lane = lane
+        """Asynchronous mode: the model answers later, on a thread of its own (agent/lane.py)."""
 
     def __call__(self, state: AgentState) -> dict[str, Any]:
         start = time.perf_counter()
@@ -122,21 +125,40 @@ class DecisionMaker:
         elif same:
             outcome = DecisionOutcome(request_step=step, decision=state.whatif.favours, source="no-difference",
                                       reason=same)
+        elif self.lane is not None:
+            asked = self.lane.free and self.lane.ask(state, self, self._messages(state))
+            return {"outcome": None, "model_call": "asked" if asked else "busy"}
         else:
             outcome = self._ask(state)
         outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - start, "whatif": state.whatif})
         return {"outcome": outcome, "history": self._record(state, outcome)}
 
+    def conclude(self, asked: Asked, history: list[HistoryEntry]) -> tuple[DecisionOutcome, list[HistoryEntry]]:
+        """A call the lane finished: its outcome, and ``history`` (the controller's, by now) with it recorded."""
+        state = asked.state.model_copy(update={"history": history})
+        outcome = self._answer(state, asked.text, asked.error)
+        outcome = outcome.model_copy(update={"latency_s": asked.seconds, "whatif": state.whatif})
+        return outcome, self._record(state, outcome)
+
+    def _messages(self, state: AgentState) -> list[BaseMessage]:
+        return self.prompts.messages(state, self.schema, self.config.guard_end_fraction, self.config.history_len)
+
     def _ask(self, state: AgentState) -> DecisionOutcome:
-        messages = self.prompts.messages(state, self.schema, self.config.guard_end_fraction, self.config.history_len)
-        text = None
+        text = error = None
         try:
-            text = self.chat.invoke(messages).text
+            text = self.chat.invoke(self._messages(state)).text
+        except Exception as err:  # a backend failure of any kind must not stop training
+            error = err
+        return self._answer(state, text, error)
+
+    def _answer(self, state: AgentState, text: str | None, error: Exception | None) -> DecisionOutcome:
+        """The model's answer text (or the error its call ended with) checked; failures fall back, counted."""
+        if error is not None:
+            return self._fallback(state, f"backend error: {type(error).__name__}: {error}", text)
+        try:
             answer = parse_answer(text, self.schema)
         except InvalidAnswer as err:
             return self._fallback(state, f"invalid answer: {err}", text)
-        except Exception as err:  # a backend failure of any kind must not stop training
-            return self._fallback(state, f"backend error: {type(err).__name__}: {err}", text)
         log.debug("llm_decision", step=state.request.step, decision=answer.decision, hits=answer.hits,
                   comm=answer.comm, reason=answer.reason, reasoning=getattr(answer, "reasoning", None))
         return DecisionOutcome(

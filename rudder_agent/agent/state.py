@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rudder_agent.decision import Action, DecisionOutcome, DecisionRequest, Direction, Source, StaticFacts, WhatIf
+from rudder_agent.decision import (Action, DecisionOutcome, DecisionRequest, Direction, Source, StaticFacts, Unanswered,
+                                   WhatIf)
 
 Trend = Literal["rising", "falling", "flat"]
 
@@ -80,4 +81,7 @@ class AgentState(BaseModel):
     window: WindowSummary | None = None
     progress: Progress | None = None
     whatif: WhatIf | None = Field(None, description="replace and skip played forward on a fork of the buffer")
-    outcome: DecisionOutcome | None = None
+    outcome: DecisionOutcome | None = Field(None, description="None while the model's answer is pending (model_call)")
+    model_call: Unanswered | None = Field(
+        None, description="async: the model answers later (asked), or it still answers an earlier request (busy: "
+                          "this request goes unanswered)")

@@ -12,12 +12,12 @@ checked before anything starts).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
 from rudder_agent.config import BufferConfig, current_names
-from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import RudderError
 
 if TYPE_CHECKING:
@@ -128,8 +128,19 @@ class Controller(ABC):
         return None
 
     @abstractmethod
-    def decide(self, request: DecisionRequest) -> DecisionOutcome:
-        """Answer one request with replace or skip."""
+    def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
+        """Answer one request with replace or skip (unanswered only after :meth:`answer_later` said yes)."""
+
+    def answer_later(self, notify: Callable[[], None]) -> bool:
+        """Asynchronous mode: may slow answers come later, off the deciding thread? ``notify`` when one is ready.
+
+        Then ``decide`` may leave a request :data:`Unanswered` and :meth:`late_answer` delivers it. No by default.
+        """
+        return False
+
+    def late_answer(self) -> tuple[DecisionRequest, DecisionOutcome] | None:
+        """A request answered later (see :meth:`answer_later`), with its answer; None when none is ready."""
+        return None
 
     def run_record(self) -> dict:
         """What a run summary must record to reproduce this controller's decisions."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest
+from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, Unanswered
 from rudder_agent.metrics import MinibatchMetrics
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ class Decider(Protocol):
 
     name: str
 
-    def decide(self, request: DecisionRequest) -> DecisionOutcome:
-        """Answer one request."""
+    def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
+        """Answer one request (or leave it unanswered, once its optional ``answer_later`` said yes: see Controller)."""
 
     def close(self) -> None:
         """Release the controller."""
@@ -55,6 +55,8 @@ class RunnerStats:
     wait_s: float = 0.0
     cpu_s: float = 0.0
     """CPU time the controller's thread spent deciding (live, threaded channels)."""
+    unanswered: Counter = field(default_factory=Counter)
+    """Requests left unanswered when decided: ``asked`` (answered later, then counted above), ``busy`` (never)."""
     answered: deque = field(default_factory=deque)
     """DecisionRecords (rank -1) not yet written to the metrics stream; the step drains them."""
     keep_records: bool = True
@@ -76,13 +78,17 @@ class RunnerStats:
     def as_record(self) -> dict:
         """The runner fields of a run's kind=controller record (and of summary.json)."""
         return {"requests": self.requests, "dropped": self.dropped, "decisions": dict(self.decisions),
-                "latencies_s": self.latencies_s, "controller_wait_s": self.wait_s, "controller_cpu_s": self.cpu_s}
+                "latencies_s": self.latencies_s, "controller_wait_s": self.wait_s, "controller_cpu_s": self.cpu_s,
+                "unanswered": dict(self.unanswered)}
 
 
-def decide(controller: Decider, request: DecisionRequest, stats: RunnerStats) -> DecisionOutcome:
-    """Ask the controller, time the answer if it did not, and count it."""
+def decide(controller: Decider, request: DecisionRequest, stats: RunnerStats) -> DecisionOutcome | None:
+    """Ask the controller, time the answer if it did not, and count it (None: left unanswered, counted apart)."""
     tic = time.perf_counter()
     outcome = controller.decide(request)
+    if isinstance(outcome, str):
+        stats.unanswered[outcome] += 1
+        return None
     if not outcome.latency_s:
         outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - tic})
     stats.record(outcome, request)

@@ -81,6 +81,9 @@ class ControllerRunner(DecisionChannel):
         self._busy = False
         self._closed = False
         self._error: BaseException | None = None
+        answer_later = getattr(controller, "answer_later", None)  # optional: see Controller.answer_later
+        self._later = mode == "async" and answer_later is not None and answer_later(self._wake)
+        """Slow answers (the agent's model) come later, off this thread; requests settled without them never wait."""
         self._thread = threading.Thread(target=self._serve, name=f"rudder-{controller.name}", daemon=True)
         self._thread.start()
 
@@ -117,13 +120,32 @@ class ControllerRunner(DecisionChannel):
     def offer(self, metrics: MinibatchMetrics) -> None:
         self.submit(request_after(metrics, self.outlook))
 
+    def _wake(self) -> None:
+        """A late answer is ready (called from the controller's own thread)."""
+        with self._cv:
+            self._cv.notify_all()
+
+    def _late_answer(self) -> DecisionOutcome | None:
+        """A late answer, counted like any other (None: none is ready)."""
+        late = self.controller.late_answer() if self._later else None
+        if late is None:
+            return None
+        request, outcome = late
+        self.stats.record(outcome, request)
+        return outcome
+
     def _serve(self) -> None:
         if self.mode == "async":
             lower_this_thread(getattr(self.controller, "thread_nice", 0))
         while True:
             with self._cv:
                 while not self._closed:
-                    if self._slot.pending is None or self._answer is not None:
+                    if self._answer is not None:
+                        self._cv.wait()  # one answer at a time: the previous one is applied first
+                    elif (late := self._late_answer()) is not None:
+                        self._answer = late
+                        self._cv.notify_all()
+                    elif self._slot.pending is None:
                         self._cv.wait()
                     elif rest := self._rest.remaining(time.perf_counter()):
                         self._cv.wait(rest)  # the duty cycle: requests made meanwhile wait in the slot
