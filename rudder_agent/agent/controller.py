@@ -119,8 +119,13 @@ class LLMController(Controller):
         """One pass through the graph; model failures come back as counted fallback decisions.
 
         With a lane (:meth:`answer_later`) a request the model must decide comes back unanswered:
-        ``asked`` (its answer comes from :meth:`late_answer`) or ``busy``.
+        ``asked`` (its answer comes from :meth:`late_answer`) or ``busy``. While the model answers, a
+        request whose replacement is free is left at once (``busy``): the buffer re-ranks between answers
+        anyway (``replaces_between_answers``), so its what-if would only spend CPU.
         """
+        if self.lane is not None and not self.lane.free and request.outlook is not None \
+                and request.outlook.replacing_is_free:
+            return "busy"
         result = self.graph.invoke(AgentState(facts=self.facts, request=request, history=self.history))
         self.history = result["history"]
         return result["outcome"] or result["model_call"]

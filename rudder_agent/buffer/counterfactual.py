@@ -92,6 +92,11 @@ class Outlook:
         self.recent.append(ids)
         self.upcoming = list(upcoming)
 
+    @property
+    def replacing_is_free(self) -> bool:
+        """The keep policy's replacement fetches no extra row (it re-ranks: lfu, lookahead)."""
+        return not self.engine.keep.fetches_rows
+
     def what_if(self) -> WhatIf | None:
         """Counterfactuals over the sampled window, or over the recent minibatches when nothing is sampled ahead."""
         with self.lock:

@@ -125,3 +125,34 @@ def test_sync_mode_waits_for_the_model_itself(agent):
         runner.close()
     assert agent.lane is None and (outcome.source, outcome.request_step) == ("model", 9)
     assert not runner.stats.unanswered
+
+
+class FreeReRanking:
+    """An outlook whose keep policy re-ranks for free; counts the what-ifs played on it."""
+
+    replacing_is_free = True
+
+    def __init__(self):
+        self.played = 0
+
+    def what_if(self) -> WhatIf:
+        self.played += 1
+        return request(0, *CONTESTED).whatif
+
+
+def test_while_the_model_thinks_free_re_rankings_skip_the_what_if(agent):
+    chat = agent.backend = GatedChat(agent.backend)
+    outlook = FreeReRanking()
+    runner = ControllerRunner(agent, "async")
+    try:
+        for step in (9, 19, 29):
+            runner.submit(request(step, *CONTESTED).model_copy(update={"whatif": None, "outlook": outlook}))
+            if step == 9:
+                assert chat.entered.acquire(timeout=HANG_S)
+            until(lambda: sum(runner.stats.unanswered.values()) == 1 + step // 10, f"request {step}")
+        chat.gate.release()
+        assert answer_of(runner).request_step == 9
+    finally:
+        runner.close()
+    assert dict(runner.stats.unanswered) == {"asked": 1, "busy": 2}
+    assert outlook.played == 1  # the busy requests were left to the idle re-ranking without a what-if
