@@ -179,6 +179,7 @@ def train(
     llm_min_difference_pct: float = opt(B, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: bool = opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
     llm_duty_cycle: float = opt(B, "llm_duty_cycle"),
+    llm_swap_test: bool = opt(B, "llm_swap_test", "--llm-swap-test/--no-llm-swap-test"),
     classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
     finetune_every: int = opt(B, "finetune_every"),
     trace: bool = opt(T, "trace", "--trace"),
@@ -206,6 +207,7 @@ def train(
         policy=policy, lookahead=lookahead, sync=sync, model=model, prompt_version=prompt_version, cot=cot,
         fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout, finetune_every=finetune_every,
         llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif, llm_duty_cycle=llm_duty_cycle,
+        llm_swap_test=llm_swap_test,
         classifier_path=classifier_path)
     settings = TrainSettings(
         parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
@@ -312,6 +314,7 @@ def compare(
     llm_min_difference_pct: float = opt(B, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: bool = opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
     llm_duty_cycle: float = opt(B, "llm_duty_cycle"),
+    llm_swap_test: bool = opt(B, "llm_swap_test", "--llm-swap-test/--no-llm-swap-test"),
     classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
     finetune_every: int = opt(B, "finetune_every"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
@@ -334,6 +337,7 @@ def compare(
         delta=delta, gamma=gamma, tau=tau, policy=policy, lookahead=lookahead, period=period, sync=sync, model=model,
         prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout,
         llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif, llm_duty_cycle=llm_duty_cycle,
+        llm_swap_test=llm_swap_test,
         finetune_every=finetune_every, classifier_path=classifier_path)
     require_network(network)
     settings = TrainSettings(

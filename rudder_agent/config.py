@@ -62,6 +62,11 @@ class BufferConfig(BaseModel):
         0.5, ge=0.0, le=100.0,
         description="llm: ask the model only when replace and skip differ by more than this % of skip's rows over "
                     "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); 0: always ask")
+    llm_swap_test: bool = Field(
+        False, description="llm: decide by a swap test where the what-if is contested: the same prompt once more with "
+                           "replace's and skip's figures exchanged; the model's answer is replace when it favours "
+                           "replace more with the figures as measured (cancels a small model's bias for one word; "
+                           "2 calls per decision; needs a backend with log-probabilities: llamacpp:, openai:)")
     llm_duty_cycle: float = Field(
         0.1, gt=0.0, le=1.0,
         description="llm, async: the largest share of one CPU the agent's thread may use deciding (what-if play, "

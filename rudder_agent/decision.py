@@ -68,6 +68,11 @@ class WhatIf(BaseModel):
         hits = self.replace_hits if action == "replace" else self.skip_hits
         return 100.0 * hits / self.remote_inputs if self.remote_inputs else 0.0
 
+    def swapped(self) -> WhatIf:
+        """Replace's and skip's figures exchanged: the swap test asks the model about this one too."""
+        return self.model_copy(update={"replace_rows": self.skip_rows, "skip_rows": self.replace_rows,
+                                       "replace_hits": self.skip_hits, "skip_hits": self.replace_hits})
+
 
 class DecisionRequest(BaseModel):
     """What the prefetcher sends: every minibatch's metrics since its previous request."""

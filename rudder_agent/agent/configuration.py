@@ -19,8 +19,11 @@ from rudder_agent.paths import PROMPTS_DIR
 
 FROM_BUFFER = {"model": "llm_model", "prompt_version": "prompt_version", "cot": "cot", "fallback": "fallback",
                "n_threads": "llm_threads", "timeout_s": "llm_timeout_s", "min_difference_pct": "llm_min_difference_pct",
-               "whatif": "llm_whatif", "duty_cycle": "llm_duty_cycle"}
+               "whatif": "llm_whatif", "duty_cycle": "llm_duty_cycle",
+               "swap_test": "llm_swap_test"}
 """AgentConfig field -> the BufferConfig field that declares it."""
+SWAP_TEST_TOP_LOGPROBS = 10
+"""Alternatives per answer token the swap test reads (replace and skip are among them at the decision)."""
 
 
 def buffer_field(name: str) -> Any:
@@ -51,6 +54,7 @@ class AgentConfig(BaseModel):
     whatif: bool = buffer_field("llm_whatif")
     min_difference_pct: float = buffer_field("llm_min_difference_pct")
     duty_cycle: float = buffer_field("llm_duty_cycle")
+    swap_test: bool = buffer_field("llm_swap_test")
     warm_up: bool = Field(True, description="one call at set-up so the runtime caches the static prompt prefix")
     seed: int = Field(0, description="sampling seed of the model (answers are greedy: temperature 0)")
     n_threads: int = buffer_field("llm_threads")
@@ -70,4 +74,4 @@ class AgentConfig(BaseModel):
         """What the chat backend needs besides the model string, all taken from here."""
         return BackendOptions(schema=answer_schema(self.cot), timeout_s=self.timeout_s, retries=self.retries,
                               seed=self.seed, max_tokens=self.answer_tokens, n_threads=self.n_threads,
-                              ollama_host=self.ollama_host)
+                              ollama_host=self.ollama_host, top_logprobs=SWAP_TEST_TOP_LOGPROBS if self.swap_test else 0)

@@ -111,7 +111,7 @@ class LLMController(Controller):
 
     def answer_later(self, notify: Callable[[], None]) -> bool:
         """Asynchronous mode: the model answers on a lane of its own; what the guard and what-if settle never waits."""
-        self.lane = ModelLane(self.backend, notify)
+        self.lane = ModelLane(notify)
         self.graph = build_graph(self.backend, self.prompts, self.config, self.lane)
         return True
 
@@ -152,6 +152,7 @@ class LLMController(Controller):
             "prompt_sha256": self.prompts.sha256,
             "model": self.config.model,
             "cot": self.config.cot,
+            "swap_test": self.config.swap_test,
             "fallback": self.config.fallback,
             "seed": self.config.seed,
         }

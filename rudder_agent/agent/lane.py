@@ -15,20 +15,18 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from langchain_core.messages import BaseMessage
-
 if TYPE_CHECKING:
-    from rudder_agent.agent.nodes import ChatModel, DecisionMaker
+    from rudder_agent.agent.nodes import DecisionMaker, Reply
     from rudder_agent.agent.state import AgentState
 
 
 @dataclass
 class Asked:
-    """One model call: the graph state it was asked from, and the answer text or the error it ended with."""
+    """One consultation of the model: the graph state it was asked from, and the reply or the error it ended with."""
 
     state: AgentState
     maker: DecisionMaker
-    text: str | None = None
+    reply: Reply | None = None
     error: Exception | None = None
     seconds: float = 0.0
 
@@ -36,8 +34,8 @@ class Asked:
 class ModelLane:
     """At most one model call in flight, on a daemon thread; ``notify`` is called when its answer is ready."""
 
-    def __init__(self, chat: ChatModel, notify: Callable[[], None]):
-        self.chat, self.notify = chat, notify
+    def __init__(self, notify: Callable[[], None]):
+        self.notify = notify
         self._asked: Asked | None = None
         self._done = threading.Event()
 
@@ -51,12 +49,12 @@ class ModelLane:
         """An answer waits to be taken."""
         return self._done.is_set()
 
-    def ask(self, state: AgentState, maker: DecisionMaker, messages: list[BaseMessage]) -> bool:
-        """Start a call; False when the model still answers (or its answer waits to be taken)."""
+    def ask(self, state: AgentState, maker: DecisionMaker) -> bool:
+        """Start consulting the model (``maker.consult``); False when it still answers (or its answer waits)."""
         if not self.free:
             return False
         self._asked = asked = Asked(state, maker)
-        threading.Thread(target=self._call, args=(asked, messages), name="rudder-model", daemon=True).start()
+        threading.Thread(target=self._call, args=(asked,), name="rudder-model", daemon=True).start()
         return True
 
     def take(self) -> Asked | None:
@@ -67,10 +65,10 @@ class ModelLane:
         self._done.clear()
         return asked
 
-    def _call(self, asked: Asked, messages: list[BaseMessage]) -> None:
+    def _call(self, asked: Asked) -> None:
         tic = time.perf_counter()
         try:
-            asked.text = self.chat.invoke(messages).text
+            asked.reply = asked.maker.consult(asked.state)
         except Exception as err:  # reported as a counted fallback when taken, like a synchronous failure
             asked.error = err
         asked.seconds = time.perf_counter() - tic

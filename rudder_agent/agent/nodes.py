@@ -7,6 +7,7 @@ state keys it changes; none keeps anything between invocations (see state.py).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
@@ -16,8 +17,8 @@ from rudder_agent.agent.guard import Guard, rule_decision
 from rudder_agent.agent.lane import Asked, ModelLane
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState, HistoryEntry, Progress, Trend, WindowSummary
-from rudder_agent.decision import DecisionOutcome
-from rudder_agent.llm.output import InvalidAnswer, answer_schema, parse_answer
+from rudder_agent.decision import Action, DecisionOutcome
+from rudder_agent.llm.output import InvalidAnswer, answer_schema, decision_logodds, parse_answer
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 
@@ -126,7 +127,7 @@ class DecisionMaker:
             outcome = DecisionOutcome(request_step=step, decision=state.whatif.favours, source="no-difference",
                                       reason=same)
         elif self.lane is not None:
-            asked = self.lane.free and self.lane.ask(state, self, self._messages(state))
+            asked = self.lane.ask(state, self)
             return {"outcome": None, "model_call": "asked" if asked else "busy"}
         else:
             outcome = self._ask(state)
@@ -134,40 +135,51 @@ class DecisionMaker:
         return {"outcome": outcome, "history": self._record(state, outcome)}
 
     def conclude(self, asked: Asked, history: list[HistoryEntry]) -> tuple[DecisionOutcome, list[HistoryEntry]]:
-        """A call the lane finished: its outcome, and ``history`` (the controller's, by now) with it recorded."""
+        """A consultation the lane finished: its outcome, and ``history`` (the controller's, by now) with it recorded."""
         state = asked.state.model_copy(update={"history": history})
-        outcome = self._answer(state, asked.text, asked.error)
+        outcome = self._answer(state, asked.reply, asked.error)
         outcome = outcome.model_copy(update={"latency_s": asked.seconds, "whatif": state.whatif})
         return outcome, self._record(state, outcome)
+
+    def consult(self, state: AgentState) -> Reply:
+        """Ask the model (blocking); with the swap test, once more with the what-if's figures exchanged."""
+        shown = self.chat.invoke(self._messages(state))
+        if not (self.config.swap_test and state.whatif is not None):
+            return Reply(shown.text)
+        swapped = self.chat.invoke(self._messages(state.model_copy(update={"whatif": state.whatif.swapped()})))
+        return Reply(shown.text, (_logprobs(shown), _logprobs(swapped)))
 
     def _messages(self, state: AgentState) -> list[BaseMessage]:
         return self.prompts.messages(state, self.schema, self.config.guard_end_fraction, self.config.history_len)
 
     def _ask(self, state: AgentState) -> DecisionOutcome:
-        text = error = None
+        reply = error = None
         try:
-            text = self.chat.invoke(self._messages(state)).text
+            reply = self.consult(state)
         except Exception as err:  # a backend failure of any kind must not stop training
             error = err
-        return self._answer(state, text, error)
+        return self._answer(state, reply, error)
 
-    def _answer(self, state: AgentState, text: str | None, error: Exception | None) -> DecisionOutcome:
-        """The model's answer text (or the error its call ended with) checked; failures fall back, counted."""
+    def _answer(self, state: AgentState, reply: Reply | None, error: Exception | None) -> DecisionOutcome:
+        """The model's reply (or the error its call ended with) checked; failures fall back, counted."""
         if error is not None:
-            return self._fallback(state, f"backend error: {type(error).__name__}: {error}", text)
+            return self._fallback(state, f"backend error: {type(error).__name__}: {error}", None)
         try:
-            answer = parse_answer(text, self.schema)
+            answer = parse_answer(reply.text, self.schema)
+            decision, reason = answer.decision, answer.reason
+            if reply.swap is not None:
+                decision, reason = swap_test(*map(decision_logodds, reply.swap), answer.decision, answer.reason)
         except InvalidAnswer as err:
-            return self._fallback(state, f"invalid answer: {err}", text)
-        log.debug("llm_decision", step=state.request.step, decision=answer.decision, hits=answer.hits,
-                  comm=answer.comm, reason=answer.reason, reasoning=getattr(answer, "reasoning", None))
+            return self._fallback(state, f"invalid answer: {err}", reply.text)
+        log.debug("llm_decision", step=state.request.step, decision=decision, hits=answer.hits,
+                  comm=answer.comm, reason=reason, reasoning=getattr(answer, "reasoning", None))
         return DecisionOutcome(
             request_step=state.request.step,
-            decision=answer.decision,
+            decision=decision,
             source="model",
             expected_hits=answer.hits,
             expected_comm=answer.comm,
-            reason=answer.reason,
+            reason=reason[:REASON_CHARS],
         )
 
     def _fallback(self, state: AgentState, cause: str, text: str | None) -> DecisionOutcome:
@@ -186,6 +198,30 @@ class DecisionMaker:
                              expected_comm=outcome.expected_comm,
                              whatif_favours=state.whatif.favours if state.whatif is not None else None)
         return [*state.history, entry][-max(self.config.history_len, 1):]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one consultation of the model returned: the answer text, and with the swap test the log-probabilities
+    of the answers to the prompt as measured and to the prompt with replace's and skip's figures exchanged."""
+
+    text: str
+    swap: tuple[list[dict] | None, list[dict] | None] | None = None
+
+
+def swap_test(shown: float, swapped: float, said: Action, reason: str) -> tuple[Action, str]:
+    """The model's decision by the swap test: replace when it favours replace more with the figures as measured.
+
+    ``shown``/``swapped``: log P(replace) - log P(skip) for the two prompts. A model biased towards one word
+    has both high (or both low); only the difference says whether it read the figures. Equal: its own answer.
+    """
+    decision = said if shown == swapped else "replace" if shown > swapped else "skip"
+    return decision, f"swap test {shown:+.2f} vs {swapped:+.2f} (said {said}): {reason}"
+
+
+def _logprobs(message: BaseMessage) -> list[dict] | None:
+    """The answer tokens' log-probabilities an OpenAI-style backend returned (None: none)."""
+    return (message.response_metadata.get("logprobs") or {}).get("content")
 
 
 def _hit_pct(batches: list[MinibatchMetrics]) -> float:

@@ -55,6 +55,8 @@ class BackendOptions:
     max_tokens: int
     n_threads: int
     ollama_host: str | None
+    top_logprobs: int
+    """Log-probabilities of this many alternatives per answer token (0: none; the swap test reads them)."""
 
 
 class ChatBackend(ABC):
@@ -125,6 +127,10 @@ class OllamaBackend(ChatBackend):
 
     def __init__(self, spec: str, target: str, options: BackendOptions):
         super().__init__(spec, target, options)
+        if options.top_logprobs:
+            raise BackendError("the swap test (--llm-swap-test) reads log-probabilities, which langchain-ollama does not "
+                               "return: use Ollama's OpenAI-compatible endpoint instead "
+                               f"(--model openai:{target}@http://HOST:11434/v1)")
         self.host = normalize_ollama_host(options.ollama_host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
 
     def _build(self) -> BaseChatModel:
@@ -175,7 +181,8 @@ class _OpenAICompatible(ChatBackend):
             "type": "json_schema",
             "json_schema": {"name": schema.model_config["title"], "schema": self._json_schema(), "strict": True},
         }
-        return chat.bind(response_format=response_format)
+        logprobs = {"logprobs": True, "top_logprobs": self.options.top_logprobs} if self.options.top_logprobs else {}
+        return chat.bind(response_format=response_format, **logprobs)
 
     def _probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         url = f"{self._endpoint()}/models"

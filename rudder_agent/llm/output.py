@@ -81,6 +81,29 @@ def extract_json_object(text: str) -> dict:
     raise InvalidAnswer("no JSON object in the answer")
 
 
+_DECISION_KEY = re.compile(r'"decision"\s*:\s*"?$')
+
+
+def decision_logodds(logprobs: list[dict] | None) -> float:
+    """log P(replace) - log P(skip) where the answer's decision value starts (OpenAI-style token log-probabilities).
+
+    An action absent from that token's alternatives counts as likely as the least likely one listed
+    (an upper bound). InvalidAnswer when the answer has no log-probabilities or no decision.
+    """
+    text = ""
+    for token in logprobs or ():
+        if _DECISION_KEY.search(text):
+            top = {t["token"].strip().lstrip('"'): t["logprob"] for t in token.get("top_logprobs") or ()}
+            replace = max((lp for word, lp in top.items() if word and "replace".startswith(word)), default=None)
+            skip = max((lp for word, lp in top.items() if word and "skip".startswith(word)), default=None)
+            if replace is not None or skip is not None:
+                floor = min(top.values())
+                return (floor if replace is None else replace) - (floor if skip is None else skip)
+        text += token.get("token", "")
+    raise InvalidAnswer("no log-probabilities at the answer's decision" if logprobs else
+                        "the backend returned no log-probabilities (the swap test needs them)")
+
+
 def parse_answer(text: object, schema: AnswerModel) -> DecisionAnswer | ReasonedDecisionAnswer:
     """Validate a model's raw text against the run's answer schema, or raise InvalidAnswer."""
     if not isinstance(text, str):

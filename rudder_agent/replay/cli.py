@@ -38,6 +38,7 @@ def replay_command(
     llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: Optional[bool] = recorded(BufferConfig, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
     llm_duty_cycle: Optional[float] = recorded(BufferConfig, "llm_duty_cycle"),
+    llm_swap_test: Optional[bool] = recorded(BufferConfig, "llm_swap_test", "--llm-swap-test/--no-llm-swap-test"),
     classifier_path: Optional[Path] = recorded(BufferConfig, "classifier_path", exists=True, dir_okay=False),
     finetune_every: Optional[int] = recorded(BufferConfig, "finetune_every"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
@@ -56,7 +57,7 @@ def replay_command(
     settings = {"period": period, "llm_model": model, "prompt_version": prompt_version, "cot": cot,
                 "fallback": fallback, "llm_threads": llm_threads, "llm_timeout_s": llm_timeout,
                 "llm_min_difference_pct": llm_min_difference_pct, "llm_whatif": llm_whatif,
-                "llm_duty_cycle": llm_duty_cycle,
+                "llm_duty_cycle": llm_duty_cycle, "llm_swap_test": llm_swap_test,
                 "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
     scoring = {"delta": delta, "gamma": gamma, "tau": tau, "policy": policy, "lookahead": lookahead}
     overrides = preflight.replay(trace, controller, rank=rank, mode=mode, settings=settings, scoring=scoring)
@@ -118,6 +119,7 @@ def replay_metrics_command(
     llm_threads: Optional[int] = recorded(BufferConfig, "llm_threads"),
     llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
     llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
+    llm_swap_test: Optional[bool] = recorded(BufferConfig, "llm_swap_test", "--llm-swap-test/--no-llm-swap-test"),
     limit: Optional[int] = typer.Option(None, min=1, help="replay only the first N windows of each rank"),
     labels: Optional[Path] = typer.Option(None, help="a `rudder replay RUN --labels H` output whose kind=oracle "
                                           "records label this run's trajectory (default: the run's own records, "
@@ -159,7 +161,7 @@ def replay_metrics_command(
                                horizon=horizon, compute_labels=oracle, notes=notes, on_row=write,
                                llm_model=model, prompt_version=prompt_version, cot=cot, fallback=fallback,
                                llm_threads=llm_threads, llm_timeout_s=llm_timeout,
-                               llm_min_difference_pct=llm_min_difference_pct)
+                               llm_min_difference_pct=llm_min_difference_pct, llm_swap_test=llm_swap_test)
     finally:
         for fh in files:
             fh.close()

@@ -364,7 +364,7 @@ def summarize_rows(rows: Sequence[dict]) -> dict:
 
 
 AGENT_SETTINGS = ("llm_model", "prompt_version", "cot", "fallback", "llm_threads", "llm_timeout_s",
-                  "llm_min_difference_pct")
+                  "llm_min_difference_pct", "llm_swap_test")
 """The BufferConfig fields an open-loop replay may override (unset: the recorded run's)."""
 
 

@@ -190,3 +190,26 @@ def test_a_lowered_server_sits_below_training_in_its_own_autogroup():
             assert fh.read().split()[-1:] in ([], ["0"])
     finally:
         server.close()
+
+
+def test_swap_test_reads_the_real_models_logprobs():
+    """SmolLM2 says replace whatever the figures (docs/agent.md); by the swap test its answers to a request and to
+    its twin with replace's and skip's figures exchanged come out opposite, read from llama.cpp's log-probabilities."""
+    from rudder_agent.decision import WhatIf
+
+    ctl = LLMController(AgentConfig(model="llamacpp:smollm2-135m", timeout_s=120, n_threads=THREADS, swap_test=True))
+    ctl.setup(FACTS)
+    try:
+        base = next(requests())
+        whatif = WhatIf(source="window", minibatches=8, remote_inputs=16_000, replace_rows=7_100, skip_rows=7_900,
+                        replace_hits=8_900, skip_hits=8_100)
+        twins = [base.model_copy(update={"whatif": w}) for w in (whatif, whatif.swapped())]
+        outcomes = []
+        for twin in twins:
+            ctl.history = []  # the same context for both: only the figures differ
+            outcomes.append(ctl.decide(twin))
+    finally:
+        ctl.close()
+    assert [(o.source, o.valid) for o in outcomes] == [("model", True)] * 2, [o.reason for o in outcomes]
+    assert all(o.reason.startswith("swap test") for o in outcomes)
+    assert {o.decision for o in outcomes} == {"replace", "skip"}, [o.reason for o in outcomes]

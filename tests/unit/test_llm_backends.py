@@ -134,7 +134,7 @@ class FlakyChat(BaseChatModel):
 class FlakyBackend(ChatBackend):
     def __init__(self, failures: int, retries: int):
         options = BackendOptions(schema=DecisionAnswer, timeout_s=1.0, retries=retries, seed=0, max_tokens=16,
-                                 n_threads=1, ollama_host=None)
+                                 n_threads=1, ollama_host=None, top_logprobs=0)
         super().__init__("flaky:", "flaky", options)
         self.chat = FlakyChat(failures=failures)
 

@@ -12,7 +12,7 @@ import typer.main
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from rudder_agent.agent.configuration import FROM_BUFFER, AgentConfig
+from rudder_agent.agent.configuration import SWAP_TEST_TOP_LOGPROBS, FROM_BUFFER, AgentConfig
 from rudder_agent.config import BufferConfig, GNNConfig, TrainConfig, TrainSettings, current_names
 from rudder_agent.llm.backends import BackendOptions
 from rudder_agent.llm.output import answer_schema
@@ -122,20 +122,20 @@ def test_agent_settings_are_the_buffer_fields():
 
 def test_agent_from_buffer_carries_every_shared_setting():
     cfg = BufferConfig(controller="llm", llm_model="ollama:m", prompt_version="v2", cot=True, fallback="rule",
-                       llm_threads=3, llm_timeout_s=7.5, llm_duty_cycle=0.25)
+                       llm_threads=3, llm_timeout_s=7.5, llm_duty_cycle=0.25, llm_swap_test=True)
     agent = AgentConfig.from_buffer(cfg, guard=False)
     assert {mine: getattr(agent, mine) for mine in FROM_BUFFER} == {
         "model": "ollama:m", "prompt_version": "v2", "cot": True, "fallback": "rule", "n_threads": 3, "timeout_s": 7.5,
-        "min_difference_pct": 0.5, "whatif": True, "duty_cycle": 0.25}
+        "min_difference_pct": 0.5, "whatif": True, "duty_cycle": 0.25, "swap_test": True}
     assert agent.guard is False
 
 
 def test_backend_options_come_from_the_agent_config():
-    agent = AgentConfig(cot=True, n_threads=4, timeout_s=9.0, seed=7, retries=2, ollama_host="box")
+    agent = AgentConfig(cot=True, n_threads=4, timeout_s=9.0, seed=7, retries=2, ollama_host="box", swap_test=True)
     options = agent.backend_options()
     assert {f.name: getattr(options, f.name) for f in fields(BackendOptions)} == {
         "schema": answer_schema(True), "timeout_s": 9.0, "retries": 2, "seed": 7, "max_tokens": agent.answer_tokens,
-        "n_threads": 4, "ollama_host": "box"}
+        "n_threads": 4, "ollama_host": "box", "top_logprobs": SWAP_TEST_TOP_LOGPROBS}
     assert AgentConfig().backend_options().n_threads == BufferConfig().llm_threads
     assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(BackendOptions))  # no defaults
 
