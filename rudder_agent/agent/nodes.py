@@ -147,7 +147,7 @@ class DecisionMaker:
         if not (self.config.swap_test and state.whatif is not None):
             return Reply(shown.text)
         swapped = self.chat.invoke(self._messages(state.model_copy(update={"whatif": state.whatif.swapped()})))
-        return Reply(shown.text, (_logprobs(shown), _logprobs(swapped)))
+        return Reply(shown.text, (answer_logprobs(shown), answer_logprobs(swapped)))
 
     def _messages(self, state: AgentState) -> list[BaseMessage]:
         return self.prompts.messages(state, self.schema, self.config.guard_end_fraction, self.config.history_len)
@@ -219,7 +219,7 @@ def swap_test(shown: float, swapped: float, said: Action, reason: str) -> tuple[
     return decision, f"swap test {shown:+.2f} vs {swapped:+.2f} (said {said}): {reason}"
 
 
-def _logprobs(message: BaseMessage) -> list[dict] | None:
+def answer_logprobs(message: BaseMessage) -> list[dict] | None:
     """The answer tokens' log-probabilities an OpenAI-style backend returned (None: none)."""
     return (message.response_metadata.get("logprobs") or {}).get("content")
 
