@@ -135,7 +135,7 @@ class LLMController(Controller):
         asked = self.lane.take() if self.lane is not None else None
         if asked is None:
             return None
-        outcome, self.history = asked.maker.conclude(asked, self.history)
+        outcome, self.history = asked.conclude(asked, self.history)
         return asked.state.request, outcome
 
     def opening(self, buffer) -> DecisionOutcome | None:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from rudder_agent.agent.nodes import DecisionMaker, Reply
     from rudder_agent.agent.state import AgentState
 
 
@@ -25,8 +24,11 @@ class Asked:
     """One consultation of the model: the graph state it was asked from, and the reply or the error it ended with."""
 
     state: AgentState
-    maker: DecisionMaker
-    reply: Reply | None = None
+    consult: Callable[[AgentState], Any]
+    """The Decision Maker's consultation of the model (blocking): run on the lane's thread."""
+    conclude: Callable[[Asked, list], tuple]
+    """The Decision Maker's check of the reply: run by the controller when it takes the answer."""
+    reply: Any = None
     error: Exception | None = None
     seconds: float = 0.0
 
@@ -49,11 +51,12 @@ class ModelLane:
         """An answer waits to be taken."""
         return self._done.is_set()
 
-    def ask(self, state: AgentState, maker: DecisionMaker) -> bool:
-        """Start consulting the model (``maker.consult``); False when it still answers (or its answer waits)."""
+    def ask(self, state: AgentState, consult: Callable[[AgentState], Any],
+            conclude: Callable[[Asked, list], tuple]) -> bool:
+        """Start ``consult(state)`` on the lane's thread; False when the model still answers (or its answer waits)."""
         if not self.free:
             return False
-        self._asked = asked = Asked(state, maker)
+        self._asked = asked = Asked(state, consult, conclude)
         threading.Thread(target=self._call, args=(asked,), name="rudder-model", daemon=True).start()
         return True
 
@@ -68,7 +71,7 @@ class ModelLane:
     def _call(self, asked: Asked) -> None:
         tic = time.perf_counter()
         try:
-            asked.reply = asked.maker.consult(asked.state)
+            asked.reply = asked.consult(asked.state)
         except Exception as err:  # reported as a counted fallback when taken, like a synchronous failure
             asked.error = err
         asked.seconds = time.perf_counter() - tic

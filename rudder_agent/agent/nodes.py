@@ -127,7 +127,7 @@ class DecisionMaker:
             outcome = DecisionOutcome(request_step=step, decision=state.whatif.favours, source="no-difference",
                                       reason=same)
         elif self.lane is not None:
-            asked = self.lane.ask(state, self)
+            asked = self.lane.ask(state, self.consult, self.conclude)
             return {"outcome": None, "model_call": "asked" if asked else "busy"}
         else:
             outcome = self._ask(state)

@@ -2,10 +2,11 @@
 
 The prefetcher offers one request per minibatch into the shared :class:`RequestSlot` (drop and
 carry of stale requests are written there, once). The thread decides the pending request only
-when its previous answer has been taken and applied, so at most one decision is in flight, and, in
-asynchronous mode, after the rest its duty cycle asks for (:class:`Rest`). In asynchronous mode the
-prefetcher only polls and never waits; in synchronous mode it waits for
-the answer to its previous request before preparing the next minibatch (the wait is measured).
+when its previous answer has been taken and applied, so at most one answer waits, and, in
+asynchronous mode, after the rest its duty cycle asks for (:class:`Rest`). In asynchronous mode a
+controller may also answer later (``Controller.answer_later``: the agent's model on a thread of its
+own), and the prefetcher only polls and never waits; in synchronous mode it waits for the answer to
+its previous request before preparing the next minibatch (the wait is measured).
 """
 
 from __future__ import annotations
