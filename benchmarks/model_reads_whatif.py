@@ -61,7 +61,7 @@ def main() -> None:
             state = AgentState(facts=facts, request=window.request)
             state = state.model_copy(update=collect_metrics(state))
             state = state.model_copy(update={**build_context(state), "whatif": whatif})
-            shown, swapped = (decision_logodds(answer_logprobs(backend.invoke(maker._messages(s))))
+            shown, swapped = (decision_logodds(answer_logprobs(backend.invoke(maker.prompt(s))))
                               for s in (state, state.model_copy(update={"whatif": whatif.swapped()})))
             rows.append({"step": window.request.step, "favours": whatif.favours, "logodds_shown": shown,
                          "logodds_swapped": swapped})

@@ -143,13 +143,14 @@ class DecisionMaker:
 
     def consult(self, state: AgentState) -> Reply:
         """Ask the model (blocking); with the swap test, once more with the what-if's figures exchanged."""
-        shown = self.chat.invoke(self._messages(state))
+        shown = self.chat.invoke(self.prompt(state))
         if not (self.config.swap_test and state.whatif is not None):
             return Reply(shown.text)
-        swapped = self.chat.invoke(self._messages(state.model_copy(update={"whatif": state.whatif.swapped()})))
+        swapped = self.chat.invoke(self.prompt(state.model_copy(update={"whatif": state.whatif.swapped()})))
         return Reply(shown.text, (answer_logprobs(shown), answer_logprobs(swapped)))
 
-    def _messages(self, state: AgentState) -> list[BaseMessage]:
+    def prompt(self, state: AgentState) -> list[BaseMessage]:
+        """The messages the model is sent for this state (the run's prompt version)."""
         return self.prompts.messages(state, self.schema, self.config.guard_end_fraction, self.config.history_len)
 
     def _ask(self, state: AgentState) -> DecisionOutcome:

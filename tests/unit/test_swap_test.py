@@ -86,7 +86,7 @@ def test_the_model_is_asked_again_with_the_figures_swapped(reads, expected):
     assert outcome.reason.startswith("swap test") and "(said replace)" in outcome.reason
     assert len(chat.seen) == 2
     swapped = state.model_copy(update={"whatif": state.whatif.swapped()})
-    assert chat.seen[1] == maker._messages(swapped) != chat.seen[0]  # the second prompt shows the swapped figures
+    assert chat.seen[1] == maker.prompt(swapped) != chat.seen[0]  # the second prompt shows the swapped figures
     assert (swapped.whatif.replace_rows, swapped.whatif.skip_rows) == (CONTESTED[1], CONTESTED[0])
 
 
