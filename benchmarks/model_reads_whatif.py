@@ -49,7 +49,7 @@ def main() -> None:
     windows, _ = rebuild_windows(stream)
     facts, _ = run_facts(stream)
     config = AgentConfig(model=args.model, prompt_version=args.prompt_version, n_threads=args.threads,
-                         swap_test=True, timeout_s=120)
+                         swap_test="on", timeout_s=120)
     backend = make_backend(config)
     maker = DecisionMaker(backend, PromptSet.load(config.prompts_dir, config.prompt_version), config)
     rows = []

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 ControllerName = Literal["none", "fixed", "massivegnn", "llm", "classifier"]
 Mode = Literal["async", "sync"]
 Policy = Literal["decay", "lfu", "lookahead"]
+
+
+def _switch_word(value: Any) -> Any:
+    """Runs recorded when the swap test was an on/off flag (stop 21) said true/false: read them as on/off."""
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+SwapTest = Annotated[Literal["auto", "on", "off"], BeforeValidator(_switch_word)]
 
 
 def renamed(name: str, old: str) -> AliasChoices:
@@ -62,11 +70,14 @@ class BufferConfig(BaseModel):
         0.5, ge=0.0, le=100.0,
         description="llm: ask the model only when replace and skip differ by more than this % of skip's rows over "
                     "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); 0: always ask")
-    llm_swap_test: bool = Field(
-        False, description="llm: decide by a swap test where the what-if is contested: the same prompt once more with "
-                           "replace's and skip's figures exchanged; the model's answer is replace when it favours "
-                           "replace more with the figures as measured (cancels a small model's bias for one word; "
-                           "2 calls per decision; needs a backend with log-probabilities: llamacpp:, openai:)")
+    llm_swap_test: SwapTest = Field(
+        "auto", description="llm: decide by a swap test where the what-if is contested: the same prompt once more with "
+                            "replace's and skip's figures exchanged; the answer is replace when the model favours "
+                            "replace more with the figures as measured (cancels a small model's bias for one word; 2 "
+                            "calls per decision). on: always; auto: where replacing costs rows (decay), not where the "
+                            "keep policy re-ranks for free (lfu, lookahead: there the what-if favoured replace in every "
+                            "contested window measured); off: the model's word. Needs log-probabilities: llamacpp:, "
+                            "openai: (auto is off on other backends)")
     llm_duty_cycle: float = Field(
         0.1, gt=0.0, le=1.0,
         description="llm, async: the largest share of one CPU the agent's thread may use deciding (what-if play, "

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from rudder_agent.config import BufferConfig
-from rudder_agent.llm.backends import BackendOptions
+from rudder_agent.decision import WhatIf
+from rudder_agent.llm.backends import BackendOptions, returns_logprobs
 from rudder_agent.llm.output import answer_schema
 from rudder_agent.paths import PROMPTS_DIR
 
@@ -54,7 +55,7 @@ class AgentConfig(BaseModel):
     whatif: bool = buffer_field("llm_whatif")
     min_difference_pct: float = buffer_field("llm_min_difference_pct")
     duty_cycle: float = buffer_field("llm_duty_cycle")
-    swap_test: bool = buffer_field("llm_swap_test")
+    swap_test: Literal["auto", "on", "off"] = buffer_field("llm_swap_test")  # the validator comes with the field
     warm_up: bool = Field(True, description="one call at set-up so the runtime caches the static prompt prefix")
     seed: int = Field(0, description="sampling seed of the model (answers are greedy: temperature 0)")
     n_threads: int = buffer_field("llm_threads")
@@ -70,8 +71,19 @@ class AgentConfig(BaseModel):
         """Token budget of one answer."""
         return self.max_tokens or (512 if self.cot else 160)
 
+    @property
+    def reads_logprobs(self) -> bool:
+        """The swap test may run: asked for (on), or auto on a backend that returns log-probabilities."""
+        return self.swap_test == "on" or (self.swap_test == "auto" and returns_logprobs(self.model))
+
+    def swaps(self, whatif: WhatIf | None) -> bool:
+        """Whether this what-if's request is decided by the swap test (two calls) rather than the model's word."""
+        if whatif is None or not self.reads_logprobs:
+            return False
+        return self.swap_test == "on" or not whatif.replace_is_free
+
     def backend_options(self) -> BackendOptions:
         """What the chat backend needs besides the model string, all taken from here."""
         return BackendOptions(schema=answer_schema(self.cot), timeout_s=self.timeout_s, retries=self.retries,
                               seed=self.seed, max_tokens=self.answer_tokens, n_threads=self.n_threads,
-                              ollama_host=self.ollama_host, top_logprobs=SWAP_TEST_TOP_LOGPROBS if self.swap_test else 0)
+                              ollama_host=self.ollama_host, top_logprobs=SWAP_TEST_TOP_LOGPROBS if self.reads_logprobs else 0)

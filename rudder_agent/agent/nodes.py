@@ -144,7 +144,7 @@ class DecisionMaker:
     def consult(self, state: AgentState) -> Reply:
         """Ask the model (blocking); with the swap test, once more with the what-if's figures exchanged."""
         shown = self.chat.invoke(self.prompt(state))
-        if not (self.config.swap_test and state.whatif is not None):
+        if not self.config.swaps(state.whatif):
             return Reply(shown.text)
         swapped = self.chat.invoke(self.prompt(state.model_copy(update={"whatif": state.whatif.swapped()})))
         return Reply(shown.text, (answer_logprobs(shown), answer_logprobs(swapped)))

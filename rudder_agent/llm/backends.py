@@ -128,7 +128,7 @@ class OllamaBackend(ChatBackend):
     def __init__(self, spec: str, target: str, options: BackendOptions):
         super().__init__(spec, target, options)
         if options.top_logprobs:
-            raise BackendError("the swap test (--llm-swap-test) reads log-probabilities, which langchain-ollama does not "
+            raise BackendError("the swap test (--llm-swap-test on) reads log-probabilities, which langchain-ollama does not "
                                "return: use Ollama's OpenAI-compatible endpoint instead "
                                f"(--model openai:{target}@http://HOST:11434/v1)")
         self.host = normalize_ollama_host(options.ollama_host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
@@ -261,6 +261,11 @@ def normalize_ollama_host(host: str) -> str:
     if parts.port is None:
         url = f"{parts.scheme}://{parts.hostname}:11434{parts.path}"
     return url.rstrip("/")
+
+
+def returns_logprobs(spec: str) -> bool:
+    """Whether the backend a model string names returns answer log-probabilities (the swap test reads them)."""
+    return spec.partition(":")[0] in ("llamacpp", "openai")
 
 
 def make_chat_model(spec: str, options: BackendOptions) -> ChatBackend:

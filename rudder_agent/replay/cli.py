@@ -38,7 +38,7 @@ def replay_command(
     llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: Optional[bool] = recorded(BufferConfig, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
     llm_duty_cycle: Optional[float] = recorded(BufferConfig, "llm_duty_cycle"),
-    llm_swap_test: Optional[bool] = recorded(BufferConfig, "llm_swap_test", "--llm-swap-test/--no-llm-swap-test"),
+    llm_swap_test: Optional[str] = recorded(BufferConfig, "llm_swap_test", metavar="auto|on|off"),
     classifier_path: Optional[Path] = recorded(BufferConfig, "classifier_path", exists=True, dir_okay=False),
     finetune_every: Optional[int] = recorded(BufferConfig, "finetune_every"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
@@ -119,7 +119,7 @@ def replay_metrics_command(
     llm_threads: Optional[int] = recorded(BufferConfig, "llm_threads"),
     llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
     llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
-    llm_swap_test: Optional[bool] = recorded(BufferConfig, "llm_swap_test", "--llm-swap-test/--no-llm-swap-test"),
+    llm_swap_test: Optional[str] = recorded(BufferConfig, "llm_swap_test", metavar="auto|on|off"),
     limit: Optional[int] = typer.Option(None, min=1, help="replay only the first N windows of each rank"),
     labels: Optional[Path] = typer.Option(None, help="a `rudder replay RUN --labels H` output whose kind=oracle "
                                           "records label this run's trajectory (default: the run's own records, "

@@ -197,7 +197,7 @@ def test_swap_test_reads_the_real_models_logprobs():
     its twin with replace's and skip's figures exchanged come out opposite, read from llama.cpp's log-probabilities."""
     from rudder_agent.decision import WhatIf
 
-    ctl = LLMController(AgentConfig(model="llamacpp:smollm2-135m", timeout_s=120, n_threads=THREADS, swap_test=True))
+    ctl = LLMController(AgentConfig(model="llamacpp:smollm2-135m", timeout_s=120, n_threads=THREADS, swap_test="on"))
     ctl.setup(FACTS)
     try:
         base = next(requests())

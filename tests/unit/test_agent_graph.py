@@ -78,7 +78,7 @@ def test_run_record_identifies_prompt_and_model(script):
     ctl = LLMController(AgentConfig(model=f"scripted:{script}", cot=True, seed=11))
     record = ctl.run_record()
     assert record == {"prompt_version": "v2", "prompt_sha256": PromptSet.load(PROMPTS_DIR, "v2").sha256,
-                      "model": f"scripted:{script}", "cot": True, "swap_test": False, "fallback": "skip", "seed": 11}
+                      "model": f"scripted:{script}", "cot": True, "swap_test": "auto", "fallback": "skip", "seed": 11}
 
 
 def test_setup_fails_fast_on_a_bad_backend(tmp_path):

@@ -122,16 +122,16 @@ def test_agent_settings_are_the_buffer_fields():
 
 def test_agent_from_buffer_carries_every_shared_setting():
     cfg = BufferConfig(controller="llm", llm_model="ollama:m", prompt_version="v2", cot=True, fallback="rule",
-                       llm_threads=3, llm_timeout_s=7.5, llm_duty_cycle=0.25, llm_swap_test=True)
+                       llm_threads=3, llm_timeout_s=7.5, llm_duty_cycle=0.25, llm_swap_test="on")
     agent = AgentConfig.from_buffer(cfg, guard=False)
     assert {mine: getattr(agent, mine) for mine in FROM_BUFFER} == {
         "model": "ollama:m", "prompt_version": "v2", "cot": True, "fallback": "rule", "n_threads": 3, "timeout_s": 7.5,
-        "min_difference_pct": 0.5, "whatif": True, "duty_cycle": 0.25, "swap_test": True}
+        "min_difference_pct": 0.5, "whatif": True, "duty_cycle": 0.25, "swap_test": "on"}
     assert agent.guard is False
 
 
 def test_backend_options_come_from_the_agent_config():
-    agent = AgentConfig(cot=True, n_threads=4, timeout_s=9.0, seed=7, retries=2, ollama_host="box", swap_test=True)
+    agent = AgentConfig(cot=True, n_threads=4, timeout_s=9.0, seed=7, retries=2, ollama_host="box", swap_test="on")
     options = agent.backend_options()
     assert {f.name: getattr(options, f.name) for f in fields(BackendOptions)} == {
         "schema": answer_schema(True), "timeout_s": 9.0, "retries": 2, "seed": 7, "max_tokens": agent.answer_tokens,

@@ -14,6 +14,7 @@ from rudder_agent.agent.state import AgentState
 from rudder_agent.config import BufferConfig
 from rudder_agent.errors import SettingError
 from rudder_agent.agent.controller import LLMController
+from rudder_agent.llm.backends import make_chat_model
 from rudder_agent.llm.output import InvalidAnswer, decision_logodds
 from rudder_agent.paths import PROMPTS_DIR
 from tests.unit.test_agent_graph import FACTS, REPLACE
@@ -76,7 +77,7 @@ def state_of(req) -> AgentState:
 
 @pytest.mark.parametrize("reads, expected", [([0.3, 0.0], "replace"), ([0.0, 0.3], "skip")])
 def test_the_model_is_asked_again_with_the_figures_swapped(reads, expected):
-    config = AgentConfig(model="scripted:unused.jsonl", swap_test=True)
+    config = AgentConfig(model="scripted:unused.jsonl", swap_test="on")
     prompts = PromptSet.load(PROMPTS_DIR, "v2")
     chat = BiasedReader(reads)
     maker = DecisionMaker(chat, prompts, config)
@@ -92,15 +93,50 @@ def test_the_model_is_asked_again_with_the_figures_swapped(reads, expected):
 
 def test_without_the_swap_test_one_call_and_the_models_word():
     chat = BiasedReader([0.0, 0.3])
-    maker = DecisionMaker(chat, PromptSet.load(PROMPTS_DIR, "v2"), AgentConfig(model="scripted:unused.jsonl"))
+    maker = DecisionMaker(chat, PromptSet.load(PROMPTS_DIR, "v2"),
+                          AgentConfig(model="llamacpp:smollm2-135m", swap_test="off"))
     outcome = maker(state_of(request(9, *CONTESTED)))["outcome"]
     assert (outcome.decision, len(chat.seen)) == ("replace", 1)
+
+
+def free(req):
+    """The same request under a keep policy that re-ranks for free (lfu, lookahead)."""
+    return req.model_copy(update={"whatif": req.whatif.model_copy(update={"replace_is_free": True})})
+
+
+@pytest.mark.parametrize("replace_is_free, calls, decision", [(False, 2, "skip"), (True, 1, "replace")])
+def test_by_default_the_swap_test_decides_where_replacing_costs_rows(replace_is_free, calls, decision):
+    """auto (the default): decay's what-ifs go to the swap test; a free re-ranking keeps the model's word."""
+    config = AgentConfig(model="llamacpp:smollm2-135m")
+    assert config.swap_test == "auto" and config.backend_options().top_logprobs > 0
+    chat = BiasedReader([0.0, 0.3])  # reads the figures: prefers replace less when they favour replace
+    maker = DecisionMaker(chat, PromptSet.load(PROMPTS_DIR, "v2"), config)
+    req = request(9, *CONTESTED)
+    outcome = maker(state_of(free(req) if replace_is_free else req))["outcome"]
+    assert (outcome.source, outcome.decision, len(chat.seen)) == ("model", decision, calls)
+
+
+def test_auto_on_a_backend_without_logprobs_is_the_models_word():
+    """Ollama returns no log-probabilities: auto asks once (on would be refused at start, below)."""
+    config = AgentConfig(model="ollama:gemma3:4b", swap_test="auto")
+    assert not config.reads_logprobs and config.backend_options().top_logprobs == 0
+    make_chat_model(config.model, config.backend_options())  # not refused (as "on" is)
+    chat = BiasedReader([0.0, 0.3])
+    outcome = DecisionMaker(chat, PromptSet.load(PROMPTS_DIR, "v2"), config)(state_of(request(9, *CONTESTED)))["outcome"]
+    assert (outcome.decision, len(chat.seen)) == ("replace", 1)
+
+
+@pytest.mark.parametrize("recorded, mode", [(True, "on"), (False, "off"), ("auto", "auto")])
+def test_runs_recorded_with_the_old_flag_still_load(recorded, mode):
+    assert BufferConfig.model_validate({"llm_swap_test": recorded}).llm_swap_test == mode
+    with pytest.raises(ValueError):
+        BufferConfig(llm_swap_test="sometimes")
 
 
 def test_a_backend_without_logprobs_falls_back_counted(tmp_path):
     script = tmp_path / "answers.jsonl"
     script.write_text(json.dumps(REPLACE) + "\n")
-    ctl = LLMController(AgentConfig(model=f"scripted:{script}", swap_test=True))
+    ctl = LLMController(AgentConfig(model=f"scripted:{script}", swap_test="on"))
     ctl.setup(FACTS)
     outcome = ctl.decide(request(9, *CONTESTED))
     assert (outcome.source, outcome.valid) == ("fallback", False)
@@ -108,6 +144,6 @@ def test_a_backend_without_logprobs_falls_back_counted(tmp_path):
 
 
 def test_ollama_cannot_run_the_swap_test_and_says_what_can():
-    cfg = BufferConfig(controller="llm", llm_model="ollama:gemma3:4b", llm_swap_test=True)
+    cfg = BufferConfig(controller="llm", llm_model="ollama:gemma3:4b", llm_swap_test="on")
     with pytest.raises(SettingError, match=r"openai:gemma3:4b@http://HOST:11434/v1"):
         LLMController.preflight(cfg)
