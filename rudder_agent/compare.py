@@ -76,21 +76,27 @@ def comparison_table(summaries: list[dict]) -> str:
     base = next(s for s in summaries if s["controller"] == "none")
     ratio = lambda a, b: f"{a / b:.3f}" if b else "n/a"  # noqa: E731
     lines = [
-        "| variant | policy | buffer | comm rows/epoch | vs none | %-Hits | epoch s | vs none | decisions r/s/i/g/n "
-        "| agent wait s | test acc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | policy | buffer | comm rows/epoch | vs none | wire MB/epoch | %-Hits | epoch s | vs none "
+        "| decisions r/s/i/g/n | agent wait s | test acc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         d = s.get("decisions", {})
         lines.append(
             f"| {s.get('variant', s['controller'])} | {s.get('policy') or '-'} | {100 * s['buffer_fraction']:.0f}% | {s['comm_rows_per_epoch']:,.0f} "
-            f"| {ratio(s['comm_rows_per_epoch'], base['comm_rows_per_epoch'])} | {s['hit_pct']:.1f} "
+            f"| {ratio(s['comm_rows_per_epoch'], base['comm_rows_per_epoch'])} | {wire_mb(s)} | {s['hit_pct']:.1f} "
             f"| {s['epoch_time_s']:.2f} | {ratio(s['epoch_time_s'], base['epoch_time_s'])} "
             f"| {d.get('replace', 0)}/{d.get('skip', 0)}/{d.get('invalid', 0)}/{d.get('guarded', 0)}"
             f"/{d.get('no-difference', 0)} "
             f"| {s['agent_wait_s']:.3f} | {s['test_acc']:.4f} |"
         )
     return "\n".join(lines)
+
+
+def wire_mb(summary: dict) -> str:
+    """Megabytes per epoch into the machines over their links (all traffic; emulated network only, else -)."""
+    wire = summary.get("wire_bytes_per_epoch")
+    return "-" if wire is None else f"{wire / 1e6:.1f}"
 
 
 def write_comparison(out_dir: Path, summaries: list[dict]) -> str:

@@ -75,6 +75,10 @@ class EpochMetrics(BaseModel):
     comm_bytes: int
     hits: int
     mean_loss: float | None
+    wire_rx_bytes: int | None = None
+    """Bytes into this trainer's machine over its link during the epoch (emulated network only)."""
+    wire_tx_bytes: int | None = None
+    """Bytes out of it (its server's answers to the other trainers, its gradients, its requests)."""
 
 
 class MetricsWriter:

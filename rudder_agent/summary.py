@@ -34,6 +34,7 @@ def summarize(run_dir: Path) -> dict:
     comm_rows = total("comm_rows") + warm_rows
     row_bytes = total("comm_bytes") // total("comm_rows") if total("comm_rows") else 0
     window = cfg.buffer.window if cfg.buffer.controller != "none" else 0  # minibatches sampled ahead
+    wire = [e["wire_rx_bytes"] for e in epochs if e.get("wire_rx_bytes") is not None]
     return {
         "dataset": cfg.dataset,
         "parts": cfg.parts,
@@ -58,6 +59,8 @@ def summarize(run_dir: Path) -> dict:
         "comm_rows": comm_rows,
         "comm_bytes": total("comm_bytes") + warm_rows * row_bytes,
         "comm_rows_per_epoch": comm_rows / n_epochs if n_epochs else 0.0,
+        # every machine's inbound link, summed (emulated network only): features, sampling, gradients
+        "wire_bytes_per_epoch": sum(wire) / n_epochs if wire and n_epochs else None,
         "epoch_time_s": median_after_first(epoch_time[k] for k in sorted(epoch_time)),
         "epoch_times_s": [epoch_time[k] for k in sorted(epoch_time)],
         "agent_wait_s": float(sum(m["t_wait"] for m in minibatches)),

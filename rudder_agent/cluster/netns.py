@@ -14,6 +14,7 @@ import random
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
@@ -31,6 +32,18 @@ def availability() -> str | None:
     if missing:
         return f"the emulated network needs iproute2 ({', '.join(missing)} not found)"
     return None
+
+
+def link_bytes(iface: str = INNER_IF) -> tuple[int, int] | None:
+    """Bytes this machine's link has received and sent so far (sampling, features, gradients: all of it).
+
+    Read inside a machine's namespace, where ``iface`` is its only link; None where there is no such link.
+    """
+    try:
+        return tuple(int((Path("/sys/class/net") / iface / "statistics" / f"{d}_bytes").read_text())
+                     for d in ("rx", "tx"))
+    except (OSError, ValueError):
+        return None
 
 
 def _sh(*cmd: str) -> None:

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from rudder_agent.cluster import isolation
 from rudder_agent.cluster.fetch import FeatureSource
+from rudder_agent.cluster.netns import link_bytes
 from rudder_agent.cluster.partition import META_FILE
 from rudder_agent.config import TrainConfig
 from rudder_agent.log import configure_logging, get_logger
@@ -105,6 +106,7 @@ def run(cfg: TrainConfig) -> None:
     try:
         for epoch in range(cfg.epochs):
             tic = time.perf_counter()
+            wire_before = link_bytes() if cfg.network == "netns" else None
             epoch_rows = []
             for mb in features.minibatches(loader, epoch):
                 if cfg.fail_at_step is not None and rank == 0 and step == cfg.fail_at_step:
@@ -126,6 +128,8 @@ def run(cfg: TrainConfig) -> None:
                     writer.write(decided, "decision")
                 epoch_rows.append(mb.metrics)
                 step += 1
+            wire = link_bytes() if wire_before is not None else None
+            wire_rx, wire_tx = (wire[0] - wire_before[0], wire[1] - wire_before[1]) if wire else (None, None)
             losses = [m.loss for m in epoch_rows if m.loss is not None]
             em = EpochMetrics(
                 rank=rank,
@@ -137,6 +141,8 @@ def run(cfg: TrainConfig) -> None:
                 comm_bytes=sum(m.comm_bytes for m in epoch_rows),
                 hits=sum(m.hits for m in epoch_rows),
                 mean_loss=float(np.mean(losses)) if losses else None,
+                wire_rx_bytes=wire_rx,
+                wire_tx_bytes=wire_tx,
             )
             writer.write(em, "epoch")
             log.info(

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 # a variant with its own keep policy (NAME@POLICY); lfu: no window, the smallest run
 ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed@lfu", "--fractions", "0.25"]
-HEADER = ["variant", "policy", "buffer", "comm rows/epoch", "vs none", "%-Hits", "epoch s", "vs none",
+HEADER = ["variant", "policy", "buffer", "comm rows/epoch", "vs none", "wire MB/epoch", "%-Hits", "epoch s", "vs none",
           "decisions r/s/i/g/n", "agent wait s", "test acc"]
 
 
@@ -28,7 +28,7 @@ def expected_row(s: dict, none: dict, variant: str) -> list[str]:
     """What the table must say about run ``s``, derived from its summary.json and none's."""
     d = s["decisions"]
     return [variant, s["policy"] or "-", f"{round(100 * s['buffer_fraction'])}%", f"{s['comm_rows_per_epoch']:,.0f}",
-            f"{s['comm_rows_per_epoch'] / none['comm_rows_per_epoch']:.3f}", f"{s['hit_pct']:.1f}",
+            f"{s['comm_rows_per_epoch'] / none['comm_rows_per_epoch']:.3f}", "-", f"{s['hit_pct']:.1f}",
             f"{s['epoch_time_s']:.2f}", f"{s['epoch_time_s'] / none['epoch_time_s']:.3f}",
             f"{d['replace']}/{d['skip']}/{d['invalid']}/{d['guarded']}/{d['no-difference']}", f"{s['agent_wait_s']:.3f}",
             f"{s['test_acc']:.4f}"]
@@ -68,7 +68,7 @@ def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:
     assert printed == table_rows((out / "comparison.md").read_text())
     assert printed[0] == HEADER
     assert printed[2:] == [expected_row(none, none, "none"), expected_row(fixed, none, "fixed@lfu")]
-    assert printed[2][4] == printed[2][7] == "1.000"
+    assert printed[2][4] == printed[2][8] == "1.000"  # rows and epoch time of none vs none
     assert float(printed[3][4]) < 1.0  # fewer rows than none, as the summaries say
 
 

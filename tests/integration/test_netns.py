@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rudder_agent.cluster.netns import EmulatedNetwork, availability
+from rudder_agent.metrics import read_jsonl
 from tests.integration.helpers import TINY, links, namespaces, rudder, train
 
 pytestmark = [pytest.mark.integration,
@@ -85,6 +86,11 @@ def test_training_over_shaped_links_leaves_nothing(tmp_path: Path, isolated_cach
     s = json.loads((run / "summary.json").read_text())
     assert s["network"] == "netns@200mbit"
     assert s["verified_rows"] == s["input_nodes"] > 0
+    # the links' own counters: every fetched feature row crossed a link, and sampling and gradients came on top
+    epochs = [e for rank in (0, 1) for e in read_jsonl(run / f"metrics-rank{rank}.jsonl", kind="epoch")]
+    assert len(epochs) == 4 and all(e["wire_rx_bytes"] > 0 and e["wire_tx_bytes"] > 0 for e in epochs)
+    assert s["wire_bytes_per_epoch"] == sum(e["wire_rx_bytes"] for e in epochs) / 2
+    assert s["comm_bytes"] / 2 < s["wire_bytes_per_epoch"] < 100 * s["comm_bytes"]
     subnet = {line.rsplit(".", 1)[0] for line in (run / "ip_config.txt").read_text().split()[::2]}
     assert len(subnet) == 1 and next(iter(subnet)).startswith("10.77.")
     assert namespaces() == before and links() == links_before
