@@ -18,7 +18,7 @@ from rudder_agent import preflight
 from rudder_agent.config import BufferConfig, GNNConfig, GraphSource, TrainConfig, TrainSettings
 from rudder_agent.errors import InputError, RudderError, SettingError
 from rudder_agent.log import configure_logging
-from rudder_agent.options import field_default, opt, switch
+from rudder_agent.options import field_default, opt, option_group, switch
 
 
 class OneLineErrors(TyperGroup):
@@ -70,6 +70,46 @@ def user_errors(fn: Callable) -> Callable:
 
 B, G, T, S = BufferConfig, GNNConfig, TrainSettings, GraphSource  # every option below takes its default and help here
 
+OWN_GRAPH = {  # partition, train, compare: your own graph instead of a named dataset
+    "graph": (Optional[Path], opt(S, "graph")),
+    "part_config": (Optional[Path], opt(S, "part_config")),
+    "feat_key": (str, opt(S, "feat_key")),
+    "label_key": (str, opt(S, "label_key")),
+    "mask_keys": (str, opt(S, "mask_keys")),
+    "feat_dim": (int, opt(S, "feat_dim")),
+}
+RUN = {  # train, compare: how the cluster trains
+    "method": (str, opt(T, "part_method", "--method")),
+    "batch_size": (int, opt(T, "batch_size")),
+    "fanouts": (str, opt(T, "fanouts")),
+    "hidden": (int, opt(G, "hidden")),
+    "lr": (float, opt(G, "lr")),
+    "prefetch": (int, opt(T, "prefetch")),
+    "network": (str, opt(T, "network")),
+    "link_rate": (str, opt(T, "link_rate")),
+}
+KEEP_AND_AGENT = {  # train, compare: the keep policy and every controller's own settings
+    "delta": (float, opt(B, "delta")),
+    "gamma": (float, opt(B, "gamma")),
+    "tau": (Optional[float], opt(B, "tau")),
+    "policy": (str, opt(B, "policy")),
+    "lookahead": (int, opt(B, "lookahead")),
+    "period": (int, opt(B, "period")),
+    "sync": (bool, switch(B, "mode", "sync")),
+    "model": (str, opt(B, "llm_model", "--model")),
+    "prompt_version": (str, opt(B, "prompt_version")),
+    "cot": (bool, opt(B, "cot", "--cot")),
+    "fallback": (str, opt(B, "fallback")),
+    "llm_threads": (int, opt(B, "llm_threads")),
+    "llm_timeout": (float, opt(B, "llm_timeout_s", "--llm-timeout")),
+    "llm_min_difference_pct": (float, opt(B, "llm_min_difference_pct", "--llm-min-difference")),
+    "llm_whatif": (bool, opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif")),
+    "llm_duty_cycle": (float, opt(B, "llm_duty_cycle")),
+    "llm_swap_test": (str, opt(B, "llm_swap_test", metavar="auto|on|off")),
+    "classifier_path": (Optional[Path], opt(B, "classifier_path", exists=True, dir_okay=False)),
+    "finetune_every": (int, opt(B, "finetune_every")),
+}
+
 
 def parse_fanouts(text: str) -> list[int]:
     """'10,25' -> [10, 25]; anything but positive integers is refused before any work starts."""
@@ -101,21 +141,17 @@ def datasets() -> None:
 
 @app.command()
 @user_errors
+@option_group("graph_options", OWN_GRAPH)
 def partition(
     ctx: typer.Context,
     dataset: Optional[str] = opt(T, "dataset", default=None, note=" (required unless --graph or --part-config)"),
     parts: int = opt(T, "parts"),
     method: str = opt(T, "part_method", "--method"),
     force: bool = typer.Option(False, help="rebuild even if a cached partition exists"),
-    graph: Optional[Path] = opt(S, "graph"),
-    part_config: Optional[Path] = opt(S, "part_config"),
-    feat_key: str = opt(S, "feat_key"),
-    label_key: str = opt(S, "label_key"),
-    mask_keys: str = opt(S, "mask_keys"),
-    feat_dim: int = opt(S, "feat_dim"),
+    graph_options: dict = None,
 ) -> None:
     """Partition a dataset or your own graph with DGL's partition_graph (cached by dataset or content/parts/method)."""
-    source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
+    source = own_graph(ctx, **graph_options)
     if source is None and dataset is None:
         raise InputError("give --dataset, --graph or --part-config")
     info = partition_source(dataset, source, parts, method, parts_given=given(ctx, "parts"), force=force)
@@ -149,71 +185,29 @@ def own_graph(ctx: typer.Context, graph: Optional[Path], part_config: Optional[P
 
 @app.command()
 @user_errors
+@option_group("options", {**RUN, **KEEP_AND_AGENT, **OWN_GRAPH})
 def train(
     ctx: typer.Context,
     dataset: str = opt(T, "dataset"),
     parts: int = opt(T, "parts"),
     epochs: int = opt(T, "epochs"),
     out: Path = typer.Option(Path("runs/latest"), help="run directory (metrics, logs, summary.json)"),
-    method: str = opt(T, "part_method", "--method"),
-    batch_size: int = opt(T, "batch_size"),
-    fanouts: str = opt(T, "fanouts"),
-    hidden: int = opt(G, "hidden"),
-    lr: float = opt(G, "lr"),
     seed: int = opt(T, "seed"),
     controller: str = opt(B, "controller"),
     buffer_fraction: float = opt(B, "fraction", "--buffer-fraction"),
-    delta: float = opt(B, "delta"),
-    gamma: float = opt(B, "gamma"),
-    tau: Optional[float] = opt(B, "tau"),
-    policy: str = opt(B, "policy"),
-    lookahead: int = opt(B, "lookahead"),
-    period: int = opt(B, "period"),
-    sync: bool = switch(B, "mode", "sync"),
-    model: str = opt(B, "llm_model", "--model"),
-    prompt_version: str = opt(B, "prompt_version"),
-    cot: bool = opt(B, "cot", "--cot"),
-    fallback: str = opt(B, "fallback"),
-    llm_threads: int = opt(B, "llm_threads"),
-    llm_timeout: float = opt(B, "llm_timeout_s", "--llm-timeout"),
-    llm_min_difference_pct: float = opt(B, "llm_min_difference_pct", "--llm-min-difference"),
-    llm_whatif: bool = opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
-    llm_duty_cycle: float = opt(B, "llm_duty_cycle"),
-    llm_swap_test: str = opt(B, "llm_swap_test", metavar="auto|on|off"),
-    classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
-    finetune_every: int = opt(B, "finetune_every"),
     trace: bool = opt(T, "trace", "--trace"),
     trace_only: bool = opt(T, "trace_only", "--trace-only"),
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
     verify: bool = opt(T, "verify", "--verify"),
-    prefetch: int = opt(T, "prefetch"),
     trainer: Optional[Path] = typer.Option(None, help="run your own trainer script instead (gets --config FILE)"),
-    network: str = opt(T, "network"),
-    link_rate: str = opt(T, "link_rate"),
     fail_at_step: Optional[int] = opt(T, "fail_at_step", hidden=True),
-    graph: Optional[Path] = opt(S, "graph"),
-    part_config: Optional[Path] = opt(S, "part_config"),
-    feat_key: str = opt(S, "feat_key"),
-    label_key: str = opt(S, "label_key"),
-    mask_keys: str = opt(S, "mask_keys"),
-    feat_dim: int = opt(S, "feat_dim"),
+    options: dict = None,
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
-    source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
-    require_network(network)
-    buffer = buffer_config(
-        controller=controller, fraction=buffer_fraction, delta=delta, gamma=gamma, tau=tau, period=period,
-        policy=policy, lookahead=lookahead, sync=sync, model=model, prompt_version=prompt_version, cot=cot,
-        fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout, finetune_every=finetune_every,
-        llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif, llm_duty_cycle=llm_duty_cycle,
-        llm_swap_test=llm_swap_test,
-        classifier_path=classifier_path)
-    settings = TrainSettings(
-        parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
-        fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
-        trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step, prefetch=prefetch,
-        network=network, link_rate=link_rate, **dataset_settings(dataset, source))
+    settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out,
+                              buffer={"controller": controller, "fraction": buffer_fraction},
+                              trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step)
     preflight.train(settings, timeout=timeout, trainer=trainer)  # every setting, before anything is written or started
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -228,6 +222,20 @@ def train(
             typer.echo(f"--- {log.name}\n{log.read_text()[-2000:]}")
     else:
         typer.echo(format_summary(summary))
+
+
+def train_settings(ctx: typer.Context, options: dict[str, Any], *, dataset: str, buffer: dict[str, Any] | None = None,
+                   **settings: Any) -> TrainSettings:
+    """The run settings of train and compare: their own options, and the groups they share (RUN, KEEP_AND_AGENT,
+    OWN_GRAPH) as ``options``; ``buffer``: buffer fields only train sets (controller, fraction)."""
+    run, keep, graph = ({k: options[k] for k in group} for group in (RUN, KEEP_AND_AGENT, OWN_GRAPH))
+    source = own_graph(ctx, **graph)
+    require_network(run["network"])
+    return TrainSettings(
+        part_method=run["method"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
+        gnn=GNNConfig(hidden=run["hidden"], lr=run["lr"]), prefetch=run["prefetch"], network=run["network"],
+        link_rate=run["link_rate"], buffer=buffer_config(**keep, **(buffer or {})), **settings,
+        **dataset_settings(dataset, source))
 
 
 def buffer_config(*, sync: bool, model: str, llm_timeout: float, classifier_path: Optional[Path],
@@ -282,6 +290,7 @@ def require_network(network: str) -> None:
 
 @app.command()
 @user_errors
+@option_group("options", {**RUN, **KEEP_AND_AGENT, **OWN_GRAPH})
 def compare(
     ctx: typer.Context,
     dataset: str = opt(T, "dataset"),
@@ -292,58 +301,15 @@ def compare(
         "none,fixed,massivegnn,llm", help="comma-separated variants: a controller, NAME@POLICY for another keep policy "
         "(fixed@decay), or paper (the paper's Rudder: llm@decay, prompt v1, no what-if); none is always included"),
     fractions: str = typer.Option(str(field_default(B, "fraction")), help="buffer fractions, comma-separated"),
-    method: str = opt(T, "part_method", "--method"),
-    batch_size: int = opt(T, "batch_size"),
-    fanouts: str = opt(T, "fanouts"),
-    hidden: int = opt(G, "hidden"),
-    lr: float = opt(G, "lr"),
     seed: int = opt(T, "seed", note=" (the same for every run)"),
-    delta: float = opt(B, "delta"),
-    gamma: float = opt(B, "gamma"),
-    tau: Optional[float] = opt(B, "tau"),
-    policy: str = opt(B, "policy"),
-    lookahead: int = opt(B, "lookahead"),
-    period: int = opt(B, "period"),
-    sync: bool = switch(B, "mode", "sync"),
-    model: str = opt(B, "llm_model", "--model"),
-    prompt_version: str = opt(B, "prompt_version"),
-    cot: bool = opt(B, "cot", "--cot"),
-    fallback: str = opt(B, "fallback"),
-    llm_threads: int = opt(B, "llm_threads"),
-    llm_timeout: float = opt(B, "llm_timeout_s", "--llm-timeout"),
-    llm_min_difference_pct: float = opt(B, "llm_min_difference_pct", "--llm-min-difference"),
-    llm_whatif: bool = opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
-    llm_duty_cycle: float = opt(B, "llm_duty_cycle"),
-    llm_swap_test: str = opt(B, "llm_swap_test", metavar="auto|on|off"),
-    classifier_path: Optional[Path] = opt(B, "classifier_path", exists=True, dir_okay=False),
-    finetune_every: int = opt(B, "finetune_every"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
     overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
-    prefetch: int = opt(T, "prefetch"),
-    network: str = opt(T, "network"),
-    link_rate: str = opt(T, "link_rate"),
-    graph: Optional[Path] = opt(S, "graph"),
-    part_config: Optional[Path] = opt(S, "part_config"),
-    feat_key: str = opt(S, "feat_key"),
-    label_key: str = opt(S, "label_key"),
-    mask_keys: str = opt(S, "mask_keys"),
-    feat_dim: int = opt(S, "feat_dim"),
+    options: dict = None,
 ) -> None:
     """Run several controllers on one partition in one session; print them side by side with ratios to none."""
     from rudder_agent.compare import compare as run_all, write_comparison
 
-    source = own_graph(ctx, graph, part_config, feat_key, label_key, mask_keys, feat_dim)
-    buffer = buffer_config(
-        delta=delta, gamma=gamma, tau=tau, policy=policy, lookahead=lookahead, period=period, sync=sync, model=model,
-        prompt_version=prompt_version, cot=cot, fallback=fallback, llm_threads=llm_threads, llm_timeout=llm_timeout,
-        llm_min_difference_pct=llm_min_difference_pct, llm_whatif=llm_whatif, llm_duty_cycle=llm_duty_cycle,
-        llm_swap_test=llm_swap_test,
-        finetune_every=finetune_every, classifier_path=classifier_path)
-    require_network(network)
-    settings = TrainSettings(
-        parts=parts, part_method=method, epochs=epochs, batch_size=batch_size,
-        fanouts=parse_fanouts(fanouts), seed=seed, gnn=GNNConfig(hidden=hidden, lr=lr), buffer=buffer, out_dir=out,
-        prefetch=prefetch, network=network, link_rate=link_rate, **dataset_settings(dataset, source))
+    settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out)
     names, shares = preflight.compare(settings, controllers=controllers, fractions=fractions, timeout=timeout)
     summaries = run_all(train_config(settings, parts_given=given(ctx, "parts")), names, shares, timeout, overwrite)
     typer.echo(write_comparison(out.resolve(), summaries))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import typer
@@ -44,3 +46,28 @@ def switch(model: type[BaseModel], name: str, value: str, **typer_kwargs: Any) -
 def recorded(model: type[BaseModel], name: str, *decls: str, **typer_kwargs: Any) -> Any:
     """A `rudder replay` option: unset keeps the recorded run's value."""
     return opt(model, name, *decls, default=None, note=" (default: the recorded run's)", **typer_kwargs)
+
+
+def option_group(name: str, options: dict[str, tuple[Any, Any]]) -> Any:
+    """Give a command the options of a group shared with other commands; it receives their values as dict ``name``.
+
+    ``options``: option parameter -> (type, typer option). The command declares ``name: dict`` last; the command
+    line shows the group's options in its place, declared once for every command that takes the group.
+    """
+
+    def decorate(command: Any) -> Any:
+        signature = inspect.signature(command)
+        if list(signature.parameters)[-1] != name:
+            raise TypeError(f"{command.__name__} must take `{name}` as its last parameter")
+        shared = [inspect.Parameter(option, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+                  for option, (kind, default) in options.items()]
+
+        @functools.wraps(command)
+        def with_group(*args: Any, **kwargs: Any) -> Any:
+            group = {option: kwargs.pop(option) for option in options}
+            return command(*args, **kwargs, **{name: group})
+
+        with_group.__signature__ = signature.replace(parameters=[*list(signature.parameters.values())[:-1], *shared])
+        return with_group
+
+    return decorate

@@ -24,3 +24,42 @@ def test_every_test_gets_the_private_cache_without_asking(tmp_path_factory) -> N
     cache = cache_dir()
     assert cache.is_relative_to(tmp_path_factory.getbasetemp()) and cache.name.startswith("rudder-cache")
     assert cache != PROJECT_ROOT / ".rudder-cache" and Path(cache).is_dir()
+
+
+def test_an_option_group_reaches_the_command_as_one_dict() -> None:
+    import json
+
+    import pytest
+    import typer
+    from typer.testing import CliRunner
+
+    from rudder_agent.options import option_group
+
+    app = typer.Typer()
+
+    @app.command()
+    @option_group("shared", {"alpha": (int, typer.Option(1, help="a shared count")),
+                             "beta": (str, typer.Option("b", "--beta-name"))})
+    def cmd(x: int = typer.Option(0), shared: dict = None) -> None:
+        typer.echo(json.dumps({"x": x, **shared}))
+
+    result = CliRunner().invoke(app, ["--x", "2", "--beta-name", "c"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"x": 2, "alpha": 1, "beta": "c"}
+    assert "a shared count" in CliRunner().invoke(app, ["--help"]).output
+    with pytest.raises(TypeError, match="must take `shared` as its last parameter"):
+        option_group("shared", {})(lambda shared, x=0: None)
+
+
+def test_train_and_compare_take_the_same_shared_options() -> None:
+    """Declared once (cli.RUN, KEEP_AND_AGENT, OWN_GRAPH): both commands list every one of them."""
+    from typer.main import get_command
+
+    from rudder_agent.cli import KEEP_AND_AGENT, OWN_GRAPH, RUN, app
+
+    group = get_command(app)
+    shared = {**RUN, **KEEP_AND_AGENT, **OWN_GRAPH}
+    for name in ("train", "compare"):
+        params = {p.name: p for p in group.commands[name].params}
+        assert set(shared) <= set(params), set(shared) - set(params)
+        assert params["llm_swap_test"].default == "auto" and params["fanouts"].default == "10,25"
