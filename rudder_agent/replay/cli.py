@@ -12,12 +12,24 @@ import typer
 
 from rudder_agent.config import BufferConfig
 from rudder_agent.errors import RudderError
-from rudder_agent.options import recorded
+from rudder_agent.options import option_group, recorded
 from rudder_agent.decision import DEFAULT_HORIZON
 
 RUN_DIR = typer.Argument(..., exists=True, file_okay=False, help="a run recorded with `rudder train --trace`")
+B = BufferConfig
+MODEL = {  # replay, replay-metrics: the agent's model and prompt, named as the BufferConfig fields they set
+    "llm_model": (Optional[str], recorded(B, "llm_model", "--model")),
+    "prompt_version": (Optional[str], recorded(B, "prompt_version")),
+    "cot": (Optional[bool], recorded(B, "cot", "--cot/--no-cot")),
+    "fallback": (Optional[str], recorded(B, "fallback")),
+    "llm_threads": (Optional[int], recorded(B, "llm_threads")),
+    "llm_timeout_s": (Optional[float], recorded(B, "llm_timeout_s", "--llm-timeout")),
+    "llm_min_difference_pct": (Optional[float], recorded(B, "llm_min_difference_pct", "--llm-min-difference")),
+    "llm_swap_test": (Optional[str], recorded(B, "llm_swap_test", metavar="auto|on|off")),
+}
 
 
+@option_group("agent", MODEL)
 def replay_command(
     trace: Path = RUN_DIR,
     controller: str = typer.Option("recorded", help="recorded (the run's own decisions), oracle, none, fixed, "
@@ -29,16 +41,8 @@ def replay_command(
     out: Path = typer.Option(Path("runs/replay"), help="output directory (metrics-rank*.jsonl, summary.json)"),
     fraction: Optional[float] = recorded(BufferConfig, "fraction"),
     period: Optional[int] = recorded(BufferConfig, "period"),
-    model: Optional[str] = recorded(BufferConfig, "llm_model", "--model"),
-    prompt_version: Optional[str] = recorded(BufferConfig, "prompt_version"),
-    cot: Optional[bool] = recorded(BufferConfig, "cot", "--cot/--no-cot"),
-    fallback: Optional[str] = recorded(BufferConfig, "fallback"),
-    llm_threads: Optional[int] = recorded(BufferConfig, "llm_threads"),
-    llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
-    llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
     llm_whatif: Optional[bool] = recorded(BufferConfig, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
     llm_duty_cycle: Optional[float] = recorded(BufferConfig, "llm_duty_cycle"),
-    llm_swap_test: Optional[str] = recorded(BufferConfig, "llm_swap_test", metavar="auto|on|off"),
     classifier_path: Optional[Path] = recorded(BufferConfig, "classifier_path", exists=True, dir_okay=False),
     finetune_every: Optional[int] = recorded(BufferConfig, "finetune_every"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
@@ -49,15 +53,13 @@ def replay_command(
     lookahead: Optional[int] = recorded(BufferConfig, "lookahead"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
+    agent: dict = None,
 ) -> None:
     """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json."""
     from rudder_agent import preflight
     from rudder_agent.traces import recorded_ranks
 
-    settings = {"period": period, "llm_model": model, "prompt_version": prompt_version, "cot": cot,
-                "fallback": fallback, "llm_threads": llm_threads, "llm_timeout_s": llm_timeout,
-                "llm_min_difference_pct": llm_min_difference_pct, "llm_whatif": llm_whatif,
-                "llm_duty_cycle": llm_duty_cycle, "llm_swap_test": llm_swap_test,
+    settings = {**agent, "period": period, "llm_whatif": llm_whatif, "llm_duty_cycle": llm_duty_cycle,
                 "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
     scoring = {"delta": delta, "gamma": gamma, "tau": tau, "policy": policy, "lookahead": lookahead}
     overrides = preflight.replay(trace, controller, rank=rank, mode=mode, settings=settings, scoring=scoring)
@@ -109,17 +111,10 @@ def bounds_command(
         out.write_text(json.dumps(results, indent=2))
 
 
+@option_group("agent", MODEL)
 def replay_metrics_command(
     run: Path = typer.Argument(..., help="a run or replay directory: any run, with or without --trace"),
     rank: Optional[int] = typer.Option(None, help="replay one rank (default: every rank with a metric stream)"),
-    model: Optional[str] = recorded(BufferConfig, "llm_model", "--model"),
-    prompt_version: Optional[str] = recorded(BufferConfig, "prompt_version"),
-    cot: Optional[bool] = recorded(BufferConfig, "cot", "--cot/--no-cot"),
-    fallback: Optional[str] = recorded(BufferConfig, "fallback"),
-    llm_threads: Optional[int] = recorded(BufferConfig, "llm_threads"),
-    llm_timeout: Optional[float] = recorded(BufferConfig, "llm_timeout_s", "--llm-timeout"),
-    llm_min_difference_pct: Optional[float] = recorded(BufferConfig, "llm_min_difference_pct", "--llm-min-difference"),
-    llm_swap_test: Optional[str] = recorded(BufferConfig, "llm_swap_test", metavar="auto|on|off"),
     limit: Optional[int] = typer.Option(None, min=1, help="replay only the first N windows of each rank"),
     labels: Optional[Path] = typer.Option(None, help="a `rudder replay RUN --labels H` output whose kind=oracle "
                                           "records label this run's trajectory (default: the run's own records, "
@@ -129,6 +124,7 @@ def replay_metrics_command(
                                 "when it has one and no labels are recorded"),
     out: Path = typer.Option(Path("runs/open-loop"), help="output directory (windows.jsonl, summary.json)"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
+    agent: dict = None,
 ) -> None:
     """Open loop: feed a run's recorded metric windows through the decision graph with any model, prompt or CoT.
 
@@ -158,10 +154,7 @@ def replay_metrics_command(
 
     try:
         _, summary = open_loop(run, [rank] if rank is not None else None, limit=limit, labels_dir=labels,
-                               horizon=horizon, compute_labels=oracle, notes=notes, on_row=write,
-                               llm_model=model, prompt_version=prompt_version, cot=cot, fallback=fallback,
-                               llm_threads=llm_threads, llm_timeout_s=llm_timeout,
-                               llm_min_difference_pct=llm_min_difference_pct, llm_swap_test=llm_swap_test)
+                               horizon=horizon, compute_labels=oracle, notes=notes, on_row=write, **agent)
     finally:
         for fh in files:
             fh.close()

@@ -63,3 +63,17 @@ def test_train_and_compare_take_the_same_shared_options() -> None:
         params = {p.name: p for p in group.commands[name].params}
         assert set(shared) <= set(params), set(shared) - set(params)
         assert params["llm_swap_test"].default == "auto" and params["fanouts"].default == "10,25"
+
+
+def test_replay_and_replay_metrics_take_the_same_model_options() -> None:
+    """Declared once (replay.cli.MODEL); unset, each keeps the recorded run's value (None here)."""
+    from typer.main import get_command
+
+    from rudder_agent.cli import app
+    from rudder_agent.replay.cli import MODEL
+
+    group = get_command(app)
+    for name in ("replay", "replay-metrics"):
+        params = {p.name: p for p in group.commands[name].params}
+        assert set(MODEL) <= set(params) and all(params[k].default is None for k in MODEL)
+        assert "--model" in params["llm_model"].opts and "--llm-timeout" in params["llm_timeout_s"].opts
