@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import select
 import subprocess
 import sys
@@ -53,6 +54,26 @@ def resolve_gguf(target: str) -> Path:
     if importlib.util.find_spec("xllamacpp") is None:
         raise BackendError("the llamacpp backend needs the xllamacpp package: pip install xllamacpp")
     return path
+
+
+def restore_priority(pid: int) -> bool:
+    """Give a lowered process (every thread, and its session's autogroup) normal CPU priority again.
+
+    A server at nice 19 in an autogroup at nice 19 may get no CPU at all on a saturated host, not even to
+    exit; raised first, it stops within its grace time. Needs the right to raise priority (root or
+    CAP_SYS_NICE): False where it is refused, and the caller waits as before.
+    """
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.setpriority(os.PRIO_PROCESS, int(tid), 0)  # Linux nice is per thread
+    except (OSError, ValueError):
+        return False
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write("0")
+    except OSError:
+        pass  # no autogroup here: the threads' nice was all there was
+    return True
 
 
 class EmbeddedServer:
@@ -111,6 +132,8 @@ class EmbeddedServer:
         proc, self._proc, self.address = self._proc, None, None
         if proc is None:
             return
+        if self.nice > 0:
+            restore_priority(proc.pid)  # a starved server could not even exit in time
         proc.stdin.close()
         try:
             proc.wait(timeout=STOP_TIMEOUT_S)
