@@ -63,6 +63,8 @@ class ChatBackend(ABC):
     """A chat model behind a model string: built lazily, checked before training, closed after."""
 
     caches_prompts = True
+    returns_logprobs = False
+    """The answers carry token log-probabilities when asked (the swap test reads them)."""
     """A real model keeps the static prompt prefix cached server-side, so one warm-up call pays off."""
 
     def __init__(self, spec: str, target: str, options: BackendOptions):
@@ -160,6 +162,8 @@ class OllamaBackend(ChatBackend):
 
 class _OpenAICompatible(ChatBackend):
     """An OpenAI-style chat endpoint; the schema goes in `response_format` (json_schema, strict)."""
+
+    returns_logprobs = True
 
     @abstractmethod
     def _endpoint(self) -> str:
@@ -263,9 +267,15 @@ def normalize_ollama_host(host: str) -> str:
     return url.rstrip("/")
 
 
+BACKENDS: dict[str, type[ChatBackend]] = {"ollama": OllamaBackend, "llamacpp": LlamaCppBackend,
+                                          "openai": OpenAIBackend, "scripted": ScriptedBackend}
+"""The backend class behind each model-string kind (KINDS)."""
+
+
 def returns_logprobs(spec: str) -> bool:
-    """Whether the backend a model string names returns answer log-probabilities (the swap test reads them)."""
-    return spec.partition(":")[0] in ("llamacpp", "openai")
+    """Whether the backend a model string names returns answer log-probabilities (its class says)."""
+    backend = BACKENDS.get(spec.partition(":")[0])
+    return backend is not None and backend.returns_logprobs
 
 
 def make_chat_model(spec: str, options: BackendOptions) -> ChatBackend:
