@@ -35,7 +35,6 @@ from rudder_agent.llm.embedded import SHARED_ENDPOINT_ENV, EmbeddedServer, resol
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.output import AnswerModel
 
-KINDS = ("ollama", "llamacpp", "openai", "scripted")
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 PROBE_TIMEOUT_S = 5.0
 PREFLIGHT_TIMEOUT_S = 3.0
@@ -63,9 +62,9 @@ class ChatBackend(ABC):
     """A chat model behind a model string: built lazily, checked before training, closed after."""
 
     caches_prompts = True
+    """A real model keeps the static prompt prefix cached server-side, so one warm-up call pays off."""
     returns_logprobs = False
     """The answers carry token log-probabilities when asked (the swap test reads them)."""
-    """A real model keeps the static prompt prefix cached server-side, so one warm-up call pays off."""
 
     def __init__(self, spec: str, target: str, options: BackendOptions):
         self.spec = spec
@@ -200,8 +199,11 @@ class _OpenAICompatible(ChatBackend):
 class OpenAIBackend(_OpenAICompatible):
     """A server someone else runs (vLLM, LM Studio, llama-server, OpenAI, ...)."""
 
-    def __init__(self, spec: str, target: str, options: BackendOptions, base_url: str):
-        super().__init__(spec, target, options)
+    def __init__(self, spec: str, target: str, options: BackendOptions):
+        model, at, base_url = target.partition("@")
+        if not (model and at and urlsplit(base_url).scheme in ("http", "https")):
+            raise BackendError(f"model string {spec!r} must look like openai:<model>@http(s)://host[:port]/v1")
+        super().__init__(spec, model, options)
         self.base_url = base_url.rstrip("/")
 
     def _endpoint(self) -> str:
@@ -269,7 +271,8 @@ def normalize_ollama_host(host: str) -> str:
 
 BACKENDS: dict[str, type[ChatBackend]] = {"ollama": OllamaBackend, "llamacpp": LlamaCppBackend,
                                           "openai": OpenAIBackend, "scripted": ScriptedBackend}
-"""The backend class behind each model-string kind (KINDS)."""
+"""The backend class behind each model-string kind."""
+KINDS = tuple(BACKENDS)
 
 
 def returns_logprobs(spec: str) -> bool:
@@ -281,15 +284,6 @@ def returns_logprobs(spec: str) -> bool:
 def make_chat_model(spec: str, options: BackendOptions) -> ChatBackend:
     """The backend a model string names; BackendError for a malformed string or a missing file."""
     kind, sep, target = spec.partition(":")
-    if not sep or not target or kind not in KINDS:
+    if not sep or not target or kind not in BACKENDS:
         raise BackendError(f"model string {spec!r} must be one of: " + ", ".join(f"{k}:<...>" for k in KINDS))
-    if kind == "ollama":
-        return OllamaBackend(spec, target, options)
-    if kind == "llamacpp":
-        return LlamaCppBackend(spec, target, options)
-    if kind == "scripted":
-        return ScriptedBackend(spec, target, options)
-    model, at, base_url = target.partition("@")
-    if not (model and at and urlsplit(base_url).scheme in ("http", "https")):
-        raise BackendError(f"model string {spec!r} must look like openai:<model>@http(s)://host[:port]/v1")
-    return OpenAIBackend(spec, model, options, base_url)
+    return BACKENDS[kind](spec, target, options)
