@@ -122,6 +122,8 @@ def replay_metrics_command(
     horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle look-ahead when labels are computed from a trace"),
     oracle: bool = typer.Option(True, "--oracle/--no-oracle", help="compute oracle labels from the run's trace "
                                 "when it has one and no labels are recorded"),
+    guard: bool = typer.Option(True, "--guard/--no-guard", help="--no-guard: ask the model in every window, also "
+                               "those the guard's rules settle (a stream the guard answered says nothing of the model)"),
     out: Path = typer.Option(Path("runs/open-loop"), help="output directory (windows.jsonl, summary.json)"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
     agent: dict = None,
@@ -154,7 +156,8 @@ def replay_metrics_command(
 
     try:
         _, summary = open_loop(run, [rank] if rank is not None else None, limit=limit, labels_dir=labels,
-                               horizon=horizon, compute_labels=oracle, notes=notes, on_row=write, **agent)
+                               horizon=horizon, compute_labels=oracle, notes=notes, on_row=write, guard=guard,
+                               **agent)
     finally:
         for fh in files:
             fh.close()
@@ -163,6 +166,7 @@ def replay_metrics_command(
         typer.echo(f"note: {note}", err=True)
     a = summary["agent"]
     typer.echo(f"open-loop replay of {run} [{a['model']}, prompt {a['prompt_version']}"
-               f"{', cot' if a['cot'] else ''}]: the decisions do not change the stream\n")
+               f"{', cot' if a['cot'] else ''}{', no guard' if not a['guard'] else ''}]: the decisions do not change "
+               "the stream\n")
     typer.echo(format_table(summary))
     typer.echo(f"\nwritten to {out / 'windows.jsonl'} and {out / 'summary.json'}")

@@ -384,14 +384,17 @@ def agent_settings(recorded: BufferConfig, **overrides: Any) -> BufferConfig:
     return BufferConfig.model_validate({**recorded.model_dump(), **update, "controller": "llm"})
 
 
-def make_agent(settings: BufferConfig) -> Any:
-    """The LLMController these settings name; a bad prompt version or model string is an InputError."""
+def make_agent(settings: BufferConfig, guard: bool = True) -> Any:
+    """The LLMController these settings name; a bad prompt version or model string is an InputError.
+
+    ``guard``: False asks the model in every window, also those the guard's rules settle.
+    """
     from rudder_agent.agent.configuration import AgentConfig
     from rudder_agent.agent.controller import LLMController
     from rudder_agent.agent.prompts import PromptTemplateError
 
     try:
-        return LLMController(AgentConfig.from_buffer(settings))
+        return LLMController(AgentConfig.from_buffer(settings, guard=guard))
     except PromptTemplateError as err:
         raise InputError(str(err)) from None
 
@@ -412,10 +415,12 @@ def start_agent(controller: Any, facts: StaticFacts, started: bool) -> None:
 def open_loop(run_dir: Path, ranks: Sequence[int] | None = None, *, limit: int | None = None,
               labels_dir: Path | None = None, horizon: int = 8, compute_labels: bool = True,
               progress: bool | None = None, notes: list[str] | None = None,
-              on_row: Callable[[dict], None] | None = None, **overrides: Any) -> tuple[list[dict], dict]:
+              on_row: Callable[[dict], None] | None = None, guard: bool = True,
+              **overrides: Any) -> tuple[list[dict], dict]:
     """Replay the windows of ``ranks`` (default: every rank) open loop; returns the rows and the summary.
 
     ``overrides``: agent settings (llm_model, prompt_version, cot, ...); unset ones are the recorded run's.
+    ``guard``: False asks the model in every window (a stream the guard answered says nothing of the model else).
     ``notes`` collects one-line remarks (reconstructed windows, approximated facts, labels' source).
     """
     notes = notes if notes is not None else []
@@ -423,7 +428,7 @@ def open_loop(run_dir: Path, ranks: Sequence[int] | None = None, *, limit: int |
     ranks = list(ranks) if ranks is not None else all_ranks
     streams = [load_stream(run_dir, r) for r in ranks]
     settings = agent_settings(recorded_settings(streams[0]), **overrides)
-    controller = make_agent(settings)
+    controller = make_agent(settings, guard)
     rows: list[dict] = []
     per_rank: dict[int, dict] = {}
     tic = time.perf_counter()
@@ -458,7 +463,7 @@ def open_loop(run_dir: Path, ranks: Sequence[int] | None = None, *, limit: int |
         controller.close()
     summary = {
         "run": str(run_dir), "ranks": [s.rank for s in streams], "mode": "open-loop",
-        "agent": {**controller.run_record(), "llm_timeout_s": settings.llm_timeout_s,
+        "agent": {**controller.run_record(), "guard": guard, "llm_timeout_s": settings.llm_timeout_s,
                   "llm_min_difference_pct": settings.llm_min_difference_pct},
         "recorded_agent": streams[0].controller.get("agent", {}),
         "limit": limit, "seconds": time.perf_counter() - tic,

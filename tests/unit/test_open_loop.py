@@ -276,3 +276,19 @@ def test_oracle_labels_from_a_labels_dir_or_computed_from_the_trace(tmp_path, sc
     assert summary["agree_oracle"]["n"] == len(out) > 0 and all(r["oracle_label"] for r in out)
     _, summary = open_loop(traced, compute_labels=False, llm_model=f"scripted:{script}", progress=False)
     assert summary["agree_oracle"]["n"] == 0
+
+
+def test_no_guard_asks_the_model_in_windows_the_guard_settles(tmp_path, script, prompts):
+    # nothing stale, a full buffer and no what-if (a stream of the paper's agent): the guard answers skip
+    settled = [({**r, "stale": 0}, k) for r, k in stream_rows() if k == "minibatch"]
+    run = make_run(tmp_path / "run", settled)
+    rows, summary = open_loop(run, llm_model=f"scripted:{script}", prompt_version="v1", progress=False)
+    assert [r["source"] for r in rows] == ["guard"] * 4 and not prompts and summary["agent"]["guard"] is True
+    rows, summary = open_loop(run, llm_model=f"scripted:{script}", prompt_version="v1", progress=False, guard=False)
+    assert [(r["source"], r["decision"]) for r in rows] == [("model", "replace"), ("model", "skip")] * 2
+    assert len(prompts) == 4 and summary["agent"]["guard"] is False
+    result = CliRunner().invoke(app, ["replay-metrics", str(run), "--model", f"scripted:{script}", "--no-guard",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "no guard]" in result.output and "| windows | 4 |" in result.output
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["agent"]["guard"] is False
