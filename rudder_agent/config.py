@@ -79,7 +79,7 @@ class BufferConfig(BaseModel):
                             "contested window measured); off: the model's word. Needs log-probabilities: llamacpp:, "
                             "openai: (auto is off on other backends)")
     llm_duty_cycle: float = Field(
-        0.1, gt=0.0, le=1.0,
+        0.03, gt=0.0, le=1.0,
         description="llm, async: the largest share of one CPU the agent's thread may use deciding (what-if play, "
                     "prompts); after each answer it rests in proportion to the CPU time the answer took, and "
                     "minibatches meanwhile go on as without an answer; 1: never rest (sync mode and replay never do)")
