@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -86,11 +87,43 @@ def _die_with_launcher() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def free_port() -> int:
-    """An ephemeral TCP port that is free right now on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LISTEN_PORTS = (10000, 30000)
+"""Where the cluster's listening ports are drawn when the kernel's ephemeral range does not say otherwise."""
+
+
+def listen_port_range() -> tuple[int, int]:
+    """Ports the kernel never hands out by itself: below (or above) its ephemeral range."""
+    try:
+        lo, hi = (int(x) for x in EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return LISTEN_PORTS
+    if lo - 1024 >= 2000:
+        return max(1024, lo - 20000), lo
+    if 65535 - hi >= 2000:
+        return hi + 1, 65536
+    return LISTEN_PORTS  # the kernel may hand out almost any port: a collision stays possible, as before
+
+
+def free_port(rng: random.Random | None = None) -> int:
+    """A TCP port free right now on loopback, outside the kernel's ephemeral range.
+
+    Ports a server or the gloo rendezvous bind later must not be ephemeral: DGL's RPC clients bind
+    their own listening port with bind(0), so an ephemeral port chosen here could be taken before
+    its owner binds it (seen in CI: a trainer's DGL client took the gloo MASTER_PORT and the
+    rendezvous failed). Outside that range only an explicit bind takes a port.
+    """
+    rng = rng or random.SystemRandom()
+    lo, hi = listen_port_range()
+    for _ in range(500):
+        port = rng.randrange(lo, hi)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RudderError(f"no free TCP port in {lo}-{hi - 1} on 127.0.0.1 after 500 tries")
 
 
 @dataclass

@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(os.environ.get("RUDDER_LOG_LEVEL", "info"), role=f"trainer-{os.environ.get('RANK', '?')}")
     torch.set_num_threads(int(os.environ.get("RUDDER_TORCH_THREADS", "1")))
     isolation.initialize(os.environ["DGL_IP_CONFIG"])
-    torch.distributed.init_process_group("gloo")
     try:
+        torch.distributed.init_process_group("gloo")  # inside: a failed rendezvous must end the process too
         run(cfg)
     except BaseException:
         # DGL's atexit hook waits for the other trainers, who wait for us: exit hard instead.
