@@ -92,12 +92,20 @@ LISTEN_PORTS = (10000, 30000)
 """Where the cluster's listening ports are drawn when the kernel's ephemeral range does not say otherwise."""
 
 
-def listen_port_range() -> tuple[int, int]:
-    """Ports the kernel never hands out by itself: below (or above) its ephemeral range."""
+def ephemeral_range() -> tuple[int, int] | None:
+    """The ports the kernel hands out for bind(0) and outgoing connections (None: it does not say)."""
     try:
         lo, hi = (int(x) for x in EPHEMERAL_RANGE.read_text().split())
     except (OSError, ValueError):
+        return None
+    return lo, hi
+
+
+def listen_port_range() -> tuple[int, int]:
+    """Ports the kernel never hands out by itself: below (or above) its ephemeral range."""
+    if (ephemeral := ephemeral_range()) is None:
         return LISTEN_PORTS
+    lo, hi = ephemeral
     if lo - 1024 >= 2000:
         return max(1024, lo - 20000), lo
     if 65535 - hi >= 2000:

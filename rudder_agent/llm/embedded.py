@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import select
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 from rudder_agent.llm.errors import BackendError
+from rudder_agent.llm.serve_gguf import set_priority
 from rudder_agent.log import get_logger
 
 SMOLLM2_ALIAS = "smollm2-135m"
@@ -60,20 +60,9 @@ def restore_priority(pid: int) -> bool:
     """Give a lowered process (every thread, and its session's autogroup) normal CPU priority again.
 
     A server at nice 19 in an autogroup at nice 19 may get no CPU at all on a saturated host, not even to
-    exit; raised first, it stops within its grace time. Needs the right to raise priority (root or
-    CAP_SYS_NICE): False where it is refused, and the caller waits as before.
+    exit; raised first, it stops within its grace time. False where it is refused: the caller waits as before.
     """
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            os.setpriority(os.PRIO_PROCESS, int(tid), 0)  # Linux nice is per thread
-    except (OSError, ValueError):
-        return False
-    try:
-        with open(f"/proc/{pid}/autogroup", "w") as f:
-            f.write("0")
-    except OSError:
-        pass  # no autogroup here: the threads' nice was all there was
-    return True
+    return set_priority(pid, 0)
 
 
 class EmbeddedServer:

@@ -18,6 +18,24 @@ import threading
 EXIT_GRACE_S = 10.0
 
 
+def set_priority(pid: int, nice: int) -> bool:
+    """Every thread of ``pid`` at ``nice`` (Linux nice is per thread), and its session's autogroup too.
+
+    False where a thread's priority is refused (raising one needs root or CAP_SYS_NICE) or ``pid`` is gone.
+    """
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+    except (OSError, ValueError):
+        return False
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:  # no autogroup here: the threads' nice is all there is
+        pass
+    return True
+
+
 def lower_priority(nice: int) -> None:
     """Nice ``nice``, and the same for our session's autogroup, so training really comes first.
 
@@ -25,14 +43,8 @@ def lower_priority(nice: int) -> None:
     session (autogroup), a nice value only orders threads inside one group, and the groups share the
     CPU equally. The parent starts us in a new session; its autogroup gets the nice too.
     """
-    if nice <= 0:
-        return  # not lowered: we share the parent's session, whose autogroup is not ours to set
-    os.nice(nice)
-    try:
-        with open("/proc/self/autogroup", "w") as f:
-            f.write(str(nice))
-    except OSError:  # no autogroup here: the plain nice already orders us below training
-        pass
+    if nice > 0:  # else not lowered: we share the parent's session, whose autogroup is not ours to set
+        set_priority(os.getpid(), nice)
 
 
 def main() -> None:

@@ -12,14 +12,9 @@ from rudder_agent.cluster.launcher import free_port, listen_port_range
 from rudder_agent.errors import RudderError
 
 
-def ephemeral() -> tuple[int, int]:
-    lo, hi = (int(x) for x in launcher.EPHEMERAL_RANGE.read_text().split())
-    return lo, hi
-
-
 @pytest.mark.skipif(not launcher.EPHEMERAL_RANGE.exists(), reason="Linux only")
 def test_ports_are_free_and_never_ephemeral():
-    lo, hi = ephemeral()
+    lo, hi = launcher.ephemeral_range()
     ports = [free_port(random.Random(seed)) for seed in range(50)]
     assert all(not lo <= p <= hi and 1024 <= p < 65536 for p in ports), (lo, hi, ports)
     for port in ports[:5]:  # free right now: a server can bind it
