@@ -39,7 +39,7 @@ def main() -> None:
     features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * per_epoch,  # RUDDER
                                 rank=torch.distributed.get_rank(), verify=cfg.verify)
     for epoch in range(cfg.epochs):
-        comm = remote = hits = 0
+        comm = remote = hits = inputs = 0
         # RUDDER: features.iterate samples the window the keep policy looks ahead at (cfg.buffer.lookahead),
         # in the loader's own order; x replaces g.ndata["feat"][input_nodes]. Without a window,
         # `for input_nodes, seeds, blocks in loader: x, m = features.fetch(input_nodes, epoch)` does the same.
@@ -52,8 +52,10 @@ def main() -> None:
             loss.backward()
             opt.step()
             comm, remote, hits = comm + m.comm_rows, remote + m.remote_inputs, hits + m.hits
+            inputs += m.input_nodes
         print(f"rank {torch.distributed.get_rank()} epoch {epoch}: loss {float(loss):.4f}, remote rows fetched "
-              f"{comm} of {remote} remote inputs, %-Hits {100 * hits / max(remote, 1):.1f}", flush=True)
+              f"{comm} of {remote} remote inputs ({inputs} input nodes), %-Hits {100 * hits / max(remote, 1):.1f}",
+              flush=True)
     print(f"summary: {features.summary()}", flush=True)
     features.close()  # RUDDER
 

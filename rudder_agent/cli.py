@@ -230,7 +230,6 @@ def train_settings(ctx: typer.Context, options: dict[str, Any], *, dataset: str,
     OWN_GRAPH) as ``options``; ``buffer``: buffer fields only train sets (controller, fraction)."""
     run, keep, graph = ({k: options[k] for k in group} for group in (RUN, KEEP_AND_AGENT, OWN_GRAPH))
     source = own_graph(ctx, **graph)
-    require_network(run["network"])
     return TrainSettings(
         part_method=run["method"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
         gnn=GNNConfig(hidden=run["hidden"], lr=run["lr"]), prefetch=run["prefetch"], network=run["network"],
@@ -277,15 +276,6 @@ def train_config(settings: TrainSettings, parts_given: bool = True) -> TrainConf
         update = {"parts": info.parts, **({"part_method": info.method} if info.method in METHODS else {})}
     return TrainConfig.model_validate({**dict(settings), **update, "out_dir": settings.out_dir.resolve(),
                                        "part_config": info.config_path.resolve(), "graph_name": info.graph_name})
-
-
-def require_network(network: str) -> None:
-    """Refuse ``--network netns`` where namespaces cannot be made, before anything is partitioned or started."""
-    if network == "netns":
-        from rudder_agent.cluster.netns import availability
-
-        if reason := availability():
-            raise RudderError(reason)
 
 
 @app.command()

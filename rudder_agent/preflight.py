@@ -6,7 +6,7 @@ partition, run directory, server, trainer or model process exists. What is check
 
 - every option's value and range: the typed settings (``rudder_agent.config``), the dataset name,
   the buffer fractions and controllers of `compare`, the timeout, a `--trainer` script,
-  a `--link-rate` tc understands;
+  an emulated network this host can make (root, iproute2) and a `--link-rate` tc understands;
 - whatever the chosen controller needs, through its own ``preflight`` hook (the `llm` agent: the
   model string, its files, the prompt version's templates, and whether an Ollama or OpenAI-compatible
   server answers, with a short timeout; the `classifier`: the artefact, its format and feature schema).
@@ -85,8 +85,13 @@ def run_settings(settings: TrainSettings, timeout: float) -> None:
     """What `train` and `compare` share: the time limit and the emulated link (the dataset comes last)."""
     if not timeout > 0:
         raise SettingError("timeout", f"must be a positive number of seconds, got {timeout}")
-    if settings.network == "netns" and not TC_RATE.fullmatch(settings.link_rate or ""):
-        raise SettingError("link_rate", f"{settings.link_rate!r} is not a rate tc understands, e.g. 1gbit or 200mbit")
+    if settings.network == "netns":
+        from rudder_agent.cluster.netns import availability
+
+        if reason := availability():  # no root or no iproute2: a setting this host cannot run, like any other
+            raise SettingError("network", reason)
+        if not TC_RATE.fullmatch(settings.link_rate or ""):
+            raise SettingError("link_rate", f"{settings.link_rate!r} is not a rate tc understands, e.g. 1gbit or 200mbit")
 
 
 def train(settings: TrainSettings, *, timeout: float, trainer: Path | None) -> None:

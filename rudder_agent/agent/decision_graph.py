@@ -1,7 +1,7 @@
 """The Rudder decision graph as `langgraph dev` / LangGraph Studio load it (named in langgraph.json).
 
 The model, prompt version and chain-of-thought switch come from $RUDDER_AGENT_MODEL,
-$RUDDER_AGENT_PROMPT and $RUDDER_AGENT_COT (defaults: the embedded SmolLM2, v1, off). The
+$RUDDER_AGENT_PROMPT and $RUDDER_AGENT_COT (defaults: the embedded SmolLM2, v2, off). The
 backend starts on the first model call, so importing this module starts nothing. Studio's
 input is an AgentState: `facts`, `request` and, optionally, `history`.
 """

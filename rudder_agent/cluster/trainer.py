@@ -105,6 +105,10 @@ def run(cfg: TrainConfig) -> None:
     step = 0
     try:
         for epoch in range(cfg.epochs):
+            # The loader shuffles with torch's global generator, which dropout also draws from: seeded per
+            # epoch, the order of an epoch's minibatches does not depend on whether the last one trained
+            # (--trace-only records the stream a full run samples).
+            torch.manual_seed(cfg.seed + epoch)
             tic = time.perf_counter()
             wire_before = link_bytes() if cfg.network == "netns" else None
             epoch_rows = []

@@ -24,13 +24,14 @@ def test_attach_example_runs_with_exact_rows(tmp_path: Path, isolated_cache) -> 
     logs = dict(zip(map(int, sections[::2]), sections[1::2]))
     assert sorted(logs) == [0, 1]
     for rank, text in logs.items():
-        epochs = re.findall(rf"^rank {rank} epoch \d: .* of (\d+) remote inputs, %-Hits ([\d.]+)$", text, re.M)
+        epochs = re.findall(rf"^rank {rank} epoch \d: .* of (\d+) remote inputs \((\d+) input nodes\), "
+                            rf"%-Hits ([\d.]+)$", text, re.M)
         assert len(epochs) == 2
-        assert max(float(hits) for _, hits in epochs) > 0  # the buffer served rows
+        assert max(float(hits) for *_, hits in epochs) > 0  # the buffer served rows
         [line] = [line for line in text.splitlines() if line.startswith("summary: ")]
         s = ast.literal_eval(line.removeprefix("summary: "))
         assert s["controller"] == "fixed" and s["warm_rows"] == 0
-        # every input row was checked: the remote ones and at least the seeds, which are local
-        assert s["verified_rows"] > sum(int(remote) for remote, _ in epochs)
+        # every input row was checked, local and remote, served from the buffer or fetched
+        assert s["verified_rows"] == sum(int(inputs) for _, inputs, _ in epochs) > sum(int(r) for r, *_ in epochs)
         # one decision per minibatch, always replace (fixed runs inline: nothing is dropped)
         assert s["requests"] == s["decisions"]["replace"] and s["dropped"] == 0

@@ -13,27 +13,20 @@ from rudder_agent.buffer import BufferEngine, PersistentBuffer, ScoringPolicy
 from rudder_agent.cluster.fetch import CORRUPT_ENV
 from rudder_agent.metrics import read_jsonl
 from rudder_agent.traces import read_trace, read_trace_meta
-from tests.integration.helpers import TINY, minibatches, rudder, train
+from tests.integration.reference import PERIOD, REFERENCE
+from tests.integration.helpers import STOPPED, assert_no_leftovers, links, minibatches, namespaces, rudder
 
 pytestmark = pytest.mark.integration
 
 # The paper's decay policy: this file checks the live buffer against a hand-built decay replay, and
 # W=0 keeps DistDGL's samples identical to `none` (the look-ahead policy: test_lookahead_live.py).
-COMMON = ["--epochs", "3", "--trace", "--verify", "--policy", "decay"]
-FIXED = ["--controller", "fixed", "--buffer-fraction", "0.25"]
-PERIOD = 4
+RUNS = {"none": "none", "fixed": "fixed-decay", "massivegnn": "massivegnn-decay"}
 CORRUPT_STEP = 2
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, isolated_cache) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("buffer-live")
-    return {
-        "none": train(root / "none", *COMMON, "--controller", "none"),
-        "fixed": train(root / "fixed", *COMMON, *FIXED),
-        "massivegnn": train(root / "massivegnn", *COMMON, "--controller", "massivegnn", "--buffer-fraction", "0.25",
-                            "--period", str(PERIOD)),
-    }
+def runs(reference) -> dict[str, Path]:
+    return {controller: reference(name) for controller, name in RUNS.items()}
 
 
 def summary(run: Path) -> dict:
@@ -96,18 +89,43 @@ def test_same_minibatches_and_loss_with_and_without_buffer(runs) -> None:
         assert loss_a == loss_b
 
 
-def test_a_corrupted_buffered_row_fails_a_verified_run(runs, tmp_path) -> None:
-    """Trainer 0 corrupts its buffered rows before step 2: the checker must name exactly that step's hits."""
+def test_trace_only_records_the_same_stream_without_training(reference) -> None:
+    """``--trace-only``: the same minibatches, decisions and rows as the full run, with no loss: nothing was trained."""
+    full, traced = reference("fixed-decay"), reference("fixed-decay-trace-only")
+    for rank in (0, 1):
+        a, b = list(read_trace(full / f"trace-rank{rank}.rtf")), list(read_trace(traced / f"trace-rank{rank}.rtf"))
+        assert len(a) == len(b) > 3
+        assert all(sa == sb and np.array_equal(ia, ib) for (sa, ia), (sb, ib) in zip(a, b))
+        counts = lambda run: [(m["step"], m["hits"], m["comm_rows"]) for m in minibatches(run, rank)]  # noqa: E731
+        assert counts(traced) == counts(full)
+        assert all(m["loss"] is not None for m in minibatches(full, rank))
+        assert [m["loss"] for m in minibatches(traced, rank)] == [None] * len(b)
+    assert summary(traced)["epochs"] == summary(full)["epochs"] == 3
+
+
+def test_a_corrupted_row_fails_the_verified_run_and_every_process_is_stopped(runs, tmp_path) -> None:
+    """Trainer 0 corrupts its buffered rows before step 2: the checker names exactly that step's hits, the
+    failing trainer ends the run (exit 1, named), and the launcher stops the rest: no process, shared-memory
+    segment, network namespace or link is left behind (fixed-decay runs on the emulated network where it can)."""
     step = {m["step"]: m for m in minibatches(runs["fixed"], 0)}[CORRUPT_STEP]
     assert step["hits"] > 0, "the reference run must serve buffer hits at the corrupted step"
+    ns_before, links_before = namespaces(), links()
     out = tmp_path / "corrupt"
-    proc = rudder("train", *TINY, "--out", str(out), *COMMON, *FIXED, env={**os.environ, CORRUPT_ENV: str(CORRUPT_STEP)})
+    proc = rudder("train", *REFERENCE["fixed-decay"], "--out", str(out),
+                  env={**os.environ, CORRUPT_ENV: str(CORRUPT_STEP)})
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "trainer-0 failed (exit code 1)" in proc.stderr
+    assert "error: trainer-0 failed (exit code 1)" in proc.stderr
     assert (f"ServedRowMismatch: {step['hits']} of {step['input_nodes']} served feature rows differ from the "
             "DistTensor") in proc.stderr
     written = [m["step"] for m in minibatches(out, 0)]
-    assert CORRUPT_STEP not in written and not (out / "summary.json").exists()
+    assert written == list(range(CORRUPT_STEP)) and not (out / "summary.json").exists()
+    cluster = assert_no_leftovers(out)
+    assert cluster["exit_codes"]["trainer-0"] == 1
+    # the servers never end by themselves while a trainer is missing: the launcher stopped them
+    for server in ("server-0", "server-1"):
+        assert server in cluster["stopped_by_launcher"], cluster
+        assert cluster["exit_codes"][server] in STOPPED, cluster
+    assert namespaces() == ns_before and links() == links_before
 
 
 def test_massivegnn_warm_rows_are_exact_and_serve_the_first_minibatch(runs) -> None:

@@ -7,47 +7,55 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import rudder, train
+from rudder_agent.metrics import read_jsonl
+from tests.integration.helpers import minibatches, rudder, train
+from tests.integration.reference import BUFFER
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory, isolated_cache) -> tuple[Path, Path]:
-    """A fixed-controller trace of the tiny setup and a classifier trained on it."""
-    root = tmp_path_factory.mktemp("classifier-live")
-    trace = train(root / "trace", "--epochs", "4", "--controller", "fixed", "--trace", "--trace-only")
-    path = root / "lr.rcls"
+def model(tmp_path_factory, reference) -> tuple[Path, Path]:
+    """The session's trace-only run of the tiny setup and a classifier trained on it."""
+    trace = reference("fixed-decay-trace-only")
+    path = tmp_path_factory.mktemp("classifier-live") / "lr.rcls"
     proc = rudder("classifiers", "train", str(trace), "--model", "lr", "--horizon", "4", "--out", str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return trace, path
 
 
 def test_live_run_with_the_classifier_serves_exact_rows(tmp_path, model):
+    """Synchronous: every minibatch asks, every request is answered by the classifier and applied to the next one."""
     _, path = model
-    run = train(tmp_path / "live", "--epochs", "3", "--controller", "classifier", "--classifier-path", str(path),
-                "--verify")
+    run = train(tmp_path / "live", "--epochs", "2", *BUFFER, "--policy", "decay", "--controller", "classifier",
+                "--classifier-path", str(path), "--sync", "--verify")
     s = json.loads((run / "summary.json").read_text())
     assert s["controller"] == "classifier"
-    decided = s["decisions"]["replace"] + s["decisions"]["skip"]
-    assert decided > 0 and s["decisions"]["invalid"] == s["decisions"]["guarded"] == 0
-    # one request per minibatch; each is answered or dropped, except at most one still pending per trainer at the end
-    assert s["requests"] == s["minibatches"]
-    assert s["requests"] - 2 <= decided + s["dropped_requests"] <= s["requests"]
-    assert sum(s["applied"].values()) <= decided and s["latency_p50_s"] is not None
-    assert s["verified_rows"] == s["input_nodes"] > 0
+    assert s["verified_rows"] == s["input_nodes"] == sum(m["input_nodes"] for r in (0, 1) for m in minibatches(run, r))
+    for rank in (0, 1):
+        (record,) = read_jsonl(run / f"metrics-rank{rank}.jsonl", kind="controller")
+        mbs = minibatches(run, rank)
+        d = record["decisions"]
+        assert record["requests"] == len(mbs) and record["dropped"] == 0
+        assert d.get("invalid", 0) == d.get("guarded", 0) == 0
+        assert d.get("replace", 0) + d.get("skip", 0) == len(mbs) == len(record["latencies_s"])
+        # the answer to minibatch k is applied at minibatch k+1; the last one has nothing left to apply to
+        applied = [m["decision_applied"] for m in mbs if m["decision_source"] == "model"]
+        assert len(applied) == len(mbs) - 1
+        assert applied.count("replace") in (d.get("replace", 0), d.get("replace", 0) - 1)
+    assert s["requests"] == s["minibatches"] == sum(len(minibatches(run, r)) for r in (0, 1))
+    assert s["decisions"]["replace"] + s["decisions"]["skip"] == s["minibatches"]
 
 
 def test_replay_with_the_classifier(tmp_path, model):
+    """Every traced rank replayed synchronously: one answer per recorded minibatch."""
     trace, path = model
     out = tmp_path / "replay"
-    proc = rudder("replay", str(trace), "--controller", "classifier", "--classifier-path", str(path), "--out", str(out))
+    proc = rudder("replay", str(trace), "--controller", "classifier", "--classifier-path", str(path), "--mode", "sync",
+                  "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = json.loads((out / "summary.json").read_text())
-    assert s["controller"] == "classifier" and s["requests"] > 0
-
-
-def test_a_run_without_a_model_is_refused(tmp_path, isolated_cache):
-    proc = rudder("train", "--dataset", "synthetic:4000", "--parts", "2", "--batch-size", "300", "--epochs", "1",
-                  "--controller", "classifier", "--out", str(tmp_path / "x"))
-    assert proc.returncode != 0 and "--classifier-path" in proc.stdout + proc.stderr
+    recorded = sum(len(minibatches(trace, rank)) for rank in (0, 1))
+    assert s["controller"] == "classifier" and s["minibatches"] == s["requests"] == recorded
+    assert s["decisions"]["replace"] + s["decisions"]["skip"] == recorded and s["decisions"]["invalid"] == 0
+    assert s["dropped_requests"] == 0

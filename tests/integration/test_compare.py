@@ -12,8 +12,10 @@ from tests.integration.helpers import TINY, rudder
 
 pytestmark = pytest.mark.integration
 
-# a variant with its own keep policy (NAME@POLICY); lfu: no window, the smallest run
-ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed@lfu", "--fractions", "0.25"]
+# a variant with its own keep policy (NAME@POLICY; lfu: no window, the smallest run) and the `paper` preset
+# (the paper's Rudder: the agent, decay, prompt v1, no what-if) with scripted answers
+ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed@lfu,paper", "--fractions", "0.25"]
+PAPER_SCRIPT = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "stable"}
 HEADER = ["variant", "policy", "buffer", "comm rows/epoch", "vs none", "wire MB/epoch", "%-Hits", "epoch s", "vs none",
           "decisions r/s/i/g/n", "agent wait s", "test acc"]
 
@@ -35,16 +37,23 @@ def expected_row(s: dict, none: dict, variant: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory, isolated_cache) -> tuple[Path, str]:
+def script(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("compare-script") / "answers.jsonl"
+    path.write_text(json.dumps(PAPER_SCRIPT) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, isolated_cache, script) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("compare") / "cmp"
-    proc = rudder("compare", *ARGS, "--out", str(out), timeout=600)
+    proc = rudder("compare", *ARGS, "--model", f"scripted:{script}", "--out", str(out), timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out, proc.stdout
 
 
 def test_one_run_per_variant_and_the_table_beside_them(compared) -> None:
     out, _ = compared
-    assert sorted(p.name for p in out.iterdir()) == ["comparison.md", "fixed@lfu-0.25", "none"]
+    assert sorted(p.name for p in out.iterdir()) == ["comparison.md", "fixed@lfu-0.25", "none", "paper-0.25"]
     none, fixed = (json.loads((out / name / "summary.json").read_text()) for name in ("none", "fixed@lfu-0.25"))
     assert (none["controller"], none["buffer_fraction"], fixed["controller"], fixed["buffer_fraction"]) == \
         ("none", 0.0, "fixed", 0.25)
@@ -67,15 +76,37 @@ def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:
     printed = table_rows(stdout)
     assert printed == table_rows((out / "comparison.md").read_text())
     assert printed[0] == HEADER
-    assert printed[2:] == [expected_row(none, none, "none"), expected_row(fixed, none, "fixed@lfu")]
+    paper = json.loads((out / "paper-0.25" / "summary.json").read_text())
+    assert printed[2:] == [expected_row(none, none, "none"), expected_row(fixed, none, "fixed@lfu"),
+                           expected_row(paper, none, "paper")]
     assert printed[2][4] == printed[2][8] == "1.000"  # rows and epoch time of none vs none
     assert float(printed[3][4]) < 1.0  # fewer rows than none, as the summaries say
 
 
-def test_a_second_compare_reuses_finished_runs(compared) -> None:
+def test_the_paper_preset_runs_the_papers_agent_live(compared, script) -> None:
+    """`paper`: the agent with the decay policy, prompt v1 and no what-if, in a real run, each answer the model's."""
+    from rudder_agent.agent.prompts import PromptSet
+    from rudder_agent.paths import PROMPTS_DIR
+
+    out, _ = compared
+    run = out / "paper-0.25"
+    buffer = json.loads((run / "config.json").read_text())["buffer"]
+    assert (buffer["controller"], buffer["policy"], buffer["prompt_version"], buffer["llm_whatif"]) == \
+        ("llm", "decay", "v1", False)
+    s = json.loads((run / "summary.json").read_text())
+    assert (s["controller"], s["policy"], s["buffer_fraction"]) == ("llm", "decay", 0.25)
+    assert s["agent"]["prompt_version"] == "v1" and s["agent"]["model"] == f"scripted:{script}"
+    assert s["agent"]["prompt_sha256"] == PromptSet.load(PROMPTS_DIR, "v1").sha256
+    decisions = [d for rank in (0, 1) for d in read_jsonl(run / f"metrics-rank{rank}.jsonl", kind="decision")]
+    assert decisions and all(d["outcome"]["whatif"] is None for d in decisions)  # the paper's agent plays no what-if
+    answered = [d["outcome"] for d in decisions if d["outcome"]["source"] == "model"]
+    assert s["decisions"]["skip"] == len(answered) and {o["decision"] for o in answered} <= {"skip"}
+
+
+def test_a_second_compare_reuses_finished_runs(compared, script) -> None:
     out, stdout = compared
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "comparison.md"}
-    proc = rudder("compare", *ARGS, "--out", str(out))
+    proc = rudder("compare", *ARGS, "--model", f"scripted:{script}", "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert table_rows(proc.stdout) == table_rows(stdout)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing was trained again

@@ -41,10 +41,11 @@ pytestmark = [
 
 FACTS = StaticFacts(dataset="ogbn-products", num_nodes=2_449_029, num_edges=61_859_140, num_parts=4, partition=0,
                     local_nodes=612_000, halo_nodes=350_000, capacity=17_500, total_minibatches=500, feature_dim=100)
-HIT_PCTS = [5, 20, 35, 42, 40, 33, 25, 18, 22, 30]
-MIN_VALID_SHARE = 0.9
-"""SmolLM2-135M under the schema grammar answered 100% valid when measured (issue 11); a broken
-schema path (no grammar, garbage parsing) gives 0%."""
+HIT_PCTS = [5, 35, 42, 25, 18, 30]
+"""Rising, falling and levelling off: six real answers (each a few seconds of one CPU)."""
+MIN_VALID_SHARE = 0.8
+"""SmolLM2-135M under the schema grammar answered 100% valid when measured (issue 11: every answer of
+hundreds in replays since); a broken schema path (no grammar, garbage parsing) gives 0%. 5 of 6 here."""
 THREADS = 1
 """One llama.cpp thread: on a loaded 2-core machine two threads were ~6x slower per call (they wait on each other)."""
 

@@ -20,13 +20,8 @@ def summary(run: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, isolated_cache) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("lookahead-live")
-    return {
-        "none": train(root / "none", *COMMON, "--controller", "none"),
-        "lookahead": train(root / "lookahead", *COMMON, "--controller", "fixed", "--policy", "lookahead",
-                           "--lookahead", "3"),
-    }
+def runs(reference) -> dict[str, Path]:
+    return {"none": reference("none"), "lookahead": reference("fixed-lookahead")}
 
 
 def test_every_served_row_is_exact_and_no_extra_row_is_fetched(runs) -> None:

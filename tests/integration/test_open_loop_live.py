@@ -9,21 +9,14 @@ import pytest
 
 from rudder_agent.metrics import read_jsonl
 from rudder_agent.replay.open_loop import AGREE_SOURCES
-from tests.integration.helpers import rudder, train
-from tests.integration.llm_fixtures import ASKS_THE_MODEL
+from tests.integration.helpers import rudder
 
 pytestmark = pytest.mark.integration
 
-ANSWERS = [{"decision": "replace", "hits": "increase", "comm": "increase", "reason": "stale rows"},
-           {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "steady"},
-           "not json"]
 
-
-def test_open_loop_replays_every_recorded_window_with_v1_and_v2(tmp_path):
-    script = tmp_path / "answers.jsonl"
-    script.write_text("\n".join(json.dumps(a) for a in ANSWERS) + "\n")
-    run = train(tmp_path / "run", "--epochs", "2", "--controller", "llm", "--model", f"scripted:{script}",
-                *ASKS_THE_MODEL)
+def test_open_loop_replays_every_recorded_window_with_v1_and_v2(tmp_path, reference):
+    run = reference("llm-scripted-sync")  # the session's agent run with scripted answers
+    script = json.loads((run / "config.json").read_text())["buffer"]["llm_model"].removeprefix("scripted:")
     assert not list(run.glob("trace-rank*")), "the run must have no trace"
     recorded = {r: read_jsonl(run / f"metrics-rank{r}.jsonl", kind="decision") for r in (0, 1)}
     assert all(recorded.values())

@@ -73,3 +73,71 @@ def test_a_finished_run_is_not_signalled(tmp_path):
     record = stopped(c)
     assert record["stopped_by_launcher"] == {}
     assert record["exit_codes"] == {"server-0": 0, "trainer-0": 0}
+
+
+LAUNCHER = r"""
+import os, sys
+from pathlib import Path
+from rudder_agent.cluster import isolation
+from rudder_agent.cluster.launcher import LocalCluster
+from rudder_agent.config import TrainConfig
+
+tmp = Path(sys.argv[1])
+run = tmp / "run"
+(run / "logs").mkdir(parents=True)
+c = LocalCluster(TrainConfig(dataset="x", parts=1, part_config=tmp / "p.json", graph_name="g", out_dir=run),
+                 show_progress=False)
+env = {**os.environ, isolation.PREFIX_ENV: c.run_prefix}
+for role in ("server-0", "trainer-0"):
+    c._start(role, 0, tmp / "holds_shm.py", env, [], role.startswith("trainer"))
+c._write_cluster_json()
+c.supervise()
+"""
+HOLDS_SHM = """
+import os, signal, sys
+path = f"/dev/shm/{os.environ['RUDDER_SHM_PREFIX']}m0_{sys.argv[0].rsplit('/', 1)[-1]}_{os.getpid()}"
+open(path, "w").close()  # a shared-memory segment under the run's prefix, as DGL's servers and trainers make
+print("up", flush=True)
+signal.pause()
+"""
+
+
+def test_a_killed_launcher_takes_its_processes_along_and_the_next_launch_removes_their_memory(tmp_path):
+    """SIGKILL leaves the launcher no chance to stop anything: the kernel's parent-death signal ends its
+    processes, and the next launch removes the shared memory of runs whose every process is gone."""
+    import subprocess
+    import sys
+    import time
+
+    from rudder_agent.cluster.isolation import leftover_segments, remove_stale_segments
+
+    (tmp_path / "holds_shm.py").write_text(HOLDS_SHM)
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path)])
+    run = tmp_path / "run"
+    logs = [run / "logs" / f"{role}.log" for role in ("server-0", "trainer-0")]
+    deadline = time.monotonic() + 60  # hang guard only: both stand-ins write "up" once they hold their segment
+    while not all(p.exists() and "up" in p.read_text() for p in logs):
+        assert launcher.poll() is None and time.monotonic() < deadline, "the stand-ins never came up"
+        time.sleep(0.05)
+    cluster = json.loads((run / "cluster.json").read_text())
+    assert len(leftover_segments(cluster["shm_prefix"])) == 2
+    launcher.kill()
+    launcher.wait()
+    cluster = json.loads((run / "cluster.json").read_text())
+    assert "exit_codes" not in cluster  # the launcher never got to stop anything itself
+    pids = cluster["pids"].values()
+    while any(alive(p) for p in pids):
+        assert time.monotonic() < deadline + 30, "a stand-in outlived its launcher"  # hang guard only
+        time.sleep(0.05)
+    assert len(leftover_segments(cluster["shm_prefix"])) == 2  # nobody removed them: the launcher was killed
+    remove_stale_segments()  # what the next launch does first
+    assert leftover_segments(cluster["shm_prefix"]) == []
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie: the stand-ins' parent was killed, so init reaps them."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

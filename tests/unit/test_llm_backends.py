@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.llm import backends
 from rudder_agent.llm.backends import (
     BackendOptions,
     ChatBackend,
@@ -181,17 +181,20 @@ def test_a_file_that_is_not_gguf_fails_at_construction(tmp_path):
         make(f"llamacpp:{text}")
 
 
-def test_preflight_reaches_remote_servers_only(tmp_path):
-    """A refused port fails preflight at once; a scripted model has nothing to reach; nothing is started."""
+def test_preflight_reaches_remote_servers_only(tmp_path, monkeypatch):
+    """A refused port fails preflight, asked with the short preflight timeout (not the client's default of
+    minutes); a scripted model has nothing to reach; nothing is started."""
     port = closed_port()
+    asked: list[float] = []
+    get = backends.httpx.get
+    monkeypatch.setattr(backends.httpx, "get", lambda *a, **k: asked.append(k["timeout"]) or get(*a, **k))
     for spec, kwargs in ((f"openai:m@http://127.0.0.1:{port}/v1", {}),
                          ("ollama:gemma3:4b", {"ollama_host": f"127.0.0.1:{port}"})):
         backend = make(spec, **kwargs)
-        tic = time.monotonic()
         with pytest.raises(BackendError, match=f"127.0.0.1:{port}"):
             backend.preflight()
-        assert time.monotonic() - tic < 3
         assert backend._model is None  # preflight built no chat model
+    assert asked == [backends.PREFLIGHT_TIMEOUT_S] * 2 and backends.PREFLIGHT_TIMEOUT_S <= 5
     script = tmp_path / "a.txt"
     script.write_text("hello\n")
     make(f"scripted:{script}").preflight()

@@ -1,18 +1,13 @@
-"""`replay` and `bounds` as commands (registered here the way rudder_agent/cli.py registers them)."""
+"""`replay` and `bounds` as commands, through the real `rudder` app: what a user sees, errors included."""
 
 from __future__ import annotations
 
 import json
 
-import typer
 from typer.testing import CliRunner
 
-from rudder_agent.replay.cli import bounds_command, replay_command
+from rudder_agent.cli import app
 from tests.unit.test_replay import make_run, random_inputs
-
-app = typer.Typer()
-app.command("replay")(replay_command)
-app.command("bounds")(bounds_command)
 
 
 def test_replay_every_rank_then_refuse_to_overwrite(tmp_path):
@@ -22,8 +17,11 @@ def test_replay_every_rank_then_refuse_to_overwrite(tmp_path):
     assert result.exit_code == 0, result.output
     assert "replay [fixed, inline]: 6 minibatches" in result.output
     assert json.loads((out / "summary.json").read_text())["minibatches"] == 6
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     again = CliRunner().invoke(app, ["replay", str(run), "--out", str(out)])
-    assert again.exit_code != 0 and "--overwrite" in str(again.exception)
+    assert (again.exit_code, again.stdout) == (1, "")
+    assert again.stderr.splitlines() == [f"error: {out} is not empty; pass --overwrite or choose another --out"]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing replaced
 
 
 def test_bounds_writes_every_figure(tmp_path):

@@ -1,4 +1,6 @@
-"""The asynchronous controller thread runs at a lower CPU priority than training; sync mode does not."""
+"""The asynchronous controller thread runs at a lower CPU priority than training; sync mode does not.
+
+Relative to the caller (training), so the test holds whatever nice value the suite itself runs at."""
 
 from __future__ import annotations
 
@@ -25,8 +27,12 @@ class NiceReporter:
         pass
 
 
-@pytest.mark.parametrize("mode, expected", [("async", 19), ("sync", 0)])
-def test_controller_thread_priority(mode, expected) -> None:
+LOWEST = 19
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_controller_thread_priority(mode) -> None:
+    training = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     ctl = NiceReporter()
     runner = ControllerRunner(ctl, mode)
     try:
@@ -40,5 +46,8 @@ def test_controller_thread_priority(mode, expected) -> None:
                 threading.Event().wait(0.02)
     finally:
         runner.close()
-    assert ctl.nice == expected
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0  # the caller (training) is untouched
+    if mode == "async":  # below training: the lowest priority there is, strictly below unless training is there too
+        assert ctl.nice == LOWEST and (ctl.nice > training or training == LOWEST)
+    else:  # the caller's own thread decides: training's priority
+        assert ctl.nice == training
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == training  # the caller (training) is untouched

@@ -1,9 +1,10 @@
 """Every bad input is refused before anything starts: exit 2, one line naming the option, no traceback.
 
-Each case runs the real `rudder` command with a private, empty RUDDER_CACHE and an --out that does not
-exist: if the cache stays empty nothing was partitioned, and if --out is still absent no run directory,
-server, trainer or model process was started (the launcher writes its logs there before it starts
-anything). The time to fail is bounded too: these checks come before DistDGL, not after it.
+Each case runs the real `rudder` app (in this process, through typer's test runner; two cases also as a
+child process, as a user starts it) with a private, empty RUDDER_CACHE and an --out that does not exist.
+Afterwards the cache is still empty (nothing was partitioned), --out is still absent (no run directory:
+the launcher writes its logs there before it starts anything) and this process has no new child process
+(no server, trainer or model server was started).
 """
 
 from __future__ import annotations
@@ -11,21 +12,22 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
+from typer.testing import CliRunner
 
 from rudder_agent.classifiers.features import CURRENT_SCHEMA
+from rudder_agent.cli import app
+from rudder_agent.cluster import netns
 from rudder_agent.config import TrainConfig
 from tests.integration.helpers import rudder
 
-pytestmark = pytest.mark.integration
-
 BASE = ["--dataset", "cora", "--parts", "2", "--epochs", "1"]
-FAIL_WITHIN_S = 30.0
-"""Generous for a loaded 2-core machine: the slowest case imports LangChain (or DGL, for the dataset name)."""
+SUBPROCESS = ("model-unknown-kind", "network-needs-root")
+"""Cases also run as a child process through `python -m rudder_agent.cli`, exactly as a user starts it."""
 
 
 def closed_port() -> int:
@@ -86,6 +88,11 @@ CASES = [  # (id, command line, option the message must name, words it must cont
     ("dataset", ["train", "--dataset", "nope", "--parts", "2"], "--dataset", "unknown dataset"),
     ("trainer", ["train", *BASE, "--trainer", "/nonexistent/loop.py"], "--trainer", "not a file"),
     ("timeout", ["train", *BASE, "--timeout", "0"], "--timeout", "positive"),
+    ("link-rate", ["train", *BASE, "--network", "netns", "--link-rate", "fast"], "--link-rate",
+     "not a rate tc understands"),
+    ("network-needs-root", ["train", *BASE, "--network", "netns"], "--network", "needs root"),
+    ("compare-network-needs-root", ["compare", *BASE, "--controllers", "none", "--network", "netns"], "--network",
+     "needs root"),
     ("compare-fractions", ["compare", *BASE, "--controllers", "none,fixed", "--fractions", "0.5,1.5"], "--fractions",
      "1.5"),
     ("compare-controllers", ["compare", *BASE, "--controllers", "none,bogus"], "--controllers", "unknown: bogus"),
@@ -100,22 +107,67 @@ CASES = [  # (id, command line, option the message must name, words it must cont
 ]
 
 
-@pytest.mark.parametrize("case, args, option, words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_before_anything_starts(tmp_path: Path, files, case, args, option, words) -> None:
-    out, cache = tmp_path / "run", tmp_path / "cache"
-    env = {**os.environ, "RUDDER_CACHE": str(cache), "OLLAMA_HOST": f"127.0.0.1:{PORT}", "COLUMNS": "80"}
-    tic = time.monotonic()
-    proc = rudder(*[a.format(**files) for a in args], "--out", str(out), env=env, timeout=120)
-    elapsed = time.monotonic() - tic
-    print(f"\n[{case}] {elapsed:.2f} s, exit {proc.returncode}: {proc.stderr.strip()}")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr and proc.stdout == ""
-    (line,) = proc.stderr.strip().splitlines()  # one line, however narrow the terminal
-    assert line.startswith(f"error: {option}: ") or line.startswith(f"error: Invalid value for '{option}'"), line
-    assert words in line, line
+def without_root(monkeypatch) -> None:
+    """This process as an unprivileged user, for netns's check (the child-process case runs as nobody for real)."""
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 65534)
+
+
+NEEDS = {"network-needs-root": without_root, "compare-network-needs-root": without_root}
+"""Cases that need this process to look other than it is; every other case runs as it is."""
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def started_nothing(out: Path, cache: Path, children_before: set[int]) -> None:
     assert not out.exists()
     assert not cache.exists() or not any(cache.iterdir())
-    assert elapsed < FAIL_WITHIN_S
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= children_before
+
+
+@pytest.mark.parametrize("case, args, option, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_before_anything_starts(tmp_path: Path, files, monkeypatch, case, args, option,
+                                                      words) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    if case in NEEDS:
+        NEEDS[case](monkeypatch)
+    env = {"RUDDER_CACHE": str(cache), "OLLAMA_HOST": f"127.0.0.1:{PORT}", "COLUMNS": "80"}
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
+    result = CliRunner().invoke(app, [*[a.format(**files) for a in args], "--out", str(out)], env=env)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception  # not an exception escaping the command
+    assert "Traceback" not in result.output and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()  # one line, however narrow the terminal
+    assert line.startswith(f"error: {option}: ") or line.startswith(f"error: Invalid value for '{option}'"), line
+    assert words in line, line
+    started_nothing(out, cache, children)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", SUBPROCESS)
+def test_bad_input_is_refused_by_the_installed_command(tmp_path: Path, files, case) -> None:
+    """The same, through the real `rudder` process: stderr's one line, exit 2, nothing written."""
+    _, args, option, words = next(c for c in CASES if c[0] == case)
+    tmp_path.chmod(0o777)  # an unprivileged run may write here (pytest's tmp_path is root-only)
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    env = {**os.environ, "RUDDER_CACHE": str(cache), "COLUMNS": "80", "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "HOME": str(tmp_path)}
+    prefix = NOBODY if case in NEEDS and os.geteuid() == 0 else []
+    proc = rudder(*[a.format(**files) for a in args], "--out", str(out), env=env, prefix=prefix, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == "" and proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith(f"error: {option}: ") and words in proc.stderr, proc.stderr
+    assert not out.exists() and (not cache.exists() or not any(cache.iterdir()))
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a child as nobody: needs root")
+def test_runs_as_nobody_really_are_unprivileged() -> None:
+    """The prefix above really drops root (else the needs-root case would test nothing)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([*NOBODY, sys.executable, "-c", "import os; print(os.geteuid(), os.getegid())"],
+                          capture_output=True, text=True)
+    assert proc.stdout.split() == ["65534", "65534"], proc.stderr
 
 
 def test_a_bad_option_leaves_an_existing_run_untouched_even_with_overwrite(tmp_path: Path) -> None:
@@ -123,8 +175,8 @@ def test_a_bad_option_leaves_an_existing_run_untouched_even_with_overwrite(tmp_p
     (out / "logs").mkdir(parents=True)
     (out / "summary.json").write_text('{"epochs": 1}\n')
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
-    proc = rudder("train", *BASE, "--controller", "llm", "--prompt-version", "v9", "--out", str(out), "--overwrite",
-                  env={**os.environ, "RUDDER_CACHE": str(cache)})
-    assert proc.returncode == 2 and "--prompt-version" in proc.stderr
+    result = CliRunner().invoke(app, ["train", *BASE, "--controller", "llm", "--prompt-version", "v9", "--out", str(out),
+                                      "--overwrite"], env={"RUDDER_CACHE": str(cache)})
+    assert result.exit_code == 2 and result.stderr.startswith("error: --prompt-version: ")
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert (out / "summary.json").read_text() == '{"epochs": 1}\n'

@@ -1,0 +1,68 @@
+"""Reference runs: each live configuration is trained once per session and read by every test that needs it.
+
+A DistDGL launch costs tens of seconds on a small machine, most of it starting processes. Tests that only
+read what a finished run left behind (counts, traces, summaries) share these runs instead of starting a
+cluster of their own; tests that disturb a run (Ctrl-C, a killed process, a corrupted row) still start
+their own. A reference run that fails, fails every test that asks for it, with the run's output, once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rudder_agent.cluster.netns import availability
+from tests.integration.helpers import TINY, rudder
+from tests.integration.llm_fixtures import ASKS_THE_MODEL
+
+EXACT = ["--epochs", "3", "--trace", "--verify"]
+"""Every reference run is traced (for replay) and verified (every served row checked against the DistTensor)."""
+BUFFER = ["--buffer-fraction", "0.25"]
+SHAPED = ["--network", "netns", "--link-rate", "200mbit"] if availability() is None else []
+DECAY = [*BUFFER, "--controller", "fixed", "--policy", "decay"]
+LOOKAHEAD = [*BUFFER, "--controller", "fixed", "--policy", "lookahead", "--lookahead", "3"]
+
+REFERENCE: dict[str, list[str]] = {
+    # DistDGL as shipped
+    "none": [*TINY, *EXACT, "--controller", "none"],
+    # the paper's keep policy (no window: the same minibatches and loss as `none`), on the emulated network
+    # where this host can make one (root, iproute2): what crosses a machine's link changes nothing else
+    "fixed-decay": [*TINY, *EXACT, *DECAY, *SHAPED],
+    "massivegnn-decay": [*TINY, *EXACT, *BUFFER, "--controller", "massivegnn", "--policy", "decay", "--period", "4"],
+    # fixed-decay recording its trace only: no backward pass, no optimizer step
+    "fixed-decay-trace-only": [*TINY, "--epochs", "3", "--trace-only", *DECAY],
+    # the default keep policy, with a window of 3
+    "fixed-lookahead": [*TINY, *EXACT, *LOOKAHEAD],
+    # the agent with scripted answers (SCRIPT), synchronous: every request answered, in order; no trace, so
+    # `rudder replay-metrics` replays it from its recorded windows alone
+    "llm-scripted-sync": [*TINY, "--epochs", "2", "--verify", "--controller", "llm", "--model", "scripted:{script}",
+                          "--sync", *ASKS_THE_MODEL],
+}
+PERIOD = 4
+"""massivegnn-decay replaces every PERIOD minibatches (and skips in between)."""
+SCRIPT = [{"decision": "replace", "hits": "increase", "comm": "decrease", "reason": "stale entries"},
+          "not json at all",
+          {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "stable"}]
+"""The scripted model's answers, one per line, cycling per trainer: valid replace, invalid (a fallback), valid skip."""
+
+
+class ReferenceRuns:
+    """Builds a reference run the first time a test asks for it; later asks get the same directory."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.built: dict[str, Path | AssertionError] = {}
+
+    def __call__(self, name: str) -> Path:
+        if name not in self.built:
+            out = self.root / name
+            script = self.root / "script.jsonl"
+            script.write_text("".join(json.dumps(answer) + "\n" for answer in SCRIPT))
+            args = [arg.format(script=script) for arg in REFERENCE[name]]
+            proc = rudder("train", *args, "--out", str(out), timeout=600)
+            self.built[name] = out if proc.returncode == 0 else AssertionError(
+                f"reference run {name} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        result = self.built[name]
+        if isinstance(result, AssertionError):
+            raise result
+        return result
