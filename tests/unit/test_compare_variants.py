@@ -1,4 +1,5 @@
-"""`rudder compare --controllers`: controllers, NAME@POLICY and the paper preset become the runs' settings."""
+"""`rudder compare --controllers`: controllers, NAME@POLICY and the paper preset become the runs' settings; a
+finished run is reused only if it ran with the same settings."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from rudder_agent import compare
 from rudder_agent.cli import app as rudder_app
-from rudder_agent.compare import parse_variants, variants
+from rudder_agent.compare import parse_variants, run_or_reuse, variants
 from rudder_agent.config import BufferConfig, TrainConfig
+from rudder_agent.errors import RudderError
 
 
 def base(tmp_path: Path) -> TrainConfig:
@@ -39,3 +42,21 @@ def test_a_bad_variant_is_named_before_anything_runs(spec, message, tmp_path):
     result = CliRunner().invoke(rudder_app, ["compare", "--controllers", spec, "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "cmp").exists()
+
+
+def finished(cfg: TrainConfig) -> None:
+    cfg.out_dir.mkdir(parents=True)
+    (cfg.out_dir / "config.json").write_text(cfg.model_dump_json())
+    (cfg.out_dir / "summary.json").write_text('{"epochs": 3}')
+
+
+def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare, "run_training", lambda *a: pytest.fail("a finished run was trained again"))
+    cfg = base(tmp_path)
+    finished(cfg)
+    assert run_or_reuse(cfg) == {"epochs": 3}
+    other = cfg.model_copy(update={"epochs": 5, "buffer": cfg.buffer.model_copy(update={"gamma": 0.5})})
+    with pytest.raises(RudderError, match=r"holds a finished run with other settings \(epochs, buffer\); pass "
+                                          r"--overwrite to run it again or choose another --out"):
+        run_or_reuse(other)
+    assert (cfg.out_dir / "summary.json").read_text() == '{"epochs": 3}'  # refused, not replaced

@@ -18,6 +18,7 @@ from rudder_agent.metrics import MinibatchMetrics
 
 FACTS = StaticFacts(dataset="cora", num_nodes=2708, num_edges=10556, num_parts=2, partition=0, local_nodes=1354,
                     halo_nodes=191, capacity=48, total_minibatches=30, feature_dim=1433)
+MODULE = "rudder_agent.agent.decision_graph"
 ANSWER = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "scripted"}
 REASONED = {"reasoning": "hits are steady and the buffer is full", **ANSWER}
 
@@ -44,8 +45,10 @@ def load_studio_graph(monkeypatch, tmp_path, answer: dict, **env: str):
     load = prompts.PromptSet.load.__func__
     monkeypatch.setattr(prompts.PromptSet, "load", classmethod(lambda cls, root, version: loaded.append(version)
                                                                or load(cls, root, version)))
-    monkeypatch.delitem(sys.modules, "rudder_agent.agent.decision_graph", raising=False)  # restored afterwards
-    return importlib.import_module("rudder_agent.agent.decision_graph"), loaded
+    # imported afresh, and afterwards sys.modules as it was (a test that runs the module by path expects it absent)
+    monkeypatch.setitem(sys.modules, MODULE, sys.modules.get(MODULE))
+    del sys.modules[MODULE]
+    return importlib.import_module(MODULE), loaded
 
 
 def test_the_defaults_are_the_runs_defaults(monkeypatch, tmp_path):
