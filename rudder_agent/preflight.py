@@ -91,7 +91,8 @@ def run_settings(settings: TrainSettings, timeout: float) -> None:
         if reason := availability():  # no root or no iproute2: a setting this host cannot run, like any other
             raise SettingError("network", reason)
         if not TC_RATE.fullmatch(settings.link_rate or ""):
-            raise SettingError("link_rate", f"{settings.link_rate!r} is not a rate tc understands, e.g. 1gbit or 200mbit")
+            raise SettingError("link_rate",
+                               f"{settings.link_rate!r} is not a rate tc understands, e.g. 1gbit or 200mbit")
 
 
 def train(settings: TrainSettings, *, timeout: float, trainer: Path | None) -> None:

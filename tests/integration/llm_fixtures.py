@@ -89,6 +89,15 @@ class ServerWatch:
         return dict(self.seen)
 
 
+def stop_watching(watch: ServerWatch, proc: subprocess.Popen) -> dict[int, int]:
+    """The servers ``watch`` saw below ``proc``; ``proc`` killed if it still runs (its processes follow it)."""
+    servers = watch.stop()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    return servers
+
+
 def wait_for(predicate, what: str, bound_s: float = 240.0, proc: subprocess.Popen | None = None) -> None:
     """Poll ``predicate`` until true; fail (not hang) after ``bound_s`` or if ``proc`` ends first."""
     deadline = time.monotonic() + bound_s

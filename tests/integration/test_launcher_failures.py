@@ -16,7 +16,7 @@ import pytest
 from rudder_agent.cluster.netns import availability
 from tests.integration.helpers import (ROLES, STOPPED, TINY, assert_no_leftovers, cluster_record, finish, links,
                                        minibatches, namespaces, rudder, start_rudder, wait_for_file)
-from tests.integration.llm_fixtures import ASKS_THE_MODEL, STARTED, ServerWatch, alive, launch, wait_for
+from tests.integration.llm_fixtures import ASKS_THE_MODEL, STARTED, ServerWatch, alive, launch, stop_watching, wait_for
 from tests.integration.llm_fixtures import STOPPED as STOPPED_SERVER
 
 pytestmark = pytest.mark.integration
@@ -79,10 +79,7 @@ def test_ctrl_c_stops_every_process_the_model_server_and_the_network(tmp_path: P
         proc.send_signal(signal.SIGINT)
         returncode = proc.wait(timeout=120)
     finally:
-        servers = watch.stop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        servers = stop_watching(watch, proc)
     log = stderr.read_text()
     assert returncode == 130, log[-4000:]
     assert "interrupted: every process was stopped" in log

@@ -27,6 +27,7 @@ from tests.integration.llm_fixtures import (
     controller_record,
     launch,
     model_calls,
+    stop_watching,
 )
 
 pytestmark = [
@@ -62,10 +63,7 @@ def async_run(tmp_path_factory, isolated_cache) -> tuple[Path, str, int, dict[in
     try:
         returncode = proc.wait(timeout=540)
     finally:
-        servers = watch.stop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        servers = stop_watching(watch, proc)
     log = stderr.read_text()
     assert returncode == 0, log[-4000:]
     if watch.renice_error:

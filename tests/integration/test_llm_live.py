@@ -15,7 +15,8 @@ from tests.integration.llm_fixtures import controller_record, model_calls
 pytestmark = pytest.mark.integration
 
 CYCLE = [("model", "replace"), ("fallback", "skip"), ("model", "skip")]
-"""What the session's scripted answers (reference.SCRIPT) become, in order: valid, invalid (the skip fallback), valid."""
+"""What the session's scripted answers (reference.SCRIPT) become, in order: valid, invalid (the skip fallback),
+valid."""
 
 
 def test_scripted_agent_sync_applies_every_answer(reference) -> None:

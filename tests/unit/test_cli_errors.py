@@ -30,7 +30,8 @@ def test_an_existing_run_is_refused_and_left_untouched(tmp_path: Path) -> None:
     (out / "summary.json").write_text('{"epochs": 3}\n')
     (out / "logs" / "trainer-0.log").write_text("an earlier run\n")
     before = snapshot(out)
-    result = CliRunner().invoke(app, ["train", *TINY, "--epochs", "1", "--out", str(out)], env={"RUDDER_CACHE": str(cache)})
+    result = CliRunner().invoke(app, ["train", *TINY, "--epochs", "1", "--out", str(out)],
+                                env={"RUDDER_CACHE": str(cache)})
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         f"error: {out} already holds a run; pass --overwrite or choose another --out"]

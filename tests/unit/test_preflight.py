@@ -175,8 +175,8 @@ def test_a_bad_option_leaves_an_existing_run_untouched_even_with_overwrite(tmp_p
     (out / "logs").mkdir(parents=True)
     (out / "summary.json").write_text('{"epochs": 1}\n')
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
-    result = CliRunner().invoke(app, ["train", *BASE, "--controller", "llm", "--prompt-version", "v9", "--out", str(out),
-                                      "--overwrite"], env={"RUDDER_CACHE": str(cache)})
+    result = CliRunner().invoke(app, ["train", *BASE, "--controller", "llm", "--prompt-version", "v9", "--out",
+                                      str(out), "--overwrite"], env={"RUDDER_CACHE": str(cache)})
     assert result.exit_code == 2 and result.stderr.startswith("error: --prompt-version: ")
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert (out / "summary.json").read_text() == '{"epochs": 1}\n'
