@@ -11,17 +11,43 @@ import pytest
 
 from tests.integration.reference import ReferenceRuns
 
-ONE_WORKER = "host"
-"""The xdist group run by one worker, one test after another: tests that read the session's reference runs
-(built once, on that worker) and tests marked host_wide (they make or count network namespaces, as the
-fixed-decay reference does, or time a live model)."""
+HOST_GROUP = frozenset(f"tests/integration/{name}.py" for name in (
+    "test_buffer_live", "test_classifier_live", "test_cluster", "test_launcher_failures", "test_llm_async_live",
+    "test_llm_live", "test_lookahead_live", "test_netns", "test_open_loop_live", "test_replay_fidelity"))
+"""Test files one worker runs, one test after another, when the suite runs on several (pytest-xdist, `make test`):
+those that read the session's reference runs (built once, by that worker) and those with tests marked
+host_wide (they make or count network namespaces, as the fixed-decay reference run does, or time a live model).
+Every other file is a unit of its own, so its module fixtures are built once too."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        if "reference" in item.fixturenames or item.get_closest_marker("host_wide"):
-            item.add_marker(pytest.mark.xdist_group(ONE_WORKER))
+    """A test that needs the host group outside HOST_GROUP would rebuild the reference runs on another worker, or
+    race a namespace count: refused at collection, naming the file to add."""
+    strays = sorted({item.nodeid.split("::", 1)[0] for item in items
+                     if ("reference" in item.fixturenames or item.get_closest_marker("host_wide"))}
+                    - HOST_GROUP)
+    if strays:
+        raise pytest.UsageError(f"add {', '.join(strays)} to HOST_GROUP in tests/conftest.py: its tests read the "
+                                "reference runs or are marked host_wide")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadgroup``: the files of HOST_GROUP are one unit of work, every other file one of its own.
+
+    (pytest-xdist's own loadgroup reads ``xdist_group`` marks by rewriting node ids, which pytest 9 no longer
+    allows: its groups silently do nothing.)"""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class HostGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "host group" if path in HOST_GROUP else path
+
+    return HostGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
