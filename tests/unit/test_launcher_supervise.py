@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from rudder_agent.config import TrainConfig
+from rudder_agent.cluster.isolation import leftover_segments, remove_stale_segments
 from rudder_agent.cluster.launcher import ClusterFailure, ClusterTimeout, LocalCluster
+from rudder_agent.config import TrainConfig
+from tests.integration.helpers import alive
 
 WAITS = "import signal\nprint('up', flush=True)\nsignal.pause()\n"
 FAILS = "import sys\nprint('server broke', flush=True)\nsys.exit(3)\n"
@@ -105,11 +110,6 @@ signal.pause()
 def test_a_killed_launcher_takes_its_processes_along_and_the_next_launch_removes_their_memory(tmp_path):
     """SIGKILL leaves the launcher no chance to stop anything: the kernel's parent-death signal ends its
     processes, and the next launch removes the shared memory of runs whose every process is gone."""
-    import subprocess
-    import sys
-    import time
-
-    from rudder_agent.cluster.isolation import leftover_segments, remove_stale_segments
 
     (tmp_path / "holds_shm.py").write_text(HOLDS_SHM)
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path)])
@@ -133,11 +133,3 @@ def test_a_killed_launcher_takes_its_processes_along_and_the_next_launch_removes
     remove_stale_segments()  # what the next launch does first
     assert leftover_segments(cluster["shm_prefix"]) == []
 
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie: the stand-ins' parent was killed, so init reaps them."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
