@@ -21,8 +21,8 @@ demo: install
 	$(VENV)/bin/rudder compare --dataset ogbn-arxiv --parts 2 --epochs 3 --controllers none,paper,llm \
 		--fractions 0.25 --model llamacpp:smollm2-135m --out runs/demo --overwrite
 
-# Two workers (pytest-xdist): one runs the reference runs and the tests that read them or look at host-wide
-# state (the "host" group, tests/conftest.py), the other everything else beside it.
+# Two workers (pytest-xdist): one runs the files of HOST_GROUP (tests/conftest.py: the reference runs, the tests
+# that read them, those that make or count network namespaces), the other every other file beside it.
 TEST_WORKERS ?= 2
 
 test: install

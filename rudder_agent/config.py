@@ -19,7 +19,7 @@ Policy = Literal["decay", "lfu", "lookahead"]
 
 
 def _switch_word(value: Any) -> Any:
-    """Runs recorded when the swap test was an on/off flag (stop 21) said true/false: read them as on/off."""
+    """Older runs recorded the swap test as a true/false flag: read those as on/off."""
     return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 

@@ -52,13 +52,13 @@ class ReferenceRuns:
     def __init__(self, root: Path):
         self.root = root
         self.built: dict[str, Path | AssertionError] = {}
+        self.script = root / "script.jsonl"
+        self.script.write_text("".join(json.dumps(answer) + "\n" for answer in SCRIPT))
 
     def __call__(self, name: str) -> Path:
         if name not in self.built:
             out = self.root / name
-            script = self.root / "script.jsonl"
-            script.write_text("".join(json.dumps(answer) + "\n" for answer in SCRIPT))
-            args = [arg.format(script=script) for arg in REFERENCE[name]]
+            args = [arg.format(script=self.script) for arg in REFERENCE[name]]
             proc = rudder("train", *args, "--out", str(out), timeout=600)
             self.built[name] = out if proc.returncode == 0 else AssertionError(
                 f"reference run {name} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

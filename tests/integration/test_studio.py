@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from rudder_agent.decision import DecisionRequest, StaticFacts
-from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.paths import PROJECT_ROOT
+from tests.unit.test_decision_graph import studio_input
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +27,6 @@ OFFLINE = {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "tru
            "LANGCHAIN_TRACING_V2": "false"}
 """The switches README gives for running `langgraph dev` without a network."""
 ANSWER = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "scripted answer for Studio"}
-FACTS = StaticFacts(dataset="cora", num_nodes=2708, num_edges=10556, num_parts=2, partition=0, local_nodes=1354,
-                    halo_nodes=191, capacity=48, total_minibatches=30, feature_dim=1433)
 
 
 def isolated_network() -> list[str]:
@@ -43,11 +40,7 @@ def isolated_network() -> list[str]:
 def test_langgraph_dev_runs_the_decision_graph_offline(tmp_path: Path) -> None:
     answers, request = tmp_path / "answers.jsonl", tmp_path / "request.json"
     answers.write_text(json.dumps(ANSWER) + "\n")
-    window = [MinibatchMetrics(rank=0, epoch=0, step=s, input_nodes=900, remote_inputs=300, hits=60, misses=240,
-                               comm_rows=240, comm_bytes=240 * 1433 * 4) for s in range(5, 10)]
-    # a full buffer with stale entries, a third into training: the guard lets the model decide
-    req = DecisionRequest(step=9, window=window, stale=30, occupancy=48, capacity=48)
-    request.write_text(json.dumps({"facts": FACTS.model_dump(), "request": req.model_dump()}))
+    request.write_text(json.dumps(studio_input()))  # a full buffer with stale entries: the model decides
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
     env.update(OFFLINE, RUDDER_AGENT_MODEL=f"scripted:{answers}")
     prefix = isolated_network()
