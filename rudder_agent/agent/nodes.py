@@ -20,7 +20,7 @@ from rudder_agent.agent.state import AgentState, HistoryEntry, Progress, Trend, 
 from rudder_agent.decision import Action, DecisionOutcome
 from rudder_agent.llm.output import InvalidAnswer, answer_schema, decision_logodds, parse_answer
 from rudder_agent.log import get_logger
-from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.minibatch import MinibatchMetrics
 
 TREND_FLAT_PP = 1.0
 """A %-Hits change smaller than this many points counts as flat (sampling noise)."""

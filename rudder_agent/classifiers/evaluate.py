@@ -23,9 +23,10 @@ from rudder_agent.classifiers.train import scores, train_classifier
 from rudder_agent.classifiers.vocabulary import LabelKind
 from rudder_agent.controllers.base import Controller
 from rudder_agent.replay.oracle import DEFAULT_HORIZON, Oracle
-from rudder_agent.replay.recording import load_recording, recorded_ranks
+from rudder_agent.records.trace import recorded_ranks
+from rudder_agent.replay.recording import load_recording
 from rudder_agent.replay.simulator import replay
-from rudder_agent.summary import replacement_interval
+from rudder_agent.records.minibatch import replacement_interval
 
 
 def static_scores(classifier: Classifier, traces: Sequence[TraceStream]) -> dict:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from rudder_agent.agent.nodes import collect_metrics
 from rudder_agent.agent.state import AgentState, WindowSummary
 from rudder_agent.decision import DecisionRequest, StaticFacts
-from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.minibatch import MinibatchMetrics
 
 SCHEMA_VERSION = 1
 FEATURE_NAMES: tuple[str, ...] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.minibatch import MinibatchMetrics
 from rudder_agent.replay.belady import Bound, belady, compulsory
 from rudder_agent.replay.oracle import DEFAULT_HORIZON, Oracle
 from rudder_agent.replay.recording import load_recording
@@ -44,7 +44,7 @@ def bounds(run_dir: Path, rank: int, fraction: float | None = None, horizon: int
                    "horizon": horizon, "decisions": oracle["decisions"]},
     }
     if live and fraction in (None, recording.meta.config.buffer.fraction):
-        out["recorded"] = {**figures(Bound(remote, sum(m["hits"] for m in live),
-                                           sum(m["comm_rows"] for m in live) + warm_rows)),
+        out["recorded"] = {**figures(Bound(remote, sum(m.hits for m in live),
+                                           sum(m.comm_rows for m in live) + warm_rows)),
                            "controller": recording.meta.config.buffer.controller, "warm_rows": warm_rows}
     return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from rudder_agent.replay import bounds, load_recording, replay
+from rudder_agent.replay.bounds import bounds
+from rudder_agent.replay.recording import load_recording
+from rudder_agent.replay.simulator import replay
 from rudder_agent.report.figures import Labels
 from rudder_agent.report.runs import Run
 

@@ -19,7 +19,7 @@ from rudder_agent.classifiers.features import CURRENT_SCHEMA, FEATURE_NAMES
 from rudder_agent.classifiers.train import train_classifier
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError
-from rudder_agent.replay import replay_run
+from rudder_agent.replay.simulator import replay_run
 from tests.unit.test_classifier import FACTS, mb, recorded_run
 
 

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from rudder_agent.config import BufferConfig, TrainConfig
-from rudder_agent.metrics import MetricsWriter, MinibatchMetrics
-from rudder_agent.summary import write_summary
+from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.records.stream import MetricsWriter
+from rudder_agent.records.summary import write_summary
 
 EPOCH_TIMES = {0: [10.0, 2.0, 3.0, 20.0], 1: [1.0, 7.0, 1.0, 1.0]}
 """Seconds per epoch of each trainer. Slowest per epoch: 10, 7, 3, 20; its median after the first is 7.
