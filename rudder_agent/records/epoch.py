@@ -16,8 +16,8 @@ class EpochMetrics(BaseModel):
 
     rank: int
     epoch: int
-    epoch_time_s: float
     minibatches: int = 0
+    epoch_time_s: float
     remote_inputs: int = 0
     comm_rows: int = 0
     comm_bytes: int = 0
