@@ -17,7 +17,7 @@ from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.log import configure_logging
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 FACTS = StaticFacts(dataset="ogbn-products (synthetic)", num_nodes=2_449_029, num_edges=61_859_140, num_parts=4,
                     partition=0, local_nodes=612_000, halo_nodes=350_000, capacity=17_500, total_minibatches=240,

@@ -30,7 +30,7 @@ from rudder_agent.config import BufferConfig
 from rudder_agent.decision import StaticFacts
 from rudder_agent.dist_reads import DistReader
 from rudder_agent.log import get_logger
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.registry import make_controller
 from rudder_agent.step import MinibatchStep
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 Action = Literal["replace", "skip"]
 Direction = Literal["increase", "decrease", "unchanged"]

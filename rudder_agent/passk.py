@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from rudder_agent.decision import Direction
-from rudder_agent.records.minibatch import MinibatchMetrics, decided
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.decisions import decided
 
 Target = Literal["hits", "comm"]
 DIRECTIONS = frozenset(get_args(Direction))

@@ -18,7 +18,7 @@ from rudder_agent.buffer.counterfactual import Outlook
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.controllers.channel import DecisionChannel
 from rudder_agent.decision import DecisionOutcome, DecisionRecord
-from rudder_agent.records.minibatch import MinibatchMetrics, minibatch_record
+from rudder_agent.metrics import MinibatchMetrics, minibatch_record
 
 IDLE = DecisionOutcome(request_step=-1, decision="replace", source="idle",
                        reason="no fresh answer; the keep policy re-ranks for free")

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 Trend = Literal["rising", "falling", "flat"]
 TREND_FLAT_PP = 1.0

@@ -25,7 +25,7 @@ from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError, SettingError
 from rudder_agent.log import get_logger
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 FINETUNE_EVENTS = 64
 """Replacements the head is refitted on (the most recent ones)."""

@@ -23,7 +23,8 @@ from rudder_agent.classifiers.train import scores, train_classifier
 from rudder_agent.classifiers.vocabulary import LabelKind
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DEFAULT_HORIZON
-from rudder_agent.records.minibatch import MinibatchMetrics, replacement_interval
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.summary import replacement_interval
 from rudder_agent.records.trace import recorded_ranks
 from rudder_agent.replay.oracle import Oracle
 from rudder_agent.replay.recording import load_recording

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rudder_agent.decision import StaticFacts
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.window import WindowSummary, summarize_window
 
 SCHEMA_VERSION = 1

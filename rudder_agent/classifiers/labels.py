@@ -20,7 +20,7 @@ import numpy as np
 
 from rudder_agent.classifiers.features import summarize, window_features
 from rudder_agent.decision import StaticFacts
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 
 def rule_events(stream: Sequence[MinibatchMetrics], window: int) -> list[int]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, Unanswered
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 if TYPE_CHECKING:
     from rudder_agent.buffer.persistent import PersistentBuffer

@@ -20,7 +20,7 @@ from typing import Literal
 from rudder_agent.controllers.channel import DecisionChannel, Decider, RequestSlot, RunnerStats, decide, request_after
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.log import get_logger
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 log = get_logger(__name__)
 

@@ -1,9 +1,19 @@
-"""Decisions as the metric stream records them: the answer applied to a minibatch, and kind=decision records."""
+"""Decisions as the metric stream records them: which minibatches carry one, and the answer each carries."""
 
 from __future__ import annotations
 
 from rudder_agent.decision import DecisionOutcome
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
+
+
+def decided(m: MinibatchMetrics) -> bool:
+    """Whether a controller's decision was applied to this minibatch.
+
+    An ``idle`` replacement (the asynchronous runner replacing because no answer arrived) is
+    applied too, but it is nobody's decision: decision mixes, validity, Pass@1, oracle agreement
+    and open-loop windows leave it out.
+    """
+    return m.decision_applied is not None and m.decision_source != "idle"
 
 
 def applied_outcome(m: MinibatchMetrics, request_step: int) -> DecisionOutcome | None:

@@ -17,7 +17,7 @@ from rudder_agent.config import BufferConfig, TrainConfig, current_names, read_r
 from rudder_agent.decision import DecisionRecord
 from rudder_agent.records.epoch import EpochMetrics
 from rudder_agent.records.evaluation import EvalRecord
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import read_jsonl, stream_path, stream_ranks
 
 

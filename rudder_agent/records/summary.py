@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rudder_agent.records.epoch import median_after_first
-from rudder_agent.records.minibatch import MinibatchMetrics, replacement_interval
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.run import RunRecords, read_run
 
 
@@ -77,6 +78,15 @@ def summarize_records(run: RunRecords) -> dict:
         "majority_test_acc": ev.get("majority_test_acc"),
         **controller_summary(controllers, minibatches),
     }
+
+
+def replacement_interval(minibatches: Sequence[MinibatchMetrics]) -> float | None:
+    """Mean number of minibatches between consecutive applied decisions (idle ones included), per trainer."""
+    gaps = []
+    for rank in {m.rank for m in minibatches}:
+        steps = sorted(m.step for m in minibatches if m.rank == rank and m.decision_applied)
+        gaps += list(np.diff(steps))
+    return float(np.mean(gaps)) if gaps else None
 
 
 def controller_summary(controllers: list[dict], minibatches: list[MinibatchMetrics]) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.replay.belady import Bound, belady, compulsory
 from rudder_agent.replay.oracle import DEFAULT_HORIZON, Oracle
 from rudder_agent.replay.recording import load_recording

@@ -15,7 +15,7 @@ from rudder_agent.controllers.channel import DecisionChannel, RunnerStats
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError
 from rudder_agent.records.decisions import applied_outcome
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.replay.recording import Recording
 
 _RUNNER_FIELDS = ("requests", "dropped", "decisions", "latencies_s", "controller_wait_s")

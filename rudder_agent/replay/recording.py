@@ -11,7 +11,7 @@ import numpy as np
 
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.errors import RudderError
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.run import read_rank
 from rudder_agent.records.trace import TraceMeta, read_trace, read_trace_meta
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.run import RunRecords, read_run
 from rudder_agent.records.stream import stream_ranks
 from rudder_agent.records.summary import summarize_records

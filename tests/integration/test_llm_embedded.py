@@ -30,7 +30,7 @@ from rudder_agent.agent.controller import LLMController
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.output import answer_schema
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from tests.loopback import bounded
 
 pytestmark = [

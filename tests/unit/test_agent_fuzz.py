@@ -15,7 +15,7 @@ from rudder_agent.agent.nodes import collect_metrics
 from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.output import REASON_MAX_CHARS, REASONING_MAX_CHARS
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 FACTS = StaticFacts(dataset="ogbn-products", num_nodes=2_449_029, num_edges=61_859_140, num_parts=4, partition=3,
                     local_nodes=600_000, halo_nodes=350_000, capacity=17_500, total_minibatches=100_000,

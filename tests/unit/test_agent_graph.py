@@ -16,7 +16,7 @@ from rudder_agent.agent.state import AgentState
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.errors import BackendError
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.paths import PROJECT_ROOT, PROMPTS_DIR
 
 FACTS = StaticFacts(dataset="ogbn-arxiv", num_nodes=169_343, num_edges=1_166_243, num_parts=2, partition=0,

@@ -16,7 +16,7 @@ from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionRequest, WhatIf
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from tests.unit.test_agent_graph import FACTS, REPLACE
 
 HANG_S = 10.0

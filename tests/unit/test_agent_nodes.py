@@ -17,7 +17,7 @@ from rudder_agent.agent.nodes import DecisionMaker, build_context, collect_metri
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState, HistoryEntry, Progress
 from rudder_agent.decision import DecisionRequest, StaticFacts
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.paths import PROMPTS_DIR
 
 FACTS = StaticFacts(dataset="ogbn-arxiv", num_nodes=169_343, num_edges=1_166_243, num_parts=2, partition=0,

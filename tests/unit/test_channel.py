@@ -5,7 +5,7 @@ from __future__ import annotations
 from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.channel import ClockedChannel, RequestSlot, RunnerStats, request_after
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 
 def metrics(step: int) -> MinibatchMetrics:

@@ -14,7 +14,7 @@ import pytest
 
 from rudder_agent.agent import prompts
 from rudder_agent.decision import DecisionRequest, StaticFacts
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 FACTS = StaticFacts(dataset="cora", num_nodes=2708, num_edges=10556, num_parts=2, partition=0, local_nodes=1354,
                     halo_nodes=191, capacity=48, total_minibatches=30, feature_dim=1433)

@@ -21,7 +21,7 @@ from rudder_agent.registry import make_controller
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.output import DecisionAnswer, ReasonedDecisionAnswer
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from tests.loopback import OLLAMA_TAGS, bounded, counted_decision, loopback_server, misbehaving
 
 ANSWER = {"decision": "replace", "hits": "increase", "comm": "increase", "reason": "hits fell, 40 stale entries"}

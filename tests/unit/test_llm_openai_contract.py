@@ -23,7 +23,7 @@ from rudder_agent.registry import make_controller
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.backends import make_chat_model
 from rudder_agent.llm.output import DecisionAnswer, ReasonedDecisionAnswer, parse_answer
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from tests.loopback import OPENAI_MODELS, bounded, counted_decision, loopback_server, misbehaving
 
 ANSWER = '{\n  "decision": "skip",\n  "hits": "unchanged",\n  "comm": "unchanged",\n  "reason": "steady"\n}'

@@ -13,7 +13,7 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, WhatIf
 from rudder_agent.errors import InputError
 from rudder_agent.llm.backends import ScriptedBackend
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import MetricsWriter
 from rudder_agent.replay.open_loop import open_loop
 from rudder_agent.replay.open_loop.facts import run_facts

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from rudder_agent.config import BufferConfig, TrainConfig
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import MetricsWriter
 from rudder_agent.replay.simulator import replay_run
 from rudder_agent.passk import PassOptions

@@ -20,7 +20,7 @@ from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.baselines import ReplaceEveryMinibatch
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 
 HANG_S = 10.0  # hang detector only
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from rudder_agent.config import BufferConfig, TrainConfig
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import MetricsWriter
 from rudder_agent.records.summary import write_summary
 

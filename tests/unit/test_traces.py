@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import MetricsWriter, read_jsonl
 from rudder_agent.records.trace import TraceWriter, decode_ids, encode_ids, read_trace
 

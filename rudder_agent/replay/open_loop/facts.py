@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rudder_agent.decision import StaticFacts
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.trace import read_trace_meta
 from rudder_agent.replay.open_loop.stream import RecordedStream
 

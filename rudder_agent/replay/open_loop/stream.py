@@ -8,7 +8,7 @@ from pathlib import Path
 from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.decision import DecisionRecord
 from rudder_agent.errors import InputError
-from rudder_agent.records.minibatch import MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.run import read_rank, read_summary, replayed_settings, trace_dir
 from rudder_agent.records.stream import stream_ranks
 

@@ -1,4 +1,4 @@
-"""The minibatch record (kind=minibatch): what one trainer observed while preparing one minibatch.
+"""Per-minibatch metrics: what one trainer observed while preparing one minibatch (kind=minibatch records).
 
 The shared definitions: a *remote* input node is owned by another partition (any hop);
 %-Hits = remote inputs served from the buffer / remote inputs x 100; communication volume (``comm_rows``) = remote rows fetched = remote misses + rows fetched
@@ -7,9 +7,6 @@ to fill the buffer on a replacement.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
 from pydantic import BaseModel, Field
 
 
@@ -59,22 +56,3 @@ def minibatch_record(counts, outcome, *, rank: int, epoch: int, step: int, row_b
     )
     return MinibatchMetrics(rank=rank, epoch=epoch, step=step, comm_bytes=counts.comm_rows * row_bytes,
                             decision_requested=requested, **fields, **answer, **extra)
-
-
-def decided(m: MinibatchMetrics) -> bool:
-    """Whether a controller's decision was applied to this minibatch.
-
-    An ``idle`` replacement (the asynchronous runner replacing because no answer arrived) is
-    applied too, but it is nobody's decision: decision mixes, validity, Pass@1, oracle agreement
-    and open-loop windows leave it out.
-    """
-    return m.decision_applied is not None and m.decision_source != "idle"
-
-
-def replacement_interval(minibatches: Sequence[MinibatchMetrics]) -> float | None:
-    """Mean number of minibatches between consecutive applied decisions (idle ones included), per trainer."""
-    gaps = []
-    for rank in {m.rank for m in minibatches}:
-        steps = sorted(m.step for m in minibatches if m.rank == rank and m.decision_applied)
-        gaps += list(np.diff(steps))
-    return float(np.mean(gaps)) if gaps else None
