@@ -13,6 +13,7 @@ from rudder_agent.decision import (Action, DecisionOutcome, DecisionRequest, Dir
                                    WhatIf)
 from rudder_agent.window import WindowSummary
 
+
 class Progress(BaseModel):
     """Where training stands, so the agent avoids replacements that cannot pay back."""
 
