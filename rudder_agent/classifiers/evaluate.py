@@ -53,11 +53,12 @@ def closed_loop(make: Callable[[], Controller | str], run_dir: Path, horizon: in
         record = replay(load_recording(Path(run_dir), rank), make(), collect, label_horizon=horizon, progress=False)
         warm_rows += record["warm_rows"]
     applied = [m for m in minibatches if m.decision_applied]
+    agrees = [m.decision_applied == labels[m.rank, m.step] for m in applied]
     remote = sum(m.remote_inputs for m in minibatches)
     comm = sum(m.comm_rows for m in minibatches) + warm_rows
     return {
         "minibatches": len(minibatches),
-        "accuracy": float(np.mean([m.decision_applied == labels[m.rank, m.step] for m in applied])) if applied else None,
+        "accuracy": float(np.mean(agrees)) if applied else None,
         "hit_pct": 100.0 * sum(m.hits for m in minibatches) / remote if remote else 0.0,
         "comm_rows": comm,
         "comm_ratio": comm / remote if remote else 0.0,

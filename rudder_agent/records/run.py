@@ -82,7 +82,7 @@ def replayed_settings(config: TrainConfig, summary: dict) -> BufferConfig:
 
 
 def trace_dir(run_dir: Path, summary: dict, rank: int | None = None) -> Path | None:
-    """Where a run's access trace lives (of ``rank``, or of any rank): its own directory, or the run a replay replayed."""
+    """Where a run's trace (of ``rank``, or of any rank) lives: its own directory, or the run a replay replayed."""
     of = (summary.get("replay") or {}).get("of")
     pattern = "trace-rank*.json" if rank is None else f"trace-rank{rank}.json"
     for d in (run_dir, Path(of) if of else None):

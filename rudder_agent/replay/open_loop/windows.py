@@ -29,7 +29,8 @@ def applied_steps(minibatches: Sequence[MinibatchMetrics]) -> list[int]:
     return [m.step for m in minibatches if decided(m)]
 
 
-def windows_from_decisions(minibatches: Sequence[MinibatchMetrics], decisions: Sequence[DecisionRecord]) -> list[Window]:
+def windows_from_decisions(minibatches: Sequence[MinibatchMetrics],
+                           decisions: Sequence[DecisionRecord]) -> list[Window]:
     """The requests the controller answered, from its kind=decision records.
 
     At most one decision is in flight and answers are applied in order, so the k-th answered
