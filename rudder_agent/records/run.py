@@ -3,8 +3,8 @@
 Live runs (`rudder train`) and replays (`rudder replay`) share the layout; a replay's
 ``summary.json`` carries a ``replay`` block naming the run it replayed and the settings it
 overrode. Older files load here: the config through ``read_run_config`` (it upgrades older
-shapes), replay overrides through ``current_names`` (older setting names), and records that
-lack newer fields take their defaults.
+shapes), replay overrides under their current setting names (``records.replayed``), and
+records that lack newer fields take their defaults.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rudder_agent.config import BufferConfig, TrainConfig, current_names, read_run_config
+from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.decision import DecisionRecord
 from rudder_agent.records.epoch import EpochMetrics
 from rudder_agent.records.evaluation import EvalRecord
+from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import read_jsonl, stream_path, stream_ranks
 
@@ -74,16 +75,9 @@ def read_summary(run_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def replayed_settings(config: TrainConfig, summary: dict) -> BufferConfig:
-    """The settings a run's decisions were made with: its buffer config, with a replay's overrides on top."""
-    overrides = current_names(BufferConfig, (summary.get("replay") or {}).get("overrides", {}))
-    known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
-    return config.buffer.model_copy(update=known)
-
-
-def trace_dir(run_dir: Path, summary: dict, rank: int | None = None) -> Path | None:
+def trace_dir(run_dir: Path, replay: ReplayBlock | None, rank: int | None = None) -> Path | None:
     """Where a run's trace (of ``rank``, or of any rank) lives: its own directory, or the run a replay replayed."""
-    of = (summary.get("replay") or {}).get("of")
+    of = replay.of if replay is not None else None
     pattern = "trace-rank*.json" if rank is None else f"trace-rank{rank}.json"
     for d in (run_dir, Path(of) if of else None):
         if d is not None and any(d.glob(pattern)):
@@ -103,17 +97,17 @@ class RunRecords:
     """Every rank with a metric stream, ascending."""
 
     @property
-    def replay(self) -> dict | None:
-        """The summary's replay block (of, mode, latency_minibatches, overrides), None for a live run."""
-        return self.summary.get("replay")
+    def replay(self) -> ReplayBlock | None:
+        """The summary's replay block, None for a live run."""
+        return replay_block(self.summary)
 
     def settings(self) -> BufferConfig:
         """The settings this run's decisions were made with (see :func:`replayed_settings`)."""
-        return replayed_settings(self.config, self.summary)
+        return replayed_settings(self.config, self.replay)
 
     def trace_dir(self, rank: int | None = None) -> Path | None:
         """See :func:`trace_dir`."""
-        return trace_dir(self.path, self.summary, rank)
+        return trace_dir(self.path, self.replay, rank)
 
 
 def read_run(run_dir: Path) -> RunRecords:

@@ -26,6 +26,7 @@ from rudder_agent.controllers.channel import DecisionChannel
 from rudder_agent.errors import RudderError
 from rudder_agent.progress import progress as progress_display
 from rudder_agent.records.epoch import roll_up
+from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import MetricsWriter
 from rudder_agent.records.summary import summarize
@@ -100,9 +101,10 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
     record = {"rank": recording.rank, "controller": ctl.name, "capacity": capacity,
               "warm_rows": warm_rows, "verified_rows": 0, **(channel.record() if channel is not None else {}),
               "agent": ctl.run_record(),
-              "replay": {"of": str(recording.run_dir), "mode": channel.label if channel is not None else None,
-                         "latency_minibatches": channel.latency if channel is not None else None,
-                         "overrides": {k: v for k, v in overrides.items() if isinstance(v, (str, int, float, bool))}}}
+              "replay": ReplayBlock(of=str(recording.run_dir), mode=channel.label if channel is not None else None,
+                                    latency_minibatches=channel.latency if channel is not None else None,
+                                    overrides={k: v for k, v in overrides.items()
+                                               if isinstance(v, (str, int, float, bool))}).model_dump()}
     emit(record, "controller")
     return record
 

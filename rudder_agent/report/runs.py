@@ -10,7 +10,8 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.records.run import RunRecords, read_run
+from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
+from rudder_agent.records.run import RunRecords, read_run, trace_dir
 from rudder_agent.records.stream import stream_ranks
 from rudder_agent.records.summary import summarize_records
 
@@ -55,14 +56,14 @@ class Run:
         return self.summary["controller"]
 
     @property
-    def replay(self) -> dict | None:
-        """The summary's replay block (of, mode, latency_minibatches, overrides) or None for a live run."""
-        return self.summary.get("replay")
+    def replay(self) -> ReplayBlock | None:
+        """The summary's replay block, None for a live run."""
+        return replay_block(self.summary)
 
     @property
     def settings(self) -> BufferConfig:
         """The controller's settings: the run's buffer config, with a replay's overrides on top."""
-        return self.records.settings()
+        return replayed_settings(self.config, self.replay)
 
     @property
     def fraction(self) -> float:
@@ -74,7 +75,7 @@ class Run:
         if self.controller == "none":
             return "-"
         if self.replay is not None:
-            return self.replay.get("mode") or "-"
+            return self.replay.mode or "-"
         return "inline" if self.controller in INLINE else self.config.buffer.mode
 
     @property
@@ -87,7 +88,7 @@ class Run:
             return f"massivegnn (P={s.period})"
         if name == "classifier" and s.classifier_path is not None:
             return f"classifier ({Path(s.classifier_path).stem})"
-        horizon = (self.replay or {}).get("overrides", {}).get("horizon")
+        horizon = self.replay.overrides.get("horizon") if self.replay is not None else None
         return f"oracle (H={horizon})" if name == "oracle" and horizon else name
 
     @property
@@ -98,7 +99,7 @@ class Run:
 
     def trace_dir(self) -> Path | None:
         """Where this run's access trace lives: its own directory, or the recording a replay was made of."""
-        return self.records.trace_dir()
+        return trace_dir(self.path, self.replay)
 
 
 def load_run(path: Path) -> Run:

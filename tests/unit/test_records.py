@@ -11,7 +11,8 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.decisions import applied_outcome, decided
 from rudder_agent.records.epoch import roll_up
-from rudder_agent.records.run import read_run, replayed_settings
+from rudder_agent.records.replayed import replay_block
+from rudder_agent.records.run import read_run
 from rudder_agent.records.stream import MetricsWriter
 
 
@@ -79,9 +80,11 @@ def test_a_replay_runs_with_its_overrides_older_names_included(tmp_path):
     assert read_run(live).settings().llm_model == "scripted:/a.jsonl"
     replayed = make_run(tmp_path / "replay", {"replay": {"of": str(live), "overrides": {
         "model": "scripted:/b.jsonl", "horizon": 3, "cot": True}}})
-    settings = read_run(replayed).settings()
+    records = read_run(replayed)
+    settings = records.settings()
     assert (settings.llm_model, settings.cot) == ("scripted:/b.jsonl", True)  # "model": the older name
-    assert settings == replayed_settings(read_run(replayed).config, read_run(replayed).summary)
+    assert records.replay.overrides["horizon"] == 3 and records.replay.mode is None
+    assert replay_block({}) is None and read_run(live).replay is None
 
 
 def test_a_replay_finds_the_trace_of_the_run_it_replayed(tmp_path):

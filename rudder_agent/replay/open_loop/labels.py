@@ -31,7 +31,7 @@ def oracle_labels(stream: RecordedStream, labels_dir: Path | None, horizon: int,
         return stream.labels, "the stream's kind=oracle records"
     traced = stream.run_dir
     # a replay's trajectory is not its recording's: only a live run's own trace labels its states
-    if (not compute or stream.summary.get("replay") or not (traced / f"trace-rank{stream.rank}.json").is_file()
+    if (not compute or stream.replay is not None or not (traced / f"trace-rank{stream.rank}.json").is_file()
             or not stream.decisions and not applied_steps(stream.minibatches)):
         return {}, None
     try:

@@ -9,7 +9,8 @@ from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.decision import DecisionRecord
 from rudder_agent.errors import InputError
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.records.run import read_rank, read_summary, replayed_settings, trace_dir
+from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
+from rudder_agent.records.run import read_rank, read_summary, trace_dir
 from rudder_agent.records.stream import stream_ranks
 
 
@@ -30,13 +31,18 @@ class RecordedStream:
     """The kind=controller record ({} when the run was killed)."""
     summary: dict = field(default_factory=dict)
 
+    @property
+    def replay(self) -> ReplayBlock | None:
+        """The summary's replay block, None for a live run."""
+        return replay_block(self.summary)
+
     def settings(self) -> BufferConfig:
         """The settings the recorded decisions were made with: the run's config, with a replay's overrides on top."""
-        return replayed_settings(self.config, self.summary)
+        return replayed_settings(self.config, self.replay)
 
     def trace_dir(self) -> Path | None:
         """Where this rank's access trace lives: the run's own directory, or the run a replay was made of."""
-        return trace_dir(self.run_dir, self.summary, self.rank)
+        return trace_dir(self.run_dir, self.replay, self.rank)
 
 
 def check_run_dir(run_dir: Path) -> list[int]:
