@@ -17,6 +17,7 @@ from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.decision import DecisionRecord
 from rudder_agent.records.epoch import EpochMetrics
 from rudder_agent.records.evaluation import EvalRecord
+from rudder_agent.records.oracle import OracleLabel
 from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import read_jsonl, stream_path, stream_ranks
@@ -32,8 +33,8 @@ class RankStream:
     """kind=decision, in the order the requests were answered."""
     epochs: list[EpochMetrics] = field(default_factory=list)
     evals: list[EvalRecord] = field(default_factory=list)
-    labels: dict[int, str] = field(default_factory=dict)
-    """kind=oracle labels by step (written by `rudder replay --labels H`)."""
+    oracle: list[OracleLabel] = field(default_factory=list)
+    """kind=oracle, one per minibatch (written by `rudder replay --labels H`)."""
     controllers: list[dict] = field(default_factory=list)
     """kind=controller: the controller's counts and run record, written when the rank ends (none when killed)."""
 
@@ -41,6 +42,11 @@ class RankStream:
     def controller(self) -> dict:
         """The last kind=controller record ({} when the rank was killed)."""
         return self.controllers[-1] if self.controllers else {}
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """The oracle's label by step."""
+        return {o.step: o.label for o in self.oracle}
 
     def by_step(self) -> list[MinibatchMetrics]:
         """The minibatch records sorted by step."""
@@ -58,7 +64,7 @@ def read_stream(path: Path, rank: int) -> RankStream:
         decisions=[DecisionRecord.model_validate(r) for r in kinds.get("decision", [])],
         epochs=[EpochMetrics.model_validate(r) for r in kinds.get("epoch", [])],
         evals=[EvalRecord.model_validate(r) for r in kinds.get("eval", [])],
-        labels={r["step"]: r["label"] for r in kinds.get("oracle", [])},
+        oracle=[OracleLabel.model_validate(r) for r in kinds.get("oracle", [])],
         controllers=kinds.get("controller", []),
     )
 
