@@ -29,9 +29,9 @@ from rudder_agent.cluster.netns import link_bytes
 from rudder_agent.cluster.partition import META_FILE
 from rudder_agent.config import TrainConfig
 from rudder_agent.log import configure_logging, get_logger
+from rudder_agent.model import GraphSAGE
 from rudder_agent.records.epoch import roll_up
 from rudder_agent.records.stream import MetricsWriter
-from rudder_agent.model import GraphSAGE
 
 log = get_logger(__name__)
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.decision import DecisionRecord
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.epoch import EpochMetrics
 from rudder_agent.records.evaluation import EvalRecord
 from rudder_agent.records.oracle import OracleLabel
 from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
-from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import read_jsonl, stream_path, stream_ranks
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rudder_agent.records.epoch import median_after_first
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.epoch import median_after_first
 from rudder_agent.records.run import RunRecords, read_run
 
 

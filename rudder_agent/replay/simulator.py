@@ -24,10 +24,10 @@ from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.channel import DecisionChannel
 from rudder_agent.errors import RudderError
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.progress import progress as progress_display
 from rudder_agent.records.epoch import roll_up
 from rudder_agent.records.replayed import ReplayBlock
-from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.stream import MetricsWriter
 from rudder_agent.records.summary import summarize
 from rudder_agent.registry import replay_controller

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rudder_agent.passk import PassOptions, PassRate, judge, pass_rate
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.passk import PassOptions, PassRate, judge, pass_rate
 from rudder_agent.records.decisions import decided
 from rudder_agent.records.summary import replacement_interval
 from rudder_agent.report.runs import Run

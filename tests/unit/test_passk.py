@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rudder_agent.passk import direction, judge, pass_rate, wilson, window_change
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.passk import direction, judge, pass_rate, wilson, window_change
 
 
 def mb(step: int, hits: int, remote: int = 10, comm: int = 10, decision: str | None = None,

@@ -15,9 +15,9 @@ from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
 from rudder_agent.errors import RudderError
 from rudder_agent.records.stream import MetricsWriter, read_jsonl
+from rudder_agent.records.trace import TraceMeta, TraceWriter, write_trace_meta
 from rudder_agent.replay.recording import load_recording
 from rudder_agent.replay.simulator import replay_run
-from rudder_agent.records.trace import TraceMeta, TraceWriter, write_trace_meta
 
 BOUNDS = [100, 200]  # rank 0 owns ids 0..99; 100..199 are remote
 

@@ -6,8 +6,8 @@ import statistics
 from collections.abc import Sequence
 
 from rudder_agent.decision import DecisionOutcome
-from rudder_agent.passk import PassOptions, PassRate, Target, direction, pass_rate, window_change
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.passk import PassOptions, PassRate, Target, direction, pass_rate, window_change
 from rudder_agent.replay.open_loop.stream import RecordedStream
 from rudder_agent.replay.open_loop.windows import Window
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest
-from rudder_agent.records.decisions import applied_outcome, decided
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.decisions import applied_outcome, decided
 from rudder_agent.replay.open_loop.stream import RecordedStream
 
 
