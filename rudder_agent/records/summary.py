@@ -23,7 +23,7 @@ def summarize_records(run: RunRecords) -> dict:
     """:func:`summarize` of a run already read."""
     cfg = run.config
     minibatches, epochs, evals, controllers = [], [], [], []
-    for rank in sorted(run.streams, key=str):  # the order of the stream files' names
+    for rank in sorted(run.streams, key=str):  # file-name order (rank 10 before 2): it fixes the float sums
         stream = run.streams[rank]
         minibatches += stream.minibatches
         epochs += stream.epochs
