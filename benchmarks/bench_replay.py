@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 from rudder_agent.log import configure_logging
-from rudder_agent.metrics import median_after_first
-from rudder_agent.replay import load_recording, recorded_ranks, replay_run
+from rudder_agent.records.epoch import median_after_first
+from rudder_agent.records.trace import recorded_ranks
+from rudder_agent.replay.recording import load_recording
+from rudder_agent.replay.simulator import replay_run
 
 
 def parse_args() -> argparse.Namespace:

@@ -26,7 +26,9 @@ from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.llm.output import decision_logodds
 from rudder_agent.log import configure_logging
-from rudder_agent.replay.open_loop import load_stream, rebuild_windows, run_facts
+from rudder_agent.replay.open_loop.facts import run_facts
+from rudder_agent.replay.open_loop.stream import load_stream
+from rudder_agent.replay.open_loop.windows import rebuild_windows
 
 
 def parse_args() -> argparse.Namespace:

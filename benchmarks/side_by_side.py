@@ -28,16 +28,16 @@ import sys
 from pathlib import Path
 
 from rudder_agent.cli import train_config
+from rudder_agent.cluster.netns import availability
 from rudder_agent.compare import parse_variants, run_or_reuse, variants
 from rudder_agent.config import BufferConfig, TrainSettings
-from rudder_agent.cluster.netns import availability
 from rudder_agent.progress import progress
 
 
 def pooled_bounds(trace_dir: Path, fraction: float, epochs: int) -> dict:
     """Belady, oracle and compulsory figures for one buffer size, pooled over the traced ranks."""
+    from rudder_agent.records.trace import recorded_ranks
     from rudder_agent.replay.bounds import bounds
-    from rudder_agent.replay.recording import recorded_ranks
 
     cache = trace_dir / f"bounds-{fraction:g}.json"
     if cache.exists():
@@ -53,7 +53,7 @@ def pooled_bounds(trace_dir: Path, fraction: float, epochs: int) -> dict:
 
 def stage_ms(run_dir: Path) -> dict:
     """Median per-minibatch sample, fetch and train milliseconds after the first epoch, over all trainers."""
-    from rudder_agent.metrics import read_jsonl
+    from rudder_agent.records.stream import read_jsonl
 
     rows = [m for f in sorted(run_dir.glob("metrics-rank*.jsonl")) for m in read_jsonl(f, kind="minibatch")
             if m["epoch"] > 0]

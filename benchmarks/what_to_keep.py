@@ -16,8 +16,9 @@ import json
 from pathlib import Path
 
 from rudder_agent.log import configure_logging
-from rudder_agent.replay import load_recording, recorded_ranks
+from rudder_agent.records.trace import recorded_ranks
 from rudder_agent.replay.belady import belady
+from rudder_agent.replay.recording import load_recording
 from rudder_agent.replay.simulator import replay_pooled
 
 

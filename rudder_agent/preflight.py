@@ -148,7 +148,7 @@ def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | N
     """
     from rudder_agent.config import read_run_config
     from rudder_agent.registry import controller_class
-    from rudder_agent.traces import recorded_ranks
+    from rudder_agent.records.trace import recorded_ranks
 
     config = trace / "config.json"
     if not config.is_file():

@@ -16,14 +16,12 @@ from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.guard import Guard, rule_decision
 from rudder_agent.agent.lane import Asked, ModelLane
 from rudder_agent.agent.prompts import PromptSet
-from rudder_agent.agent.state import AgentState, HistoryEntry, Progress, Trend, WindowSummary
+from rudder_agent.agent.state import AgentState, HistoryEntry, Progress
 from rudder_agent.decision import Action, DecisionOutcome
 from rudder_agent.llm.output import InvalidAnswer, answer_schema, decision_logodds, parse_answer
 from rudder_agent.log import get_logger
-from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.window import summarize_window
 
-TREND_FLAT_PP = 1.0
-"""A %-Hits change smaller than this many points counts as flat (sampling noise)."""
 REASON_CHARS = 200
 
 log = get_logger(__name__)
@@ -37,34 +35,10 @@ class ChatModel(Protocol):
 
 def collect_metrics(state: AgentState) -> dict[str, Any]:
     """Metrics Collector: reduce the request's minibatches to one window summary."""
-    request, batches = state.request, state.request.window
+    request = state.request
     previous = state.history[-1].window if state.history else None
-    hit_pct = _hit_pct(batches)
-    if previous is not None and previous.minibatches and batches:
-        trend_pp = hit_pct - previous.hit_pct
-    elif len(batches) >= 2:
-        half = len(batches) // 2
-        trend_pp = _hit_pct(batches[half:]) - _hit_pct(batches[:half])
-    else:
-        trend_pp = 0.0
-    comm_rows = sum(m.comm_rows for m in batches)
-    window = WindowSummary(
-        first_step=batches[0].step if batches else request.step,
-        last_step=batches[-1].step if batches else request.step,
-        minibatches=len(batches),
-        remote_inputs=sum(m.remote_inputs for m in batches),
-        hits=sum(m.hits for m in batches),
-        hit_pct=hit_pct,
-        hit_trend_pp=trend_pp,
-        trend=_trend(trend_pp),
-        comm_rows=comm_rows,
-        comm_per_mb=comm_rows / len(batches) if batches else 0.0,
-        replace_rows=sum(m.replace_rows for m in batches),
-        stale=request.stale,
-        occupancy=request.occupancy,
-        capacity=request.capacity,
-    )
-    return {"window": window}
+    return {"window": summarize_window(request.window, request.step, request.stale, request.occupancy,
+                                       request.capacity, previous)}
 
 
 def build_context(state: AgentState) -> dict[str, Any]:
@@ -223,16 +197,3 @@ def swap_test(shown: float, swapped: float, said: Action, reason: str) -> tuple[
 def answer_logprobs(message: BaseMessage) -> list[dict] | None:
     """The answer tokens' log-probabilities an OpenAI-style backend returned (None: none)."""
     return (message.response_metadata.get("logprobs") or {}).get("content")
-
-
-def _hit_pct(batches: list[MinibatchMetrics]) -> float:
-    remote = sum(m.remote_inputs for m in batches)
-    return 100.0 * sum(m.hits for m in batches) / remote if remote else 0.0
-
-
-def _trend(change_pp: float) -> Trend:
-    if change_pp >= TREND_FLAT_PP:
-        return "rising"
-    if change_pp <= -TREND_FLAT_PP:
-        return "falling"
-    return "flat"

@@ -7,38 +7,11 @@ run) and lets Studio replay any request with any history.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 from rudder_agent.decision import (Action, DecisionOutcome, DecisionRequest, Direction, Source, StaticFacts, Unanswered,
                                    WhatIf)
-
-Trend = Literal["rising", "falling", "flat"]
-
-
-class WindowSummary(BaseModel):
-    """The minibatches of one request reduced to the figures the prompt and the history use."""
-
-    first_step: int
-    last_step: int
-    minibatches: int
-    remote_inputs: int
-    hits: int
-    hit_pct: float = Field(description="hits / remote inputs over this window only, x 100")
-    hit_trend_pp: float = Field(description="change of hit_pct in points vs the previous window (or within it)")
-    trend: Trend
-    comm_rows: int
-    comm_per_mb: float
-    replace_rows: int
-    stale: int = Field(description="slots a replacement may overwrite (the buffer counts empty ones too)")
-    occupancy: int
-    capacity: int
-
-    @property
-    def free(self) -> int:
-        """Empty buffer slots."""
-        return max(self.capacity - self.occupancy, 0)
+from rudder_agent.window import WindowSummary
 
 
 class Progress(BaseModel):

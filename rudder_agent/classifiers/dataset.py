@@ -15,7 +15,8 @@ from rudder_agent.classifiers.vocabulary import LabelKind
 from rudder_agent.decision import Action, StaticFacts
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.replay.recording import load_recording, recorded_ranks
+from rudder_agent.records.trace import recorded_ranks
+from rudder_agent.replay.recording import load_recording
 from rudder_agent.replay.simulator import replay
 
 

@@ -22,10 +22,13 @@ from rudder_agent.classifiers.dataset import TraceStream, build_dataset, load_st
 from rudder_agent.classifiers.train import scores, train_classifier
 from rudder_agent.classifiers.vocabulary import LabelKind
 from rudder_agent.controllers.base import Controller
-from rudder_agent.replay.oracle import DEFAULT_HORIZON, Oracle
-from rudder_agent.replay.recording import load_recording, recorded_ranks
+from rudder_agent.decision import DEFAULT_HORIZON
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.summary import replacement_interval
+from rudder_agent.records.trace import recorded_ranks
+from rudder_agent.replay.oracle import Oracle
+from rudder_agent.replay.recording import load_recording
 from rudder_agent.replay.simulator import replay
-from rudder_agent.summary import replacement_interval
 
 
 def static_scores(classifier: Classifier, traces: Sequence[TraceStream]) -> dict:
@@ -36,33 +39,32 @@ def static_scores(classifier: Classifier, traces: Sequence[TraceStream]) -> dict
 
 def closed_loop(make: Callable[[], Controller | str], run_dir: Path, horizon: int = DEFAULT_HORIZON) -> dict:
     """Replay every traced rank of ``run_dir`` with a fresh controller from ``make``; figures pooled over ranks."""
-    minibatches: list[dict] = []
+    minibatches: list[MinibatchMetrics] = []
     labels: dict[tuple[int, int], str] = {}
     warm_rows = 0
 
     def collect(record, kind: str) -> None:
         if kind == "minibatch":
-            minibatches.append(record.model_dump())
+            minibatches.append(record)
         elif kind == "oracle":
             labels[(record["rank"], record["step"])] = record["label"]
 
     for rank in recorded_ranks(Path(run_dir)):
         record = replay(load_recording(Path(run_dir), rank), make(), collect, label_horizon=horizon, progress=False)
         warm_rows += record["warm_rows"]
-    for m in minibatches:
-        m["label"] = labels[(m["rank"], m["step"])]
-    applied = [m for m in minibatches if m["decision_applied"]]
-    remote = sum(m["remote_inputs"] for m in minibatches)
-    comm = sum(m["comm_rows"] for m in minibatches) + warm_rows
+    applied = [m for m in minibatches if m.decision_applied]
+    agrees = [m.decision_applied == labels[m.rank, m.step] for m in applied]
+    remote = sum(m.remote_inputs for m in minibatches)
+    comm = sum(m.comm_rows for m in minibatches) + warm_rows
     return {
         "minibatches": len(minibatches),
-        "accuracy": float(np.mean([m["decision_applied"] == m["label"] for m in applied])) if applied else None,
-        "hit_pct": 100.0 * sum(m["hits"] for m in minibatches) / remote if remote else 0.0,
+        "accuracy": float(np.mean(agrees)) if applied else None,
+        "hit_pct": 100.0 * sum(m.hits for m in minibatches) / remote if remote else 0.0,
         "comm_rows": comm,
         "comm_ratio": comm / remote if remote else 0.0,
         "replacement_interval": replacement_interval(minibatches),
-        "replace_share": float(np.mean([m["decision_applied"] == "replace" for m in applied])) if applied else None,
-        "oracle_replace_share": float(np.mean([m["label"] == "replace" for m in minibatches]))
+        "replace_share": float(np.mean([m.decision_applied == "replace" for m in applied])) if applied else None,
+        "oracle_replace_share": float(np.mean([labels[m.rank, m.step] == "replace" for m in minibatches]))
         if minibatches else None,
     }
 

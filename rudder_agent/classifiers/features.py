@@ -1,8 +1,8 @@
 """The classifier's input: the agent's window summary of recent minibatches plus static facts.
 
-The window is the last ``window`` minibatches of the trainer's metric stream, reduced by the
-agent's own Metrics Collector (``agent.nodes.collect_metrics``), so a classifier sees the
-same %-Hits, trend and communication figures as the LLM. A fixed-length window (not the
+The window is the last ``window`` minibatches of the trainer's metric stream, reduced as the
+agent's Metrics Collector reduces a request (``rudder_agent.window``), so a classifier sees
+the same %-Hits, trend and communication figures as the LLM. A fixed-length window (not the
 request's, whose length depends on asynchronous timing) makes offline and online features
 the same function of the stream.
 """
@@ -15,10 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from rudder_agent.agent.nodes import collect_metrics
-from rudder_agent.agent.state import AgentState, WindowSummary
-from rudder_agent.decision import DecisionRequest, StaticFacts
+from rudder_agent.decision import StaticFacts
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.window import WindowSummary, summarize_window
 
 SCHEMA_VERSION = 1
 FEATURE_NAMES: tuple[str, ...] = (
@@ -67,9 +66,7 @@ CURRENT_SCHEMA = FeatureSchema(version=SCHEMA_VERSION, names=list(FEATURE_NAMES)
 def summarize(facts: StaticFacts, batches: Sequence[MinibatchMetrics], step: int) -> WindowSummary:
     """The Metrics Collector's summary of ``batches``; buffer state as after the last of them."""
     last = batches[-1] if batches else None
-    request = DecisionRequest(step=step, window=list(batches), stale=last.stale if last else 0,
-                              occupancy=last.occupancy if last else 0, capacity=facts.capacity)
-    return collect_metrics(AgentState(facts=facts, request=request))["window"]
+    return summarize_window(batches, step, last.stale if last else 0, last.occupancy if last else 0, facts.capacity)
 
 
 def window_features(facts: StaticFacts, recent: Sequence[MinibatchMetrics], step: int) -> np.ndarray:

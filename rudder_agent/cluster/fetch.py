@@ -24,7 +24,7 @@ import torch
 from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.traces import TraceMeta, TraceWriter, write_trace_meta
+from rudder_agent.records.trace import TraceMeta, TraceWriter, write_trace_meta
 
 CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
 """Testing aid (like ``--fail-at-step``): trainer 0 adds 1 to every buffered row before this step."""

@@ -32,7 +32,7 @@ from rudder_agent.config import TrainConfig
 from rudder_agent.controllers.base import SharedRuntime
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
-from rudder_agent.metrics import read_jsonl
+from rudder_agent.records.stream import read_jsonl
 from rudder_agent.progress import progress
 from rudder_agent.registry import controller_class
 

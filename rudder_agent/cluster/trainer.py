@@ -29,8 +29,9 @@ from rudder_agent.cluster.netns import link_bytes
 from rudder_agent.cluster.partition import META_FILE
 from rudder_agent.config import TrainConfig
 from rudder_agent.log import configure_logging, get_logger
-from rudder_agent.metrics import EpochMetrics, MetricsWriter
 from rudder_agent.model import GraphSAGE
+from rudder_agent.records.epoch import roll_up
+from rudder_agent.records.stream import MetricsWriter
 
 log = get_logger(__name__)
 
@@ -134,20 +135,7 @@ def run(cfg: TrainConfig) -> None:
                 step += 1
             wire = link_bytes() if wire_before is not None else None
             wire_rx, wire_tx = (wire[0] - wire_before[0], wire[1] - wire_before[1]) if wire else (None, None)
-            losses = [m.loss for m in epoch_rows if m.loss is not None]
-            em = EpochMetrics(
-                rank=rank,
-                epoch=epoch,
-                minibatches=len(epoch_rows),
-                epoch_time_s=time.perf_counter() - tic,
-                remote_inputs=sum(m.remote_inputs for m in epoch_rows),
-                comm_rows=sum(m.comm_rows for m in epoch_rows),
-                comm_bytes=sum(m.comm_bytes for m in epoch_rows),
-                hits=sum(m.hits for m in epoch_rows),
-                mean_loss=float(np.mean(losses)) if losses else None,
-                wire_rx_bytes=wire_rx,
-                wire_tx_bytes=wire_tx,
-            )
+            em = roll_up(rank, epoch, epoch_rows, time.perf_counter() - tic, wire_rx, wire_tx)
             writer.write(em, "epoch")
             log.info(
                 "epoch done",

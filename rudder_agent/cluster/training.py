@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rudder_agent.cluster.launcher import LocalCluster
 from rudder_agent.config import TrainConfig
-from rudder_agent.summary import write_summary
+from rudder_agent.records.summary import write_summary
 
 
 def run_training(cfg: TrainConfig, timeout_s: float | None = None, trainer: Path | None = None) -> dict | None:

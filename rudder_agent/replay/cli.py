@@ -57,7 +57,7 @@ def replay_command(
 ) -> None:
     """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json."""
     from rudder_agent import preflight
-    from rudder_agent.traces import recorded_ranks
+    from rudder_agent.records.trace import recorded_ranks
 
     settings = {**agent, "period": period, "llm_whatif": llm_whatif, "llm_duty_cycle": llm_duty_cycle,
                 "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
@@ -96,7 +96,7 @@ def bounds_command(
 ) -> None:
     """Compulsory rows, Belady's MIN and the decision oracle for a recorded run, beside what it did."""
     from rudder_agent.replay.bounds import bounds
-    from rudder_agent.traces import recorded_ranks
+    from rudder_agent.records.trace import recorded_ranks
 
     results = [bounds(trace, r, fraction=fraction, horizon=horizon, progress=True)
                for r in ([rank] if rank is not None else recorded_ranks(trace))]

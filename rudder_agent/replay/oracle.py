@@ -17,24 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
-
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DEFAULT_HORIZON, Action, DecisionOutcome, DecisionRequest
 from rudder_agent.errors import SettingError
+from rudder_agent.records.oracle import OracleLabel
 from rudder_agent.buffer.counterfactual import play
-
-
-class OracleLabel(BaseModel):
-    """The oracle's verdict on one decision point."""
-
-    step: int
-    horizon: int
-    replace_comm: int
-    skip_comm: int
-    label: Action
 
 
 class OracleJudge:

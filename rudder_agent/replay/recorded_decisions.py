@@ -14,6 +14,7 @@ from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.channel import DecisionChannel, RunnerStats
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError
+from rudder_agent.records.decisions import applied_outcome
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.replay.recording import Recording
 
@@ -67,12 +68,7 @@ class RecordedChannel(DecisionChannel):
         self.stats = RunnerStats()
 
     def decision_for(self, step: int) -> tuple[DecisionOutcome | None, float]:
-        m = self._rows[step]
-        if m["decision_applied"] is None:
-            return None, 0.0
-        return DecisionOutcome(request_step=step, decision=m["decision_applied"], reason="recorded",
-                               source=m.get("decision_source") or "rule", valid=m.get("decision_valid") is not False,
-                               expected_hits=m.get("expected_hits"), expected_comm=m.get("expected_comm")), 0.0
+        return applied_outcome(self._rows[step], step), 0.0
 
     def offer(self, metrics: MinibatchMetrics) -> None:
         """Nothing to tell: the decisions are fixed."""

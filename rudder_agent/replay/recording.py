@@ -11,8 +11,9 @@ import numpy as np
 
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.errors import RudderError
-from rudder_agent.metrics import read_jsonl
-from rudder_agent.traces import TraceMeta, read_trace, read_trace_meta, recorded_ranks  # noqa: F401 (re-exported)
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.run import read_rank
+from rudder_agent.records.trace import TraceMeta, read_trace, read_trace_meta
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Recording:
     meta: TraceMeta
     steps: list[int]
     inputs: list[np.ndarray]  # sorted input node ids per minibatch, as traced
-    minibatches: dict[int, dict] = field(default_factory=dict)  # recorded kind=minibatch rows by step
+    minibatches: dict[int, MinibatchMetrics] = field(default_factory=dict)  # recorded minibatch records by step
     controller: dict = field(default_factory=dict)  # recorded kind=controller row ({} if the run was killed)
     epoch_times_s: list[float] = field(default_factory=list)
 
@@ -70,15 +71,13 @@ def load_recording(run_dir: Path, rank: int) -> Recording:
     if not meta_path.exists() or not trace_path.exists():
         raise RudderError(f"{run_dir} has no trace for rank {rank} (expected {meta_path.name} and {trace_path.name})")
     frames = list(read_trace(trace_path))
-    metrics_path = run_dir / f"metrics-rank{rank}.jsonl"
-    rows = read_jsonl(metrics_path) if metrics_path.exists() else []
-    controllers = [r for r in rows if r["kind"] == "controller"]
+    stream = read_rank(run_dir, rank)
     return Recording(
         run_dir=run_dir,
         meta=read_trace_meta(meta_path),
         steps=[s for s, _ in frames],
         inputs=[ids for _, ids in frames],
-        minibatches={r["step"]: r for r in rows if r["kind"] == "minibatch"},
-        controller=controllers[-1] if controllers else {},
-        epoch_times_s=[r["epoch_time_s"] for r in rows if r["kind"] == "epoch"],
+        minibatches={m.step: m for m in stream.minibatches},
+        controller=stream.controller,
+        epoch_times_s=[e.epoch_time_s for e in stream.epochs],
     )

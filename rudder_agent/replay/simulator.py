@@ -24,13 +24,16 @@ from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.channel import DecisionChannel
 from rudder_agent.errors import RudderError
-from rudder_agent.metrics import EpochMetrics, MetricsWriter, MinibatchMetrics
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.progress import progress as progress_display
+from rudder_agent.records.epoch import roll_up
+from rudder_agent.records.replayed import ReplayBlock
+from rudder_agent.records.stream import MetricsWriter
+from rudder_agent.records.summary import summarize
 from rudder_agent.registry import replay_controller
 from rudder_agent.replay.oracle import OracleJudge
 from rudder_agent.replay.recording import Recording, load_recording
 from rudder_agent.step import MinibatchStep, no_rows
-from rudder_agent.summary import summarize
 
 Emit = Callable[[BaseModel | dict, str], None]
 """Where records go: ``MetricsWriter.write`` or an in-memory collector."""
@@ -98,9 +101,10 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
     record = {"rank": recording.rank, "controller": ctl.name, "capacity": capacity,
               "warm_rows": warm_rows, "verified_rows": 0, **(channel.record() if channel is not None else {}),
               "agent": ctl.run_record(),
-              "replay": {"of": str(recording.run_dir), "mode": channel.label if channel is not None else None,
-                         "latency_minibatches": channel.latency if channel is not None else None,
-                         "overrides": {k: v for k, v in overrides.items() if isinstance(v, (str, int, float, bool))}}}
+              "replay": ReplayBlock(of=str(recording.run_dir), mode=channel.label if channel is not None else None,
+                                    latency_minibatches=channel.latency if channel is not None else None,
+                                    overrides={k: v for k, v in overrides.items()
+                                               if isinstance(v, (str, int, float, bool))}).model_dump()}
     emit(record, "controller")
     return record
 
@@ -116,13 +120,14 @@ def _run(recording: Recording, step: MinibatchStep, window: int, judge: OracleJu
     for i, (s, ids) in enumerate(zip(recording.steps, recording.inputs)):
         epoch = s // meta.minibatches_per_epoch
         if epoch_rows and epoch_rows[-1].epoch != epoch:
-            emit(_epoch(epoch_rows, time.perf_counter() - tic), "epoch")
+            emit(roll_up(meta.rank, epoch_rows[-1].epoch, epoch_rows, time.perf_counter() - tic), "epoch")
             epoch_rows, tic = [], time.perf_counter()
         if judge is not None:
             emit({"rank": meta.rank, **judge.label(s).model_dump()}, "oracle")
-        live = recording.minibatches.get(s, {})
+        live = recording.minibatches.get(s)
+        carried = {k: getattr(live, k) for k in _CARRIED} if live is not None else {}
         _, metrics = step(ids, no_rows, epoch=epoch, step=s, upcoming=recording.window(i, window),
-                          **{k: live[k] for k in _CARRIED if live.get(k) is not None})
+                          **{k: v for k, v in carried.items() if v is not None})
         emit(metrics, "minibatch")
         for decided in step.decisions():
             emit(decided, "decision")
@@ -130,16 +135,7 @@ def _run(recording: Recording, step: MinibatchStep, window: int, judge: OracleJu
         bar.update()
     bar.close()
     if epoch_rows:
-        emit(_epoch(epoch_rows, time.perf_counter() - tic), "epoch")
-
-
-def _epoch(rows: list[MinibatchMetrics], seconds: float) -> EpochMetrics:
-    """The trainer's epoch roll-up, with the replay's wall time."""
-    losses = [m.loss for m in rows if m.loss is not None]
-    return EpochMetrics(rank=rows[0].rank, epoch=rows[0].epoch, minibatches=len(rows), epoch_time_s=seconds,
-                        remote_inputs=sum(m.remote_inputs for m in rows), comm_rows=sum(m.comm_rows for m in rows),
-                        comm_bytes=sum(m.comm_bytes for m in rows), hits=sum(m.hits for m in rows),
-                        mean_loss=float(np.mean(losses)) if losses else None)
+        emit(roll_up(meta.rank, epoch_rows[-1].epoch, epoch_rows, time.perf_counter() - tic), "epoch")
 
 
 def replay_run(run_dir: Path, rank: int, controller: Controller | str = "recorded",

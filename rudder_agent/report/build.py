@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rudder_agent.decision import DEFAULT_HORIZON
 from rudder_agent.errors import RudderError
+from rudder_agent.passk import PassOptions
 from rudder_agent.progress import progress
-from rudder_agent.replay.oracle import DEFAULT_HORIZON
 from rudder_agent.report import plots, tables
-from rudder_agent.report.figures import Labels, PassOptions, rank_row, reference, run_row, with_ratio
-from rudder_agent.report.trace_analysis import bounds_row, oracle_labels, skip_reason
+from rudder_agent.report.figures import Labels, rank_row, reference, run_row, with_ratio
 from rudder_agent.report.runs import Run, load_runs
+from rudder_agent.report.trace_analysis import bounds_row, oracle_labels, skip_reason
 
 
 @dataclass

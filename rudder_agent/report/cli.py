@@ -24,9 +24,9 @@ def report_command(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write the PNG figures"),
 ) -> None:
     """Tables (Markdown, CSV) and figures comparing runs: %-Hits, comm volume, decisions, Pass@1, bounds."""
+    from rudder_agent.passk import PassOptions
     from rudder_agent.report import tables
     from rudder_agent.report.build import write_report
-    from rudder_agent.report.figures import PassOptions
 
     report = write_report(runs, out, with_bounds=bounds, rank=rank, horizon=horizon, figures=plots,
                           opts=PassOptions(k=window, eps_hits=eps, eps_comm=eps_comm))

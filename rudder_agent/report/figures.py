@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from rudder_agent.report.passk import PassRate, judge, pass_rate
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.passk import PassOptions, PassRate, judge, pass_rate
+from rudder_agent.records.decisions import decided
+from rudder_agent.records.summary import replacement_interval
 from rudder_agent.report.runs import Run
-from rudder_agent.summary import replacement_interval
 
 Labels = dict[int, str]
 """Oracle label per step of one rank."""
-
-
-@dataclass(frozen=True)
-class PassOptions:
-    """How Pass@1 windows are judged (see passk)."""
-
-    k: int = 5
-    eps_hits: float = 1.0
-    eps_comm: float = 1.0
 
 
 def share(part: int, whole: int) -> float | None:
@@ -35,26 +27,24 @@ def rate_columns(prefix: str, rate: PassRate | None) -> dict:
             f"{prefix}_n": rate.n}
 
 
-def decision_figures(streams: Sequence[list[dict]], labels: Sequence[Labels | None], opts: PassOptions) -> dict:
+def decision_figures(streams: Sequence[list[MinibatchMetrics]], labels: Sequence[Labels | None],
+                     opts: PassOptions) -> dict:
     """Decision mix, validity, Pass@1 (hits, comm) and oracle agreement, pooled over the ranks' streams."""
-    applied = [m for s in streams for m in s  # idle replacements (no answer arrived) are nobody's decision
-               if m.get("decision_applied") is not None and m.get("decision_source") != "idle"]
-    answers = [m for m in applied
-               if m.get("decision_source") in ("model", "fallback") and m.get("decision_valid") is not None]
-    sourced = [m for m in applied if m.get("decision_source") is not None]
-    replace = sum(m["decision_applied"] == "replace" for m in applied)
-    agree = [m["decision_applied"] == lab[m["step"]] for s, lab in zip(streams, labels) if lab
-             for m in s if m.get("decision_applied") is not None and m.get("decision_source") != "idle"
-             and m["step"] in lab]
+    applied = [m for s in streams for m in s if decided(m)]
+    answers = [m for m in applied if m.decision_source in ("model", "fallback") and m.decision_valid is not None]
+    sourced = [m for m in applied if m.decision_source is not None]
+    replace = sum(m.decision_applied == "replace" for m in applied)
+    agree = [m.decision_applied == lab[m.step] for s, lab in zip(streams, labels) if lab
+             for m in s if decided(m) and m.step in lab]
     hits = [j.passed for s in streams for j in judge(s, "hits", opts.k, opts.eps_hits)]
     comm = [j.passed for s in streams for j in judge(s, "comm", opts.k, opts.eps_comm)]
     return {
         "decisions": len(applied),
         "replace_pct": share(replace, len(applied)),
         "skip_pct": share(len(applied) - replace, len(applied)),
-        "guarded_pct": share(sum(m["decision_source"] == "guard" for m in sourced), len(sourced)),
-        "valid_pct": share(sum(bool(m["decision_valid"]) for m in answers), len(answers)),
-        "invalid_pct": share(sum(not m["decision_valid"] for m in answers), len(answers)),
+        "guarded_pct": share(sum(m.decision_source == "guard" for m in sourced), len(sourced)),
+        "valid_pct": share(sum(bool(m.decision_valid) for m in answers), len(answers)),
+        "invalid_pct": share(sum(not m.decision_valid for m in answers), len(answers)),
         **rate_columns("pass1_hits", pass_rate(hits)),
         **rate_columns("pass1_comm", pass_rate(comm)),
         **rate_columns("oracle_agree", pass_rate(agree) if any(labels) else None),
@@ -84,13 +74,13 @@ def run_row(run: Run, labels: dict[int, Labels], opts: PassOptions) -> dict:
 def rank_row(run: Run, rank: int, labels: Labels | None, opts: PassOptions) -> dict:
     """One row per trainer of a run, from its own stream (plus its warm-start rows)."""
     rows = run.minibatches[rank]
-    remote = sum(m["remote_inputs"] for m in rows)
-    comm = sum(m["comm_rows"] for m in rows) + int(run.controllers.get(rank, {}).get("warm_rows", 0))
-    epochs = len({m["epoch"] for m in rows})
+    remote = sum(m.remote_inputs for m in rows)
+    comm = sum(m.comm_rows for m in rows) + int(run.controllers.get(rank, {}).get("warm_rows", 0))
+    epochs = len({m.epoch for m in rows})
     return {
         **identity(run, rank),
         "minibatches": len(rows),
-        "hit_pct": share(sum(m["hits"] for m in rows), remote) or 0.0,
+        "hit_pct": share(sum(m.hits for m in rows), remote) or 0.0,
         "comm_rows": comm,
         "comm_rows_per_epoch": comm / epochs if epochs else 0.0,
         "replacement_interval": replacement_interval(rows),

@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.report.runs import Run
 
 REPLACE, SKIP = "tab:red", "0.6"
@@ -41,24 +42,23 @@ def rolling_sum(values: Sequence[float], k: int) -> np.ndarray:
     return total[1:] - total[lo]
 
 
-def rolling_hit_pct(stream: Sequence[dict], k: int) -> np.ndarray:
+def rolling_hit_pct(stream: Sequence[MinibatchMetrics], k: int) -> np.ndarray:
     """Pooled %-Hits over the last k minibatches at every step (what an agent's window sees)."""
-    hits = rolling_sum([m["hits"] for m in stream], k)
-    remote = rolling_sum([m["remote_inputs"] for m in stream], k)
+    hits = rolling_sum([m.hits for m in stream], k)
+    remote = rolling_sum([m.remote_inputs for m in stream], k)
     return np.divide(100.0 * hits, remote, out=np.zeros(len(stream)), where=remote > 0)
 
 
-def rolling_comm(stream: Sequence[dict], k: int) -> np.ndarray:
+def rolling_comm(stream: Sequence[MinibatchMetrics], k: int) -> np.ndarray:
     """Mean comm rows per minibatch over the last k minibatches."""
-    return rolling_sum([m["comm_rows"] for m in stream], k) / np.minimum(np.arange(1, len(stream) + 1), k)
+    return rolling_sum([m.comm_rows for m in stream], k) / np.minimum(np.arange(1, len(stream) + 1), k)
 
 
-def mark_decisions(ax: Axes, stream: Sequence[dict]) -> None:
+def mark_decisions(ax: Axes, stream: Sequence[MinibatchMetrics]) -> None:
     """Vertical lines at applied decisions: replace in red over skip in grey; guard decisions dotted."""
     for action, color, alpha in (("skip", SKIP, 0.35), ("replace", REPLACE, 0.45)):
         for guard in (True, False):
-            steps = [m["step"] for m in stream if m.get("decision_applied") == action
-                     and (m.get("decision_source") == "guard") == guard]
+            steps = [m.step for m in stream if m.decision_applied == action and (m.decision_source == "guard") == guard]
             ax.vlines(steps, 0, 1, transform=ax.get_xaxis_transform(), colors=color, alpha=alpha, linewidth=0.8,
                       linestyles=GUARD_STYLE if guard else "solid")
 
@@ -72,20 +72,20 @@ def hit_axis_top(*series: Sequence[float]) -> float:
 def trajectory(run: Run, rank: int, k: int, path: Path) -> Path:
     """%-Hits and comm rows per minibatch of one rank, decisions as vertical lines."""
     stream = run.minibatches[rank]
-    steps = [m["step"] for m in stream]
-    per_mb = [100.0 * m["hits"] / m["remote_inputs"] if m["remote_inputs"] else np.nan for m in stream]
+    steps = [m.step for m in stream]
+    per_mb = [100.0 * m.hits / m.remote_inputs if m.remote_inputs else np.nan for m in stream]
     fig = Figure(figsize=(11, 6.5), layout="constrained")
     hits_ax, comm_ax = fig.subplots(2, 1, sharex=True)
     for ax in (hits_ax, comm_ax):
         mark_decisions(ax, stream)
     hits_ax.plot(steps, per_mb, color="tab:blue", alpha=0.35, linewidth=0.8)
     hits_ax.plot(steps, rolling_hit_pct(stream, k), color="tab:blue", linewidth=2)
-    comm_ax.plot(steps, [m["comm_rows"] for m in stream], color="tab:green", linewidth=1.2)
-    comm_ax.plot(steps, [m["replace_rows"] for m in stream], color="tab:purple", linewidth=1, linestyle="--")
+    comm_ax.plot(steps, [m.comm_rows for m in stream], color="tab:green", linewidth=1.2)
+    comm_ax.plot(steps, [m.replace_rows for m in stream], color="tab:purple", linewidth=1, linestyle="--")
     hits_ax.set(ylabel="%-Hits", ylim=(0, hit_axis_top(per_mb)))
     comm_ax.set(ylabel="remote rows fetched", xlabel=f"minibatch (trainer rank {rank})", ylim=(0, None))
-    n = {a: sum(m.get("decision_applied") == a for m in stream) for a in ("replace", "skip")}
-    guarded = sum(m.get("decision_source") == "guard" for m in stream if m.get("decision_applied"))
+    n = {a: sum(m.decision_applied == a for m in stream) for a in ("replace", "skip")}
+    guarded = sum(m.decision_source == "guard" for m in stream if m.decision_applied)
     hits_ax.legend(handles=[Line2D([], [], color="tab:blue", alpha=0.35, label="per minibatch"),
                             Line2D([], [], color="tab:blue", linewidth=2, label=f"last {k} minibatches"),
                             Line2D([], [], color=REPLACE, label=f"replace ({n['replace']})"),
@@ -110,7 +110,7 @@ def overlay(runs: Sequence[Run], rank: int, k: int, path: Path) -> Path:
     curves = []
     for run in runs:
         stream = run.minibatches.get(rank, [])
-        steps = [m["step"] for m in stream]
+        steps = [m.step for m in stream]
         style = {"color": colors[labels.index(run.label) % len(colors)], "linewidth": 1.5, "label": run_title(run),
                  "linestyle": BUFFER_STYLES[fractions.index(run.fraction) % len(BUFFER_STYLES)]}
         curves.append(rolling_hit_pct(stream, k))

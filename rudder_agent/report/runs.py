@@ -1,17 +1,19 @@
-"""A live run or replay directory loaded once: config, summary and per-rank metric streams."""
+"""A live run or replay directory as the report reads it: its records, named, with the labels tables show."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
-from rudder_agent.config import BufferConfig, TrainConfig, current_names, read_run_config
+from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
-from rudder_agent.metrics import read_jsonl
-from rudder_agent.summary import summarize
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
+from rudder_agent.records.run import RunRecords, read_run, trace_dir
+from rudder_agent.records.stream import stream_ranks
+from rudder_agent.records.summary import summarize_records
 
 INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.inline}
 """Controllers the live prefetcher evaluates itself every minibatch, whatever the configured mode."""
@@ -21,29 +23,47 @@ INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.inl
 class Run:
     """What every table and plot reads about one run."""
 
-    path: Path
+    records: RunRecords
     name: str
-    config: TrainConfig
     summary: dict
-    minibatches: dict[int, list[dict]]  # kind=minibatch rows per rank, by step
-    controllers: dict[int, dict]  # kind=controller row per rank ({} if the rank was killed)
-    labels: dict[int, dict[int, str]]  # oracle labels (kind=oracle, from `rudder replay --labels`) per rank, by step
+    """summary.json, or computed from the streams when the run was killed before writing it."""
+
+    @property
+    def path(self) -> Path:
+        return self.records.path
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.records.config
+
+    @cached_property
+    def minibatches(self) -> dict[int, list[MinibatchMetrics]]:
+        """Minibatch records per rank, by step."""
+        return {rank: s.by_step() for rank, s in self.records.streams.items()}
+
+    @property
+    def controllers(self) -> dict[int, dict]:
+        """The kind=controller record per rank ({} if the rank was killed)."""
+        return {rank: s.controller for rank, s in self.records.streams.items()}
+
+    @property
+    def labels(self) -> dict[int, dict[int, str]]:
+        """Oracle labels (kind=oracle, from `rudder replay --labels`) per rank, by step."""
+        return {rank: s.labels for rank, s in self.records.streams.items()}
 
     @property
     def controller(self) -> str:
         return self.summary["controller"]
 
     @property
-    def replay(self) -> dict | None:
-        """The summary's replay block (of, mode, latency_minibatches, overrides) or None for a live run."""
-        return self.summary.get("replay")
+    def replay(self) -> ReplayBlock | None:
+        """The summary's replay block, None for a live run."""
+        return replay_block(self.summary)
 
     @property
     def settings(self) -> BufferConfig:
         """The controller's settings: the run's buffer config, with a replay's overrides on top."""
-        overrides = current_names(BufferConfig, (self.replay or {}).get("overrides", {}))  # older replays: "model"
-        known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
-        return self.config.buffer.model_copy(update=known)
+        return replayed_settings(self.config, self.replay)
 
     @property
     def fraction(self) -> float:
@@ -55,7 +75,7 @@ class Run:
         if self.controller == "none":
             return "-"
         if self.replay is not None:
-            return self.replay.get("mode") or "-"
+            return self.replay.mode or "-"
         return "inline" if self.controller in INLINE else self.config.buffer.mode
 
     @property
@@ -68,7 +88,7 @@ class Run:
             return f"massivegnn (P={s.period})"
         if name == "classifier" and s.classifier_path is not None:
             return f"classifier ({Path(s.classifier_path).stem})"
-        horizon = (self.replay or {}).get("overrides", {}).get("horizon")
+        horizon = self.replay.overrides.get("horizon") if self.replay is not None else None
         return f"oracle (H={horizon})" if name == "oracle" and horizon else name
 
     @property
@@ -79,14 +99,7 @@ class Run:
 
     def trace_dir(self) -> Path | None:
         """Where this run's access trace lives: its own directory, or the recording a replay was made of."""
-        for d in (self.path, Path(self.replay["of"]) if self.replay else None):
-            if d is not None and any(d.glob("trace-rank*.json")):
-                return d
-        return None
-
-
-def _rank(path: Path) -> int:
-    return int(re.fullmatch(r"metrics-rank(\d+)\.jsonl", path.name).group(1))
+        return trace_dir(self.path, self.replay)
 
 
 def load_run(path: Path) -> Run:
@@ -95,19 +108,10 @@ def load_run(path: Path) -> Run:
     if not (path / "config.json").exists():
         raise RudderError(f"{path} is not a run directory (no config.json): "
                           "give the output of `rudder train` or `rudder replay`")
-    streams = sorted(path.glob("metrics-rank*.jsonl"), key=_rank)
-    if not streams:
+    if not stream_ranks(path):
         raise RudderError(f"{path} holds no metrics-rank*.jsonl")
-    summary_path = path / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else summarize(path)
-    minibatches, controllers, labels = {}, {}, {}
-    for stream in streams:
-        rank, rows = _rank(stream), read_jsonl(stream)
-        minibatches[rank] = sorted((r for r in rows if r["kind"] == "minibatch"), key=lambda r: r["step"])
-        controllers[rank] = next((r for r in reversed(rows) if r["kind"] == "controller"), {})
-        labels[rank] = {r["step"]: r["label"] for r in rows if r["kind"] == "oracle"}
-    config = read_run_config(path / "config.json")
-    return Run(path, path.name, config, summary, minibatches, controllers, labels)
+    records = read_run(path)
+    return Run(records, path.name, records.summary or summarize_records(records))
 
 
 def load_runs(paths: list[Path]) -> list[Run]:

@@ -6,8 +6,8 @@ import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rudder_agent.passk import PassRate, wilson
 from rudder_agent.report.figures import rate_columns
-from rudder_agent.report.passk import PassRate, wilson
 
 Column = tuple[str, Callable[[dict], str]]
 """A Markdown column: header and how a row renders in it."""

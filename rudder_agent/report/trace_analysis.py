@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from rudder_agent.replay import bounds, load_recording, replay
+from rudder_agent.replay.bounds import bounds
+from rudder_agent.replay.labels import trajectory_labels
 from rudder_agent.report.figures import Labels
 from rudder_agent.report.runs import Run
 
@@ -30,14 +31,7 @@ def oracle_labels(run: Run, rank: int, horizon: int) -> Labels | None:
         return run.labels[rank]
     if run.replay is not None or skip_reason(run) is not None:
         return None
-    labels: Labels = {}
-
-    def collect(record: dict, kind: str) -> None:
-        if kind == "oracle":
-            labels[record["step"]] = record["label"]
-
-    replay(load_recording(run.path, rank), "recorded", collect, label_horizon=horizon, progress=False)
-    return labels
+    return trajectory_labels(run.path, rank, horizon)
 
 
 @cache

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from rudder_agent.metrics import read_jsonl
+from rudder_agent.records.stream import read_jsonl
 
 TINY = ["--dataset", "synthetic:4000", "--parts", "2", "--batch-size", "300"]
 ROLES = {"server-0", "server-1", "trainer-0", "trainer-1"}

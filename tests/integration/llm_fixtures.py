@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from rudder_agent.metrics import read_jsonl
+from rudder_agent.records.stream import read_jsonl
 from tests.integration.helpers import TINY, alive  # noqa: F401  (alive: re-exported for the llm tests)
 
 SERVER_SCRIPT = "serve_gguf.py"

@@ -11,8 +11,8 @@ import pytest
 
 from rudder_agent.buffer import BufferEngine, PersistentBuffer, ScoringPolicy
 from rudder_agent.cluster.fetch import CORRUPT_ENV
-from rudder_agent.metrics import read_jsonl
-from rudder_agent.traces import read_trace, read_trace_meta
+from rudder_agent.records.stream import read_jsonl
+from rudder_agent.records.trace import read_trace, read_trace_meta
 from tests.integration.reference import PERIOD, REFERENCE
 from tests.integration.helpers import STOPPED, assert_no_leftovers, links, minibatches, namespaces, rudder
 

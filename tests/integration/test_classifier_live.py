@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rudder_agent.metrics import read_jsonl
+from rudder_agent.records.stream import read_jsonl
 from tests.integration.helpers import minibatches, rudder, train
 from tests.integration.reference import BUFFER
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rudder_agent.metrics import read_jsonl
-from rudder_agent.traces import read_trace
+from rudder_agent.records.stream import read_jsonl
+from rudder_agent.records.trace import read_trace
 from tests.integration.helpers import ROLES, assert_no_leftovers
 
 pytestmark = pytest.mark.integration

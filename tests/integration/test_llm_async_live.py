@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rudder_agent.summary import write_summary
+from rudder_agent.records.summary import write_summary
 from tests.integration.helpers import minibatches
 from tests.integration.llm_fixtures import (
     ASKS_THE_MODEL,

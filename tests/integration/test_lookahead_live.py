@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rudder_agent.replay import replay_run
+from rudder_agent.replay.simulator import replay_run
 from tests.integration.helpers import minibatches, rudder, train
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from rudder_agent.cluster.netns import EmulatedNetwork, availability
-from rudder_agent.metrics import read_jsonl
+from rudder_agent.records.stream import read_jsonl
 from tests.integration.helpers import links, namespaces
 
 pytestmark = [pytest.mark.integration, pytest.mark.host_wide,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rudder_agent.metrics import read_jsonl
-from rudder_agent.replay.open_loop import AGREE_SOURCES
+from rudder_agent.records.stream import read_jsonl
+from rudder_agent.replay.open_loop.scoring import AGREE_SOURCES
 from tests.integration.helpers import rudder
 
 pytestmark = pytest.mark.integration

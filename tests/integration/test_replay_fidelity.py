@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rudder_agent.metrics import read_jsonl
-from rudder_agent.replay import bounds, replay_run
+from rudder_agent.records.stream import read_jsonl
+from rudder_agent.replay.bounds import bounds
+from rudder_agent.replay.simulator import replay_run
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,9 @@ from rudder_agent.classifiers.models import Head, make_body
 from rudder_agent.classifiers.train import train_classifier
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.errors import RudderError
-from rudder_agent.metrics import MetricsWriter, MinibatchMetrics
-from rudder_agent.replay import load_recording
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.stream import MetricsWriter
+from rudder_agent.replay.recording import load_recording
 from rudder_agent.replay.simulator import replay
 from tests.unit.test_replay import make_run
 

@@ -11,15 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from rudder_agent.classifiers import controller as controller_module
+from rudder_agent.classifiers.artifact import load_classifier, save_classifier
 from rudder_agent.classifiers.cli import classifiers_app
 from rudder_agent.classifiers.controller import ClassifierController
-from rudder_agent.classifiers.artifact import load_classifier, save_classifier
 from rudder_agent.classifiers.dataset import build_dataset, load_streams
 from rudder_agent.classifiers.features import CURRENT_SCHEMA, FEATURE_NAMES
 from rudder_agent.classifiers.train import train_classifier
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError
-from rudder_agent.replay import replay_run
+from rudder_agent.replay.simulator import replay_run
 from tests.unit.test_classifier import FACTS, mb, recorded_run
 
 

@@ -19,7 +19,7 @@ from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.llm.backends import ScriptedBackend
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.replay import load_recording
+from rudder_agent.replay.recording import load_recording
 from rudder_agent.replay.simulator import replay
 from tests.unit.test_replay import make_run
 

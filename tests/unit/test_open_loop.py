@@ -13,9 +13,13 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, WhatIf
 from rudder_agent.errors import InputError
 from rudder_agent.llm.backends import ScriptedBackend
-from rudder_agent.metrics import MetricsWriter, MinibatchMetrics
-from rudder_agent.replay.open_loop import (load_stream, open_loop, rebuild_windows, run_facts, summarize_rows,
-                                           windows_from_minibatches)
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.stream import MetricsWriter
+from rudder_agent.replay.open_loop import open_loop
+from rudder_agent.replay.open_loop.facts import run_facts
+from rudder_agent.replay.open_loop.scoring import summarize_rows
+from rudder_agent.replay.open_loop.stream import load_stream
+from rudder_agent.replay.open_loop.windows import rebuild_windows, windows_from_minibatches
 
 REPLACE = {"decision": "replace", "hits": "increase", "comm": "increase", "reason": "stale rows to refresh"}
 SKIP = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "steady"}
@@ -196,7 +200,7 @@ def test_summary_counts_validity_latency_and_sources():
 
 def test_old_runs_without_decision_records_are_reconstructed(tmp_path, script):
     old = [(r, k) for r, k in stream_rows() if k == "minibatch"]
-    windows = windows_from_minibatches([r for r, _ in old])
+    windows = windows_from_minibatches([MinibatchMetrics.model_validate(r) for r, _ in old])
     assert [[m.step for m in w.request.window] for w in windows] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9, 10],
                                                                        [11, 12, 13, 14]]
     assert [w.applied_step for w in windows] == [3, 6, 11, 15] and all(w.request.whatif is None for w in windows)
@@ -254,7 +258,7 @@ def test_a_missing_rank_is_an_input_error(tmp_path):
 
 
 def test_oracle_labels_from_a_labels_dir_or_computed_from_the_trace(tmp_path, script):
-    from rudder_agent.replay import replay_run
+    from rudder_agent.replay.simulator import replay_run
     from tests.unit.test_replay import make_run as make_traced_run, random_inputs
 
     run = make_run(tmp_path / "run", stream_rows())

@@ -14,9 +14,10 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
 from rudder_agent.errors import RudderError
-from rudder_agent.metrics import MetricsWriter, read_jsonl
-from rudder_agent.replay import load_recording, replay_run
-from rudder_agent.traces import TraceMeta, TraceWriter, write_trace_meta
+from rudder_agent.records.stream import MetricsWriter, read_jsonl
+from rudder_agent.records.trace import TraceMeta, TraceWriter, write_trace_meta
+from rudder_agent.replay.recording import load_recording
+from rudder_agent.replay.simulator import replay_run
 
 BOUNDS = [100, 200]  # rank 0 owns ids 0..99; 100..199 are remote
 
@@ -140,8 +141,8 @@ def test_recorded_needs_the_metric_stream(tmp_path):
 def test_measured_latency_is_controller_latency_over_minibatch_time(tmp_path):
     rows = [({"rank": 0, "epoch": s // 5, "step": s, "input_nodes": 1, "remote_inputs": 0, "comm_rows": 0,
               "comm_bytes": 0}, "minibatch") for s in range(10)]
-    rows += [({"epoch_time_s": 0.5}, "epoch"), ({"epoch_time_s": 0.5}, "epoch"),
-             ({"rank": 0, "latencies_s": [0.2, 0.25, 0.3]}, "controller")]
+    rows += [({"rank": 0, "epoch": e, "epoch_time_s": 0.5}, "epoch") for e in (0, 1)]
+    rows += [({"rank": 0, "latencies_s": [0.2, 0.25, 0.3]}, "controller")]
     run = make_run(tmp_path / "run", random_inputs(10), rows=rows)
     assert load_recording(run, 0).latency_minibatches() == 3  # 0.25 s / 0.1 s per minibatch, rounded up
 

@@ -12,12 +12,15 @@ import typer
 from typer.testing import CliRunner
 
 from rudder_agent.config import BufferConfig, TrainConfig
-from rudder_agent.metrics import MetricsWriter, MinibatchMetrics
-from rudder_agent.replay import replay_run
-from rudder_agent.report import PassOptions, load_runs, write_report
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.passk import PassOptions
+from rudder_agent.records.stream import MetricsWriter
+from rudder_agent.records.summary import write_summary
+from rudder_agent.replay.simulator import replay_run
+from rudder_agent.report.build import write_report
 from rudder_agent.report.cli import report_command
 from rudder_agent.report.figures import run_row
-from rudder_agent.summary import write_summary
+from rudder_agent.report.runs import load_runs
 from tests.unit.test_replay import make_run, random_inputs
 
 PER_EPOCH = 4

@@ -17,7 +17,7 @@ from rudder_agent.config import BufferConfig, GNNConfig, TrainConfig, TrainSetti
 from rudder_agent.llm.backends import BackendOptions
 from rudder_agent.llm.output import answer_schema
 from rudder_agent.options import field_default
-from rudder_agent.traces import read_trace_meta
+from rudder_agent.records.trace import read_trace_meta
 
 FLAG_TO_FIELD = {"buffer_fraction": "fraction", "method": "part_method", "model": "llm_model",
                  "llm_timeout": "llm_timeout_s", "sync": "mode"}

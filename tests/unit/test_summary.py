@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from rudder_agent.config import BufferConfig, TrainConfig
-from rudder_agent.metrics import MetricsWriter, MinibatchMetrics
-from rudder_agent.summary import write_summary
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.stream import MetricsWriter
+from rudder_agent.records.summary import write_summary
 
 EPOCH_TIMES = {0: [10.0, 2.0, 3.0, 20.0], 1: [1.0, 7.0, 1.0, 1.0]}
 """Seconds per epoch of each trainer. Slowest per epoch: 10, 7, 3, 20; its median after the first is 7.
@@ -41,3 +42,15 @@ def test_epoch_time_is_the_median_after_the_first_of_the_slowest_trainer(tmp_pat
 def test_a_single_epoch_is_its_own_time(tmp_path: Path) -> None:
     s = write_run(tmp_path / "run", {0: [4.0], 1: [5.0]})
     assert (s["epoch_times_s"], s["epoch_time_s"]) == ([5.0], 5.0)
+
+
+def test_trainers_are_pooled_in_the_order_of_their_file_names(tmp_path: Path) -> None:
+    """The pooling order fixes float sums and which trainer's agent record is shown: rank 10 comes before rank 2."""
+    run = tmp_path / "run"
+    write_run(run, {2: [1.0], 10: [1.0]})
+    for rank in (2, 10):
+        writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")
+        writer.write({"rank": rank, "capacity": rank, "agent": {"rank": rank}}, "controller")
+        writer.close()
+    s = write_summary(run)
+    assert s["agent"] == {"rank": 10} and s["capacity"] == [2, 10]

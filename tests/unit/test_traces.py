@@ -6,8 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rudder_agent.metrics import MetricsWriter, MinibatchMetrics, read_jsonl
-from rudder_agent.traces import TraceWriter, decode_ids, encode_ids, read_trace
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.stream import MetricsWriter, read_jsonl
+from rudder_agent.records.trace import TraceWriter, decode_ids, encode_ids, read_trace
 
 
 @given(st.lists(st.integers(0, 2**40), max_size=200))

@@ -142,7 +142,8 @@ def test_a_recorded_whatif_is_used_as_is(version) -> None:
 def test_between_answers_the_agent_keeps_a_lookahead_buffer_reranking(tmp_path, policy, idle) -> None:
     """A slow agent (answers 4 minibatches late) must not freeze a buffer whose re-ranking is free."""
     from rudder_agent.agent.controller import LLMController
-    from rudder_agent.replay import load_recording, replay
+    from rudder_agent.replay.recording import load_recording
+    from rudder_agent.replay.simulator import replay
     from tests.unit.test_replay import SKIP_ANSWER, make_run, random_inputs
 
     script = tmp_path / "skip.jsonl"

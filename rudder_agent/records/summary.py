@@ -1,40 +1,46 @@
-"""Roll the per-rank metric streams of a run up into ``summary.json``."""
+"""The summary record (``summary.json``): a run's metric streams rolled up over all its trainers."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from rudder_agent.config import read_run_config
-from rudder_agent.metrics import median_after_first, read_jsonl
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.epoch import median_after_first
+from rudder_agent.records.run import RunRecords, read_run
 
 
 def summarize(run_dir: Path) -> dict:
     """Totals over all trainers; epoch time is the slowest trainer's, median after the first epoch."""
-    cfg = read_run_config(run_dir / "config.json")
-    ranks = sorted(run_dir.glob("metrics-rank*.jsonl"))
+    return summarize_records(read_run(run_dir))
+
+
+def summarize_records(run: RunRecords) -> dict:
+    """:func:`summarize` of a run already read."""
+    cfg = run.config
     minibatches, epochs, evals, controllers = [], [], [], []
-    for path in ranks:
-        rows = read_jsonl(path)
-        minibatches += [r for r in rows if r["kind"] == "minibatch"]
-        epochs += [r for r in rows if r["kind"] == "epoch"]
-        evals += [r for r in rows if r["kind"] == "eval"]
-        controllers += [r for r in rows if r["kind"] == "controller"]
+    for rank in sorted(run.streams, key=str):  # file-name order (rank 10 before 2): it fixes the float sums
+        stream = run.streams[rank]
+        minibatches += stream.minibatches
+        epochs += stream.epochs
+        evals += stream.evals
+        controllers += stream.controllers
     epoch_time = defaultdict(float)
     for e in epochs:
-        epoch_time[e["epoch"]] = max(epoch_time[e["epoch"]], e["epoch_time_s"])
+        epoch_time[e.epoch] = max(epoch_time[e.epoch], e.epoch_time_s)
     n_epochs = len(epoch_time)
-    total = lambda key: int(sum(m[key] for m in minibatches))  # noqa: E731
+    total = lambda key: int(sum(getattr(m, key) for m in minibatches))  # noqa: E731
     inputs, remote, hits = total("input_nodes"), total("remote_inputs"), total("hits")
-    ev = evals[0] if evals else {}
+    ev = evals[0].model_dump() if evals else {}
     warm_rows = int(sum(c.get("warm_rows", 0) for c in controllers))
     comm_rows = total("comm_rows") + warm_rows
     row_bytes = total("comm_bytes") // total("comm_rows") if total("comm_rows") else 0
     window = cfg.buffer.window if cfg.buffer.controller != "none" else 0  # minibatches sampled ahead
-    wire = [e["wire_rx_bytes"] for e in epochs if e.get("wire_rx_bytes") is not None]
+    wire = [e.wire_rx_bytes for e in epochs if e.wire_rx_bytes is not None]
     return {
         "dataset": cfg.dataset,
         "parts": cfg.parts,
@@ -63,10 +69,10 @@ def summarize(run_dir: Path) -> dict:
         "wire_bytes_per_epoch": sum(wire) / n_epochs if wire and n_epochs else None,
         "epoch_time_s": median_after_first(epoch_time[k] for k in sorted(epoch_time)),
         "epoch_times_s": [epoch_time[k] for k in sorted(epoch_time)],
-        "agent_wait_s": float(sum(m["t_wait"] for m in minibatches)),
+        "agent_wait_s": float(sum(m.t_wait for m in minibatches)),
         # the look-ahead window's sampled input ids (its blocks come on top)
         "window_ids_bytes": int(8 * window * (inputs / len(minibatches) if minibatches else 0)),
-        "keep_ms_median": 1000 * float(np.median([m.get("t_keep", 0.0) for m in minibatches])) if minibatches else 0.0,
+        "keep_ms_median": 1000 * float(np.median([m.t_keep for m in minibatches])) if minibatches else 0.0,
         "val_acc": ev.get("val_acc"),
         "test_acc": ev.get("test_acc"),
         "majority_test_acc": ev.get("majority_test_acc"),
@@ -74,16 +80,16 @@ def summarize(run_dir: Path) -> dict:
     }
 
 
-def replacement_interval(minibatches: list[dict]) -> float | None:
-    """Mean number of minibatches between consecutive applied decisions, per trainer."""
+def replacement_interval(minibatches: Sequence[MinibatchMetrics]) -> float | None:
+    """Mean number of minibatches between consecutive applied decisions (idle ones included), per trainer."""
     gaps = []
-    for rank in {m["rank"] for m in minibatches}:
-        steps = sorted(m["step"] for m in minibatches if m["rank"] == rank and m["decision_applied"])
+    for rank in {m.rank for m in minibatches}:
+        steps = sorted(m.step for m in minibatches if m.rank == rank and m.decision_applied)
         gaps += list(np.diff(steps))
     return float(np.mean(gaps)) if gaps else None
 
 
-def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict:
+def controller_summary(controllers: list[dict], minibatches: list[MinibatchMetrics]) -> dict:
     """Decision counts, latency percentiles and capacities over all trainers."""
     decisions = Counter()
     latencies: list[float] = []
@@ -101,8 +107,8 @@ def controller_summary(controllers: list[dict], minibatches: list[dict]) -> dict
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
         "replacement_interval": replacement_interval(minibatches),
-        "applied": dict(Counter(f"{m['decision_source']}:{m['decision_applied']}" for m in minibatches
-                                if m.get("decision_applied"))),
+        "applied": dict(Counter(f"{m.decision_source}:{m.decision_applied}" for m in minibatches
+                                if m.decision_applied)),
         "verified_rows": int(sum(c.get("verified_rows", 0) for c in controllers)),
         "keep_memory_bytes": max((c.get("keep_memory_bytes", 0) for c in controllers), default=0),
         "agent": controllers[0].get("agent", {}) if controllers else {},

@@ -21,10 +21,21 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from rudder_agent.decision import Direction
+from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.decisions import decided
 
 Target = Literal["hits", "comm"]
 DIRECTIONS = frozenset(get_args(Direction))
 Z95 = math.sqrt(3.841458820694124)  # sqrt of the chi-square(1) 95% quantile = 1.95996...
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """How Pass@1 windows are judged: k minibatches a side, and the changes that count as unchanged."""
+
+    k: int = 5
+    eps_hits: float = 1.0
+    eps_comm: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,35 +71,36 @@ def direction(change: float, eps: float) -> Direction:
     return "increase" if change > 0 else "decrease"
 
 
-def window_change(before: Sequence[dict], after: Sequence[dict], target: Target) -> float | None:
+def window_change(before: Sequence[MinibatchMetrics], after: Sequence[MinibatchMetrics],
+                  target: Target) -> float | None:
     """After minus before: %-Hits points, or comm rows per minibatch in percent; None if undefined."""
     if not before or not after:
         return None
     if target == "hits":
-        remote_b, remote_a = (sum(m["remote_inputs"] for m in w) for w in (before, after))
+        remote_b, remote_a = (sum(m.remote_inputs for m in w) for w in (before, after))
         if not remote_b or not remote_a:
             return None
-        return 100.0 * (sum(m["hits"] for m in after) / remote_a - sum(m["hits"] for m in before) / remote_b)
-    mean_b, mean_a = (sum(m["comm_rows"] for m in w) / len(w) for w in (before, after))
+        return 100.0 * (sum(m.hits for m in after) / remote_a - sum(m.hits for m in before) / remote_b)
+    mean_b, mean_a = (sum(m.comm_rows for m in w) / len(w) for w in (before, after))
     if not mean_b:
         return 0.0 if not mean_a else math.inf
     return 100.0 * (mean_a - mean_b) / mean_b
 
 
-def judge(stream: Sequence[dict], target: Target, k: int = 5, eps: float = 1.0) -> list[Judgement]:
+def judge(stream: Sequence[MinibatchMetrics], target: Target, k: int = 5, eps: float = 1.0) -> list[Judgement]:
     """Judge every applied decision of one trainer's minibatch stream (sorted by step) that carries a prediction."""
     if k < 1:
         raise ValueError("the window k must be >= 1 minibatch")
     out = []
     for i, m in enumerate(stream):
-        expected = m.get(f"expected_{target}")
-        if m.get("decision_applied") is None or expected not in DIRECTIONS:
+        expected = getattr(m, f"expected_{target}")
+        if not decided(m) or expected not in DIRECTIONS:
             continue
         change = window_change(stream[max(0, i - k):i], stream[i:i + k], target)
         if change is None:
             continue
         observed = direction(change, eps)
-        out.append(Judgement(m["step"], m["decision_applied"], expected, observed, change, observed == expected))
+        out.append(Judgement(m.step, m.decision_applied, expected, observed, change, observed == expected))
     return out
 
 

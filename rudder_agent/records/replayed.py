@@ -1,0 +1,34 @@
+"""The replay block of a replay's records: which run was replayed, how, and which settings it overrode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rudder_agent.config import BufferConfig, TrainConfig, current_names
+
+
+class ReplayBlock(BaseModel):
+    """``replay`` in a replay's kind=controller record and ``summary.json`` (absent from a live run's)."""
+
+    of: str | None = Field(None, description="the recorded run directory that was replayed")
+    mode: str | None = Field(None, description="how decisions reached the buffer (async, sync, inline, recorded)")
+    latency_minibatches: int | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict, description="settings given on top of the recorded run's")
+
+
+def replay_block(summary: dict) -> ReplayBlock | None:
+    """A summary's replay block, None for a live run."""
+    block = summary.get("replay")
+    return None if block is None else ReplayBlock.model_validate(block)
+
+
+def replayed_settings(config: TrainConfig, replay: ReplayBlock | None) -> BufferConfig:
+    """The settings a run's decisions were made with: its buffer config, with a replay's overrides on top.
+
+    Overrides recorded under an older setting name are read under the current one.
+    """
+    overrides = current_names(BufferConfig, replay.overrides if replay is not None else {})
+    known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
+    return config.buffer.model_copy(update=known)
