@@ -21,7 +21,9 @@ from pathlib import Path
 
 from rudder_agent.agent.configuration import AgentConfig
 from rudder_agent.agent.controller import make_backend
-from rudder_agent.agent.nodes import DecisionMaker, answer_logprobs, build_context, collect_metrics
+from rudder_agent.agent.context import Context
+from rudder_agent.agent.model_nodes import answer_logprobs
+from rudder_agent.agent.nodes import build_context, collect_metrics
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.llm.output import decision_logodds
@@ -53,7 +55,7 @@ def main() -> None:
     config = AgentConfig(model=args.model, prompt_version=args.prompt_version, n_threads=args.threads,
                          swap_test="on", timeout_s=120)
     backend = make_backend(config)
-    maker = DecisionMaker(backend, PromptSet.load(config.prompts_dir, config.prompt_version), config)
+    context = Context(backend, PromptSet.load(config.prompts_dir, config.prompt_version), config)
     rows = []
     try:
         for window in windows:
@@ -63,7 +65,7 @@ def main() -> None:
             state = AgentState(facts=facts, request=window.request)
             state = state.model_copy(update=collect_metrics(state))
             state = state.model_copy(update={**build_context(state), "whatif": whatif})
-            shown, swapped = (decision_logodds(answer_logprobs(backend.invoke(maker.prompt(s))))
+            shown, swapped = (decision_logodds(answer_logprobs(backend.invoke(context.prompt(s))))
                               for s in (state, state.model_copy(update={"whatif": whatif.swapped()})))
             rows.append({"step": window.request.step, "favours": whatif.favours, "logodds_shown": shown,
                          "logodds_swapped": swapped})

@@ -99,6 +99,7 @@ class DecisionOutcome(BaseModel):
     reason: str = ""
     latency_s: float = 0.0
     whatif: WhatIf | None = Field(None, description="the counterfactuals the decision was made with, if any")
+    route: list[str] = Field(default_factory=list, description="the agent's graph: the nodes that reached it")
 
 
 class DecisionRecord(BaseModel):

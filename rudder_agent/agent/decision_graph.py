@@ -3,7 +3,8 @@
 The model, prompt version and chain-of-thought switch come from $RUDDER_AGENT_MODEL,
 $RUDDER_AGENT_PROMPT and $RUDDER_AGENT_COT (defaults: the embedded SmolLM2, v2, off). The
 backend starts on the first model call, so importing this module starts nothing. Studio's
-input is an AgentState: `facts`, `request` and, optionally, `history`.
+input is an AgentInput: `facts`, `request` and, optionally, `history`; its output state names
+the nodes the request passed in `route` (and in `outcome.route`).
 """
 
 from __future__ import annotations

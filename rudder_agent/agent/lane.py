@@ -1,17 +1,16 @@
 """The model asked on a thread of its own, so requests the guard or the what-if settle never wait behind it.
 
 Asynchronous mode only. The controller's thread runs the graph for every request; when a choice
-needs the model, the Decision Maker hands the prompt to this lane and the request is answered
-later (:meth:`ModelLane.take`). A contested request that comes while the model still answers an
-earlier one is not answered at all (the model decides every contested choice or none; the guard
-does not stand in for it). On a starved host this keeps the what-if's quick answers flowing:
-before, one slow model call held every later request until it returned.
+needs the model, the graph's Hand-off node gives the request to this lane and the request is
+answered later (:meth:`ModelLane.take`). A contested request that comes while the model still
+answers an earlier one is not answered at all (the model decides every contested choice or none;
+the guard does not stand in for it). On a starved host this keeps the what-if's quick answers
+flowing while one slow model call runs.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -21,16 +20,15 @@ if TYPE_CHECKING:
 
 @dataclass
 class Asked:
-    """One consultation of the model: the graph state it was asked from, and the reply or the error it ended with."""
+    """One consultation of the model: the graph state it was asked from, and what the consultation returned."""
 
     state: AgentState
-    consult: Callable[[AgentState], Any]
-    """The Decision Maker's consultation of the model (blocking): run on the lane's thread."""
+    consult: Callable[[AgentState], dict[str, Any]]
+    """The graph's Ask Model node (blocking; it turns any failure into a fault): run on the lane's thread."""
     conclude: Callable[[Asked, list], tuple]
-    """The Decision Maker's check of the reply: run by the controller when it takes the answer."""
-    reply: Any = None
-    error: Exception | None = None
-    seconds: float = 0.0
+    """The graph's reading of the reply: run by the controller when it takes the answer."""
+    answer: dict[str, Any] | None = None
+    """``consult``'s state update (the reply, or the fault), once it returned."""
 
 
 class ModelLane:
@@ -51,7 +49,7 @@ class ModelLane:
         """An answer waits to be taken."""
         return self._done.is_set()
 
-    def ask(self, state: AgentState, consult: Callable[[AgentState], Any],
+    def ask(self, state: AgentState, consult: Callable[[AgentState], dict[str, Any]],
             conclude: Callable[[Asked, list], tuple]) -> bool:
         """Start ``consult(state)`` on the lane's thread; False when the model still answers (or its answer waits)."""
         if not self.free:
@@ -69,11 +67,6 @@ class ModelLane:
         return asked
 
     def _call(self, asked: Asked) -> None:
-        tic = time.perf_counter()
-        try:
-            asked.reply = asked.consult(asked.state)
-        except Exception as err:  # reported as a counted fallback when taken, like a synchronous failure
-            asked.error = err
-        asked.seconds = time.perf_counter() - tic
+        asked.answer = asked.consult(asked.state)
         self._done.set()
         self.notify()

@@ -100,7 +100,7 @@ def test_embedded_smollm2_answers_validly_through_the_graph():
 
 
 def _last_state(ctl: LLMController):
-    """The state the Decision Maker saw on the last request, rebuilt for measuring prompt size."""
+    """The state the model was asked from on the last request, rebuilt for measuring prompt size."""
     from rudder_agent.agent.nodes import build_context, collect_metrics
     from rudder_agent.agent.state import AgentState
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rudder_agent.paths import PROJECT_ROOT
-from tests.unit.test_decision_graph import studio_input
+from tests.unit.test_decision_graph import STUDIO_ROUTE, studio_input
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +54,7 @@ def test_langgraph_dev_runs_the_decision_graph_offline(tmp_path: Path) -> None:
     assert outcome["source"] == "model" and outcome["decision"] == "skip", outcome
     assert outcome["reason"] == ANSWER["reason"]  # the scripted model answered, through the graph
     assert result["state"]["window"]["last_step"] == 9 and result["state"]["history"][-1]["step"] == 9
+    assert result["state"]["route"] == STUDIO_ROUTE and outcome["route"] == STUDIO_ROUTE  # the path Studio shows
     assert result["exit_code"] == 0 and result["port_free"], log
     assert "Traceback" not in log
     print(f"\nstudio: started in {result['startup_s']:.1f} s, network namespace: {bool(prefix)}")

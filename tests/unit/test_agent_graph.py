@@ -39,16 +39,46 @@ def script(tmp_path):
     return path
 
 
-def test_graph_runs_the_four_nodes_in_order(script):
+MODEL_ROUTE = ["metrics_collector", "context_builder", "guard", "ask_model", "read_answer"]
+"""A request the guard leaves to the model, without a what-if (none recorded, no buffer to fork)."""
+
+
+def test_graph_runs_the_nodes_of_the_requests_route_in_order(script):
     config = AgentConfig(model=f"scripted:{script}")
     prompts = PromptSet.load(PROMPTS_DIR, "v1")
     graph = build_graph(make_backend(config), prompts, config)
     steps = [name for chunk in graph.stream(AgentState(facts=FACTS, request=request(9, 30)), stream_mode="updates")
              for name in chunk]
-    assert steps == ["metrics_collector", "context_builder", "what_if", "decision_maker"]
+    assert steps == [*MODEL_ROUTE, "record"]
     result = graph.invoke({"facts": FACTS.model_dump(), "request": request(9, 30).model_dump()})
     assert result["outcome"].decision == "skip" and result["outcome"].source == "model"  # second scripted answer
     assert len(result["history"]) == 1
+    assert result["route"] == [*MODEL_ROUTE, "record"] and result["outcome"].route == [*MODEL_ROUTE, "record"]
+
+
+@pytest.mark.parametrize("req, route, source", [
+    (request(9, 30, stale=0), ["metrics_collector", "context_builder", "guard", "record"], "guard"),
+    (request(9, 30), [*MODEL_ROUTE, "record"], "model"),
+    (request(19, 30), [*MODEL_ROUTE, "fallback", "record"], "fallback"),  # the third scripted answer is not JSON
+])
+def test_each_outcome_carries_the_route_that_reached_it(script, req, route, source):
+    ctl = LLMController(AgentConfig(model=f"scripted:{script}"))
+    ctl.setup(FACTS)
+    if source == "fallback":
+        ctl.decide(request(9, 30))
+        ctl.decide(request(14, 30))
+    outcome = ctl.decide(req)
+    assert (outcome.source, outcome.route) == (source, route)
+
+
+def test_a_passs_own_fields_do_not_carry_into_the_next_request(script):
+    """Only facts, request and history go in: a previous pass's outcome, fault or route is not read."""
+    config = AgentConfig(model=f"scripted:{script}")
+    graph = build_graph(make_backend(config), PromptSet.load(PROMPTS_DIR, "v2"), config)
+    first = graph.invoke(AgentState(facts=FACTS, request=request(9, 30)))
+    again = graph.invoke(AgentState(**{**first, "request": request(19, 30), "fault": "stale"}))
+    assert again["outcome"].request_step == 19 and again["outcome"].decision == "skip"  # the second answer
+    assert again["route"] == [*MODEL_ROUTE, "record"] and len(again["history"]) == 2
 
 
 def test_controller_carries_history_and_measures_effects(script):
@@ -103,5 +133,6 @@ def test_studio_module_exposes_the_graph_without_starting_a_backend(script, monk
     assert specs == {"rudder_decision": "rudder_agent.agent.decision_graph:graph"}  # the packaged module
     module, name = specs["rudder_decision"].split(":")
     graph = runpy.run_module(module)[name]  # a fresh import: it reads $RUDDER_AGENT_MODEL now
-    assert set(graph.get_graph().nodes) >= {"metrics_collector", "context_builder", "decision_maker"}
+    assert set(graph.get_graph().nodes) >= {"metrics_collector", "context_builder", "what_if", "guard", "no_difference",
+                                            "ask_model", "read_answer", "swap_test", "fallback", "record"}
     assert graph.invoke({"facts": FACTS, "request": request(9, 30)})["outcome"].decision == "replace"

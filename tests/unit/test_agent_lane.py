@@ -52,6 +52,8 @@ def request(step: int, replace_rows: int, skip_rows: int) -> DecisionRequest:
 
 CONTESTED = (400, 500)  # replace saves 20% of skip's rows: the model decides
 SETTLED = (500, 499)  # 0.2% apart, below the 0.5% threshold: the what-if decides (no-difference)
+SETTLED_ROUTE = ["metrics_collector", "context_builder", "what_if", "guard", "no_difference"]
+"""The route of a request that brings its what-if, up to where the what-if settles it or the model is asked."""
 
 
 def until(predicate, what: str) -> None:
@@ -85,6 +87,7 @@ def test_settled_requests_are_answered_while_the_model_thinks(agent):
         runner.submit(request(19, *SETTLED))
         settled = answer_of(runner)  # while the model is still inside its call
         assert (settled.request_step, settled.source, settled.decision) == (19, "no-difference", "skip")
+        assert settled.route == [*SETTLED_ROUTE, "record"]
 
         runner.submit(request(29, *CONTESTED))  # the model is busy: this one goes unanswered, not guarded
         until(lambda: runner.stats.unanswered["busy"] == 1, "the busy request")
@@ -94,6 +97,7 @@ def test_settled_requests_are_answered_while_the_model_thinks(agent):
         late = answer_of(runner)
         assert (late.request_step, late.source, late.decision) == (9, "model", "replace")
         assert late.whatif is not None and late.whatif.favours == "replace"
+        assert late.route == [*SETTLED_ROUTE, "hand_off", "read_answer", "record"]  # handed off, read when taken
     finally:
         runner.close()
     assert dict(runner.stats.unanswered) == {"asked": 1, "busy": 1}
@@ -113,6 +117,7 @@ def test_a_failed_late_call_falls_back_and_counts_invalid(agent):
         runner.close()
     assert (late.source, late.valid, late.decision) == ("fallback", False, "skip")
     assert "ConnectionError: model server went away" in late.reason
+    assert late.route == [*SETTLED_ROUTE, "hand_off", "fallback", "record"]
     assert dict(runner.stats.decisions) == {"invalid": 1}
 
 

@@ -1,4 +1,5 @@
-"""Each node of the decision graph on its own: collector, context builder, guard, decision maker."""
+"""The nodes of the decision graph: collector and context builder on their own; guard, model, fallback and
+record through the graph, from the state the first two nodes leave."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
-from rudder_agent.agent import nodes
+from rudder_agent.agent import model_nodes
 from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.guard import Guard, rule_decision
-from rudder_agent.agent.nodes import DecisionMaker, build_context, collect_metrics
+from rudder_agent.agent.nodes import build_context, collect_metrics
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState, HistoryEntry, Progress
 from rudder_agent.decision import DecisionRequest, StaticFacts
@@ -40,14 +42,18 @@ def state(hits: list[int], first: int = 0, stale: int = 20, occupancy: int = 2_0
 
 
 def prepared(s: AgentState) -> AgentState:
-    """The state as the Decision Maker sees it, after the first two nodes."""
+    """The state as the first two nodes leave it."""
     s = s.model_copy(update=collect_metrics(s))
     return s.model_copy(update=build_context(s))
 
 
-def maker(*answers: str, **config) -> DecisionMaker:
-    return DecisionMaker(FakeListChatModel(responses=list(answers) or ["unused"]), PROMPTS,
-                         AgentConfig(model="scripted:unused", **config))
+def decide(chat, **config):
+    """The graph with ``chat`` as its model: state in, the final state's fields out."""
+    return build_graph(chat, PROMPTS, AgentConfig(model="scripted:unused", **config)).invoke
+
+
+def maker(*answers: str, **config):
+    return decide(FakeListChatModel(responses=list(answers) or ["unused"]), **config)
 
 
 def test_collector_hits_are_per_window_not_cumulative():
@@ -127,15 +133,15 @@ def test_rule_fallback(hits, stale, occupancy, expected):
     assert rule_decision(window, low_hit_pct=50.0) == expected
 
 
-def test_decision_maker_returns_the_models_validated_answer(monkeypatch):
+def test_the_models_validated_answer_is_the_decision(monkeypatch):
     clock = [100.0]  # the node's clock, advanced only by the model call: latency is the call's, exactly
-    monkeypatch.setattr(nodes, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(model_nodes, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
 
     def model(_):
         clock[0] += 2.5
         return AIMessage(json.dumps(ANSWER))
 
-    out = DecisionMaker(RunnableLambda(model), PROMPTS, AgentConfig(model="scripted:unused"))(prepared(state([40, 20])))
+    out = decide(RunnableLambda(model))(prepared(state([40, 20])))
     outcome = out["outcome"]
     assert (outcome.source, outcome.valid, outcome.decision) == ("model", True, "replace")
     assert (outcome.expected_hits, outcome.expected_comm) == ("increase", "increase")
@@ -144,10 +150,9 @@ def test_decision_maker_returns_the_models_validated_answer(monkeypatch):
     assert (entry.step, entry.decision, entry.source, entry.expected_hits) == (1, "replace", "model", "increase")
 
 
-def test_decision_maker_guard_skips_without_calling_the_model():
+def test_the_guard_skips_without_calling_the_model():
     never = RunnableLambda(lambda _: pytest.fail("the model must not be called"))
-    dm = DecisionMaker(never, PROMPTS, AgentConfig(model="scripted:unused"))
-    outcome = dm(prepared(state([40, 20], stale=0)))["outcome"]
+    outcome = decide(never)(prepared(state([40, 20], stale=0)))["outcome"]
     assert (outcome.source, outcome.decision, outcome.valid) == ("guard", "skip", True)
 
 
@@ -165,8 +170,7 @@ def test_backend_errors_fall_back(error):
     def fail(_):
         raise error
 
-    dm = DecisionMaker(RunnableLambda(fail), PROMPTS, AgentConfig(model="scripted:unused", fallback="rule"))
-    outcome = dm(prepared(state([40, 20])))["outcome"]
+    outcome = decide(RunnableLambda(fail), fallback="rule")(prepared(state([40, 20])))["outcome"]
     assert (outcome.source, outcome.valid, outcome.decision) == ("fallback", False, "replace")
     assert outcome.reason.startswith(f"backend error: {type(error).__name__}")
 

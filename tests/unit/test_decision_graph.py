@@ -21,6 +21,8 @@ FACTS = StaticFacts(dataset="cora", num_nodes=2708, num_edges=10556, num_parts=2
 MODULE = "rudder_agent.agent.decision_graph"
 ANSWER = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "scripted"}
 REASONED = {"reasoning": "hits are steady and the buffer is full", **ANSWER}
+STUDIO_ROUTE = ["metrics_collector", "context_builder", "guard", "ask_model", "read_answer", "record"]
+"""The nodes :func:`studio_input` passes: no what-if (none recorded, no buffer to fork), so the model decides."""
 
 
 def studio_input() -> dict:
@@ -54,8 +56,10 @@ def load_studio_graph(monkeypatch, tmp_path, answer: dict, **env: str):
 def test_the_defaults_are_the_runs_defaults(monkeypatch, tmp_path):
     module, loaded = load_studio_graph(monkeypatch, tmp_path, ANSWER)
     assert (module.config.prompt_version, module.config.cot, loaded) == ("v2", False, ["v2"])
-    outcome = module.graph.invoke(studio_input())["outcome"]
+    result = module.graph.invoke(studio_input())
+    outcome = result["outcome"]
     assert (outcome.source, outcome.decision, outcome.reason) == ("model", "skip", "scripted")
+    assert result["route"] == outcome.route == STUDIO_ROUTE
 
 
 @pytest.mark.parametrize("cot", ["1", "true", "yes"])

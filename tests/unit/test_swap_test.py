@@ -8,7 +8,10 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from rudder_agent.agent.configuration import AgentConfig
-from rudder_agent.agent.nodes import DecisionMaker, build_context, collect_metrics, swap_test
+from rudder_agent.agent.context import Context
+from rudder_agent.agent.graph import build_graph
+from rudder_agent.agent.model_nodes import swap_test
+from rudder_agent.agent.nodes import build_context, collect_metrics
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.config import BufferConfig
@@ -80,23 +83,25 @@ def test_the_model_is_asked_again_with_the_figures_swapped(reads, expected):
     config = AgentConfig(model="scripted:unused.jsonl", swap_test="on")
     prompts = PromptSet.load(PROMPTS_DIR, "v2")
     chat = BiasedReader(reads)
-    maker = DecisionMaker(chat, prompts, config)
     state = state_of(request(9, *CONTESTED))
-    outcome = maker(state)["outcome"]
+    outcome = build_graph(chat, prompts, config).invoke(state)["outcome"]
     assert (outcome.source, outcome.valid, outcome.decision) == ("model", True, expected)
     assert outcome.reason.startswith("swap test") and "(said replace)" in outcome.reason
+    assert outcome.route[-4:] == ["ask_model", "read_answer", "swap_test", "record"]
     assert len(chat.seen) == 2
     swapped = state.model_copy(update={"whatif": state.whatif.swapped()})
-    assert chat.seen[1] == maker.prompt(swapped) != chat.seen[0]  # the second prompt shows the swapped figures
+    prompt = Context(chat, prompts, config).prompt
+    assert chat.seen[1] == prompt(swapped) != chat.seen[0]  # the second prompt shows the swapped figures
     assert (swapped.whatif.replace_rows, swapped.whatif.skip_rows) == (CONTESTED[1], CONTESTED[0])
 
 
 def test_without_the_swap_test_one_call_and_the_models_word():
     chat = BiasedReader([0.0, 0.3])
-    maker = DecisionMaker(chat, PromptSet.load(PROMPTS_DIR, "v2"),
-                          AgentConfig(model="llamacpp:smollm2-135m", swap_test="off"))
-    outcome = maker(state_of(request(9, *CONTESTED)))["outcome"]
+    graph = build_graph(chat, PromptSet.load(PROMPTS_DIR, "v2"), AgentConfig(model="llamacpp:smollm2-135m",
+                                                                           swap_test="off"))
+    outcome = graph.invoke(state_of(request(9, *CONTESTED)))["outcome"]
     assert (outcome.decision, len(chat.seen)) == ("replace", 1)
+    assert "swap_test" not in outcome.route
 
 
 def free(req):
@@ -110,9 +115,9 @@ def test_by_default_the_swap_test_decides_where_replacing_costs_rows(replace_is_
     config = AgentConfig(model="llamacpp:smollm2-135m")
     assert config.swap_test == "auto" and config.backend_options().top_logprobs > 0
     chat = BiasedReader([0.0, 0.3])  # reads the figures: prefers replace less when they favour replace
-    maker = DecisionMaker(chat, PromptSet.load(PROMPTS_DIR, "v2"), config)
+    graph = build_graph(chat, PromptSet.load(PROMPTS_DIR, "v2"), config)
     req = request(9, *CONTESTED)
-    outcome = maker(state_of(free(req) if replace_is_free else req))["outcome"]
+    outcome = graph.invoke(state_of(free(req) if replace_is_free else req))["outcome"]
     assert (outcome.source, outcome.decision, len(chat.seen)) == ("model", decision, calls)
 
 
@@ -122,7 +127,8 @@ def test_auto_on_a_backend_without_logprobs_is_the_models_word():
     assert not config.reads_logprobs and config.backend_options().top_logprobs == 0
     make_chat_model(config.model, config.backend_options())  # not refused (as "on" is)
     chat = BiasedReader([0.0, 0.3])
-    outcome = DecisionMaker(chat, PromptSet.load(PROMPTS_DIR, "v2"), config)(state_of(request(9, *CONTESTED)))["outcome"]
+    outcome = build_graph(chat, PromptSet.load(PROMPTS_DIR, "v2"), config).invoke(state_of(request(9, *CONTESTED)))
+    outcome = outcome["outcome"]
     assert (outcome.decision, len(chat.seen)) == ("replace", 1)
 
 

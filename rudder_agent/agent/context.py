@@ -1,0 +1,50 @@
+"""What the decision graph's nodes share: the model, the prompts, the settings and, asynchronously, the lane.
+
+Made once per graph and bound to its nodes when the graph is built. It holds live objects (a chat
+backend that may run an embedded server, the lane's thread), so it is not passed per invocation:
+Studio, which sends only JSON, runs the same graph the controller does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from langchain_core.messages import BaseMessage
+
+from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.agent.guard import Guard
+from rudder_agent.agent.lane import ModelLane
+from rudder_agent.agent.prompts import PromptSet
+from rudder_agent.agent.state import AgentState
+from rudder_agent.llm.output import AnswerModel, answer_schema
+
+
+class ChatModel(Protocol):
+    """Anything that answers a chat turn: a ChatBackend or a LangChain chat model."""
+
+    def invoke(self, messages: list[BaseMessage]) -> BaseMessage: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """The graph's dependencies. ``lane``: the model answers on a thread of its own (asynchronous mode)."""
+
+    chat: ChatModel
+    prompts: PromptSet
+    config: AgentConfig
+    lane: ModelLane | None = None
+
+    @property
+    def guard(self) -> Guard:
+        """The rules that answer without the model."""
+        return Guard.from_config(self.config)
+
+    @property
+    def schema(self) -> AnswerModel:
+        """The answer the model must give (with a reasoning field under chain-of-thought)."""
+        return answer_schema(self.config.cot)
+
+    def prompt(self, state: AgentState) -> list[BaseMessage]:
+        """The messages the model is sent for this state (the run's prompt version)."""
+        return self.prompts.messages(state, self.schema, self.config.guard_end_fraction, self.config.history_len)
