@@ -1,6 +1,6 @@
 """Attach Rudder to any DistDGL training loop: one object, one call per minibatch.
 
-    features = BufferedFeatures(g, BufferConfig(controller="llm", llm_model="ollama:gemma3:4b"),
+    features = BufferedFeatures(g, BufferConfig.from_values({"controller": "llm", "model": "ollama:gemma3:4b"}),
                                 total_minibatches=epochs * len(loader))
     for input_nodes, seeds, blocks in loader:
         x, metrics = features.fetch(input_nodes)   # buffer hits + ONE pull for everything else
@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from rudder_agent.buffer.engine import BufferEngine, warm_up
-from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.config import BufferConfig
@@ -88,11 +87,11 @@ class BufferedFeatures:
         self.halo = halo_nodes(g)
         self.controller = make_controller(cfg)
         self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.uses_buffer else 0
-        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg), dtype=self.feat.dtype)
+        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg.scoring), dtype=self.feat.dtype)
                        if self.controller.uses_buffer else None)
-        engine = BufferEngine(self.buffer, self.bounds, self.partition, make_keep(cfg.policy, cfg.lookahead))
-        if self.buffer is not None:
-            warm_up(cfg.policy, cfg.lookahead)  # the kernels' first-call cost before training, not in minibatch 0
+        engine = BufferEngine(self.buffer, self.bounds, self.partition, cfg.policy.build(cfg.lookahead))
+        if self.buffer is not None:  # the kernels' first-call cost before training, not in minibatch 0
+            warm_up(lambda: cfg.policy.build(cfg.lookahead), cfg.lookahead)
         lo = self.bounds[self.partition - 1] if self.partition else 0
         self.controller.setup(StaticFacts(
             dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),

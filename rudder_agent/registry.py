@@ -7,11 +7,10 @@ through the hooks of :class:`rudder_agent.controllers.base.Controller`.
 from __future__ import annotations
 
 import importlib
-from typing import get_args
-
-from rudder_agent.config import BufferConfig, ControllerName
 from rudder_agent.controllers.base import Controller
 from rudder_agent.errors import RudderError
+from rudder_agent.settings.buffer import BufferConfig
+from rudder_agent.settings.controllers import CONTROLLER_NAMES
 
 CONTROLLERS: dict[str, str] = {
     "none": "rudder_agent.controllers.baselines:NoBuffer",
@@ -24,7 +23,7 @@ CONTROLLERS: dict[str, str] = {
 }
 """name -> "module:Class", imported on first use (the agent pulls in LangChain; baselines should not)."""
 
-LIVE: tuple[str, ...] = get_args(ControllerName)
+LIVE: tuple[str, ...] = CONTROLLER_NAMES
 """Controllers a live run can use; the others (oracle, recorded) see the future or the past: replay only."""
 
 
@@ -38,8 +37,8 @@ def controller_class(name: str) -> type[Controller]:
 
 
 def make_controller(cfg: BufferConfig) -> Controller:
-    """The live controller named by ``cfg.controller``, configured from ``cfg``."""
-    return controller_class(cfg.controller).from_settings(cfg)
+    """The live controller ``cfg.controller`` names, configured by its own settings."""
+    return controller_class(cfg.controller.name).from_settings(cfg.controller)
 
 
 def replay_controller(name: str, recorded: BufferConfig, recording, **overrides) -> Controller:

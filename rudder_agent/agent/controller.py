@@ -13,7 +13,6 @@ from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.lane import ModelLane
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
-from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller, SharedRuntime
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import SettingError
@@ -54,14 +53,13 @@ class LLMController(Controller):
         return self.config.duty_cycle
 
     @classmethod
-    def from_settings(cls, cfg: BufferConfig) -> Controller:
-        return cls(AgentConfig.from_buffer(cfg))
+    def from_settings(cls, settings: AgentConfig) -> Controller:
+        return cls(settings)
 
     @classmethod
-    def preflight(cls, cfg: BufferConfig) -> None:
+    def preflight(cls, config: AgentConfig) -> None:
         """The prompt version's templates load and check; the model string parses, its files exist, and a
         remote model server answers and has the model (a short timeout). No model server is started."""
-        config = AgentConfig.from_buffer(cfg)
         try:
             PromptSet.load(config.prompts_dir, config.prompt_version)
         except PromptTemplateError as err:
@@ -73,12 +71,14 @@ class LLMController(Controller):
             finally:
                 backend.close()
         except BackendError as err:
-            raise SettingError("llm_model", str(err)) from None
+            raise SettingError("model", str(err)) from None
 
     @classmethod
-    def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str, nice: int) -> SharedRuntime | None:
+    def shared_runtime(cls, config: AgentConfig, *, seed: int, parallel: int, host: str,
+                       nice: int) -> SharedRuntime | None:
         """One embedded model server per host for `llamacpp:` models (one slot per trainer)."""
-        return shared_server(cfg.llm_model, n_threads=cfg.llm_threads, seed=seed, parallel=parallel, host=host, nice=nice)
+        return shared_server(config.model, n_threads=config.n_threads, seed=seed, parallel=parallel, host=host,
+                             nice=nice)
 
     def setup(self, facts: StaticFacts) -> None:
         """Build and check the backend, then the graph; any problem raises before training starts."""

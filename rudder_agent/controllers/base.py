@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
-from rudder_agent.config import BufferConfig, current_names
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import RudderError
+from rudder_agent.settings.buffer import BufferConfig
+from rudder_agent.settings.upgrade import current_values
 
 if TYPE_CHECKING:
     from rudder_agent.buffer.engine import BufferEngine
@@ -61,28 +62,27 @@ class Controller(ABC):
     """The replay overrides this controller takes besides the scoring policy; None: every BufferConfig field."""
 
     @classmethod
-    def from_settings(cls, cfg: BufferConfig) -> Controller:
-        """The controller configured by a run's buffer settings."""
+    def from_settings(cls, settings: Any) -> Controller:
+        """The controller its own settings (its variant of ``BufferConfig.controller``) describe."""
         return cls()
 
     @classmethod
     def from_replay(cls, recorded: BufferConfig, recording: Any, **overrides) -> Controller:
-        """The controller for a replay: the recorded run's settings with ``overrides`` (BufferConfig fields)."""
+        """The controller for a replay: the recorded run's settings with ``overrides`` (settings by name)."""
         try:
-            cfg = cls.replay_settings(recorded, **overrides)
+            settings = cls.replay_settings(recorded, **overrides)
         except ValueError as exc:
             raise RudderError(f"cannot replay controller {cls.name!r}: {exc}") from None
-        return cls.from_settings(cfg)
+        return cls.from_settings(settings)
 
     @classmethod
-    def replay_settings(cls, recorded: BufferConfig, **overrides) -> BufferConfig:
+    def replay_settings(cls, recorded: BufferConfig, **overrides) -> Any:
         """The settings a replay builds this controller from (pydantic's ValidationError if they are invalid)."""
-        return BufferConfig.model_validate({**recorded.model_dump(), **current_names(BufferConfig, overrides),
-                                            "controller": cls.name})
+        return recorded.with_values({**current_values(overrides), "controller": cls.name}).controller
 
     @classmethod
-    def preflight(cls, cfg: BufferConfig) -> None:
-        """Check, before anything starts, that ``cfg`` can build this controller; nothing to check by default.
+    def preflight(cls, settings: Any) -> None:
+        """Check, before anything starts, that ``settings`` can build this controller; nothing to check by default.
 
         Raises :class:`rudder_agent.errors.SettingError` naming the field at fault. Quick and without
         side effects: it starts no model server and no thread (a remote server is only asked if it answers).
@@ -94,7 +94,7 @@ class Controller(ABC):
         cls.preflight(cls.replay_settings(recorded, **overrides))
 
     @classmethod
-    def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str,
+    def shared_runtime(cls, settings: Any, *, seed: int, parallel: int, host: str,
                        nice: int) -> SharedRuntime | None:
         """A service every trainer of a host shares, started once by the launcher; none by default."""
         return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
+from rudder_agent.settings.controllers import MassiveGNNSettings
 
 
 class NoBuffer(Controller):
@@ -41,8 +41,8 @@ class MassiveGNN(Controller):
         self.period = period
 
     @classmethod
-    def from_settings(cls, cfg: BufferConfig) -> Controller:
-        return cls(cfg.period)
+    def from_settings(cls, settings: MassiveGNNSettings) -> Controller:
+        return cls(settings.period)
 
     def warm_start(self, remote_ids: np.ndarray, remote_degrees: np.ndarray, capacity: int) -> np.ndarray:
         order = np.lexsort((remote_ids, -np.asarray(remote_degrees)))  # degree desc, id asc

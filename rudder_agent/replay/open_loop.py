@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 
-from rudder_agent.config import BufferConfig, TrainConfig, current_names, read_run_config
+from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
+from rudder_agent.settings.agent import AgentConfig
+from rudder_agent.settings.upgrade import current_values
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, StaticFacts
 from rudder_agent.errors import InputError, RudderError, first_line
 from rudder_agent.progress import progress as progress_bar
@@ -363,38 +365,35 @@ def summarize_rows(rows: Sequence[dict]) -> dict:
     }
 
 
-AGENT_SETTINGS = ("llm_model", "prompt_version", "cot", "fallback", "llm_threads", "llm_timeout_s",
-                  "llm_min_difference_pct", "llm_swap_test")
-"""The BufferConfig fields an open-loop replay may override (unset: the recorded run's)."""
+AGENT_SETTINGS = ("model", "prompt_version", "cot", "fallback", "n_threads", "timeout_s", "min_difference_pct",
+                  "swap_test")
+"""The agent settings an open-loop replay may override (unset: the recorded run's)."""
 
 
 def recorded_settings(stream: RecordedStream) -> BufferConfig:
     """The settings the recorded decisions were made with: the run's config, with a replay's overrides on top."""
-    overrides = current_names(BufferConfig, (stream.summary.get("replay") or {}).get("overrides", {}))
-    known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
-    return stream.config.buffer.model_copy(update=known)
+    return stream.config.buffer.with_values(current_values((stream.summary.get("replay") or {}).get("overrides", {})))
 
 
-def agent_settings(recorded: BufferConfig, **overrides: Any) -> BufferConfig:
+def agent_settings(recorded: BufferConfig, **overrides: Any) -> AgentConfig:
     """The recorded run's agent settings with ``overrides`` (None: keep the recorded value)."""
-    update = {k: v for k, v in current_names(BufferConfig, overrides).items() if v is not None}
+    update = {k: v for k, v in current_values(overrides).items() if v is not None}
     unknown = sorted(set(update) - set(AGENT_SETTINGS))
     if unknown:
         raise ValueError(f"open-loop replay cannot override {', '.join(unknown)}")
-    return BufferConfig.model_validate({**recorded.model_dump(), **update, "controller": "llm"})
+    return recorded.with_values({**update, "controller": "llm"}).controller
 
 
-def make_agent(settings: BufferConfig, guard: bool = True) -> Any:
+def make_agent(settings: AgentConfig, guard: bool = True) -> Any:
     """The LLMController these settings name; a bad prompt version or model string is an InputError.
 
     ``guard``: False asks the model in every window, also those the guard's rules settle.
     """
-    from rudder_agent.agent.configuration import AgentConfig
     from rudder_agent.agent.controller import LLMController
     from rudder_agent.agent.prompts import PromptTemplateError
 
     try:
-        return LLMController(AgentConfig.from_buffer(settings, guard=guard))
+        return LLMController(settings.model_copy(update={"guard": guard}))
     except PromptTemplateError as err:
         raise InputError(str(err)) from None
 
@@ -419,7 +418,7 @@ def open_loop(run_dir: Path, ranks: Sequence[int] | None = None, *, limit: int |
               **overrides: Any) -> tuple[list[dict], dict]:
     """Replay the windows of ``ranks`` (default: every rank) open loop; returns the rows and the summary.
 
-    ``overrides``: agent settings (llm_model, prompt_version, cot, ...); unset ones are the recorded run's.
+    ``overrides``: agent settings (model, prompt_version, cot, ...); unset ones are the recorded run's.
     ``guard``: False asks the model in every window (a stream the guard answered says nothing of the model else).
     ``notes`` collects one-line remarks (reconstructed windows, approximated facts, labels' source).
     """
@@ -463,8 +462,8 @@ def open_loop(run_dir: Path, ranks: Sequence[int] | None = None, *, limit: int |
         controller.close()
     summary = {
         "run": str(run_dir), "ranks": [s.rank for s in streams], "mode": "open-loop",
-        "agent": {**controller.run_record(), "guard": guard, "llm_timeout_s": settings.llm_timeout_s,
-                  "llm_min_difference_pct": settings.llm_min_difference_pct},
+        "agent": {**controller.run_record(), "guard": guard, "llm_timeout_s": settings.timeout_s,
+                  "llm_min_difference_pct": settings.min_difference_pct},
         "recorded_agent": streams[0].controller.get("agent", {}),
         "limit": limit, "seconds": time.perf_counter() - tic,
         **summarize_rows(rows), "per_rank": per_rank, "notes": list(notes),

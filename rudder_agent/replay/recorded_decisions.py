@@ -31,7 +31,7 @@ class RecordedDecisions(Controller):
             raise RudderError(f"{recording.run_dir} rank {recording.rank}: no recorded metrics for "
                               f"{len(missing)} traced minibatches (first: step {missing[0]})")
         self.recording = recording
-        self.uses_buffer = recording.meta.config.buffer.controller != "none"
+        self.uses_buffer = recording.meta.config.buffer.controller.name != "none"
         self.warm_starts = bool(len(recording.meta.warm_ids))
 
     @classmethod

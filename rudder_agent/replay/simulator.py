@@ -18,7 +18,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from rudder_agent.buffer.engine import BufferEngine
-from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.controllers.base import Controller
@@ -65,19 +64,18 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
            **overrides) -> dict:
     """Replay one rank, emitting kind minibatch/epoch/oracle/controller records; returns the controller record.
 
-    ``overrides`` configure a controller given by name: BufferConfig fields (period, llm_model, ...;
-    delta, gamma and tau also set the scoring policy) or, for the oracle, horizon and rollout.
+    ``overrides`` configure a controller given by name: settings by name (period, model, ...; the keep
+    policy and scoring apply to the buffer) or, for the oracle, horizon and rollout.
     ``label_horizon`` adds an oracle label before every minibatch.
     """
     emit = emit or (lambda record, kind: None)
     ctl = resolve_controller(controller, recording, **overrides)
-    b = recording.meta.config.buffer
+    # the keep policy and scoring can be overridden too, to evaluate what-to-keep offline
+    b = recording.meta.config.buffer.with_values(overrides)
     capacity = recording.capacity(fraction) if ctl.uses_buffer else 0
-    # the scoring policy can be overridden too (delta, gamma, tau), to evaluate what-to-keep offline
-    buffer = PersistentBuffer(capacity, 0, ScoringPolicy.from_settings(b, **overrides)) if capacity else None
-    keep = b.model_copy(update={k: overrides[k] for k in ("policy", "lookahead") if k in overrides})
+    buffer = PersistentBuffer(capacity, 0, ScoringPolicy.from_settings(b.scoring)) if capacity else None
     engine = BufferEngine(buffer, np.asarray(recording.meta.part_bounds), recording.meta.partition,
-                          make_keep(keep.policy, keep.lookahead))
+                          b.policy.build(b.lookahead))
     mode = mode or b.mode
     channel: DecisionChannel | None = None
     warm_rows = 0
@@ -91,7 +89,7 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
         judge = (OracleJudge(engine, recording.steps, recording.inputs, label_horizon,
                              windows=lambda i: recording.window(i, engine.keep.window)) if label_horizon else None)
         _run(recording, MinibatchStep(engine, channel, rank=recording.rank, row_bytes=recording.meta.row_bytes,
-                                      timed=False), keep.window_for(ctl.sees_ahead) if buffer is not None else 0, judge, emit, progress,
+                                      timed=False), b.window_for(ctl.sees_ahead) if buffer is not None else 0, judge, emit, progress,
              ctl.name)
     finally:
         (channel or ctl).close()

@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rudder_agent.config import BufferConfig, TrainConfig, current_names, read_run_config
+from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
+from rudder_agent.settings.controllers import CONTROLLER_NAMES
+from rudder_agent.settings.upgrade import current_values
 from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import read_jsonl
@@ -40,10 +42,10 @@ class Run:
 
     @property
     def settings(self) -> BufferConfig:
-        """The controller's settings: the run's buffer config, with a replay's overrides on top."""
-        overrides = current_names(BufferConfig, (self.replay or {}).get("overrides", {}))  # older replays: "model"
-        known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
-        return self.config.buffer.model_copy(update=known)
+        """The controller's settings: the run's buffer config, with a replay's controller and overrides on top."""
+        overrides = current_values((self.replay or {}).get("overrides", {}))  # older replays: older names
+        tag = {"controller": self.controller} if self.controller in CONTROLLER_NAMES else {}
+        return self.config.buffer.with_values({**overrides, **tag})
 
     @property
     def fraction(self) -> float:
@@ -61,9 +63,9 @@ class Run:
     @property
     def label(self) -> str:
         """Controller name plus what distinguishes its variants (model, prompt version, cot, period, horizon)."""
-        s, name = self.settings, self.controller
+        s, name = self.settings.controller, self.controller
         if name == "llm":
-            return f"llm ({s.llm_model}, prompt {s.prompt_version}{', cot' if s.cot else ''})"
+            return f"llm ({s.model}, prompt {s.prompt_version}{', cot' if s.cot else ''})"
         if name == "massivegnn":
             return f"massivegnn (P={s.period})"
         if name == "classifier" and s.classifier_path is not None:

