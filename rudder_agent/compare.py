@@ -68,7 +68,7 @@ def variants(base: TrainConfig, values: dict[str, Any], specs: list[Variant],
     ``values``: the buffer settings given (by name), every variant's base."""
     out = []
     for v in specs:
-        buffered = controller_class(v.controller).uses_buffer
+        buffered = controller_class(v.controller).spec.uses_buffer
         for f in fractions if buffered else [0.0]:
             label = f"{v.label}-{f:g}" if buffered else v.label
             out.append((v, base.model_copy(update={"buffer": v.buffer(values, f), "out_dir": base.out_dir / label})))

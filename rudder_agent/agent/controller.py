@@ -14,6 +14,7 @@ from rudder_agent.agent.lane import ModelLane
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.controllers.base import Controller, SharedRuntime
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import SettingError
 from rudder_agent.llm.backends import ChatBackend, make_chat_model
@@ -34,23 +35,19 @@ class LLMController(Controller):
     """Runs the decision graph once per request and carries the decision history between them."""
 
     name = "llm"
-    sees_ahead = True  # the What-if node plays replace and skip over the window sampled ahead
-    thread_nice = 19  # what-if play and prompts run on CPU time training leaves idle (async never waits)
-    replaces_between_answers = True  # a slow model must not freeze a look-ahead buffer between its answers
 
     def __init__(self, config: AgentConfig | None = None):
         self.config = config or AgentConfig()
-        self.sees_ahead = self.config.whatif  # the paper's agent (no what-if) needs no window
+        self.spec = ControllerSpec(
+            sees_ahead=self.config.whatif,  # the What-if node plays the window sampled ahead; the paper's agent, none
+            thread_nice=19,  # what-if play and prompts run on CPU time training leaves idle (async never waits)
+            replaces_between_answers=True,  # a slow model must not freeze a look-ahead buffer between its answers
+            duty_cycle=self.config.duty_cycle)
         self.prompts = PromptSet.load(self.config.prompts_dir, self.config.prompt_version)
         self.backend: ChatBackend | None = None
         self.graph: CompiledStateGraph | None = None
         self.history: list[HistoryEntry] = []
         self.lane: ModelLane | None = None
-
-    @property
-    def duty_cycle(self) -> float:
-        """The share of one CPU its thread may use (the run's --llm-duty-cycle)."""
-        return self.config.duty_cycle
 
     @classmethod
     def from_settings(cls, settings: AgentConfig) -> Controller:
@@ -121,11 +118,11 @@ class LLMController(Controller):
         With a lane (:meth:`answer_later`) a request the model must decide comes back unanswered:
         ``asked`` (its answer comes from :meth:`late_answer`) or ``busy``. While the model answers, a
         request whose replacement is free is left at once (``busy``): the buffer re-ranks between answers
-        anyway (``replaces_between_answers``), so its what-if would only spend CPU.
+        anyway (``ControllerSpec.replaces_between_answers``), so its what-if would only spend CPU.
         """
         if self.lane is not None and not self.lane.free and request.outlook is not None \
                 and request.outlook.replacing_is_free:
-            return "busy"
+            return Unanswered.BUSY
         result = self.graph.invoke(AgentState(facts=self.facts, request=request, history=self.history))
         self.history = result["history"]
         return result["outcome"] or result["model_call"]

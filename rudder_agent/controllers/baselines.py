@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.settings.controllers import MassiveGNNSettings
 
@@ -13,8 +14,7 @@ class NoBuffer(Controller):
     """DistDGL as shipped: no buffer, every remote row fetched every time."""
 
     name = "none"
-    uses_buffer = False
-    inline = True
+    spec = ControllerSpec(uses_buffer=False, inline=True)
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         return DecisionOutcome(request_step=request.step, decision="skip", reason="no buffer")
@@ -24,7 +24,7 @@ class ReplaceEveryMinibatch(Controller):
     """DistDGL+fixed: a replacement at every minibatch."""
 
     name = "fixed"
-    inline = True
+    spec = ControllerSpec(inline=True)
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         return DecisionOutcome(request_step=request.step, decision="replace", reason="fixed policy")
@@ -34,8 +34,7 @@ class MassiveGNN(Controller):
     """Warm start with the highest-degree remote nodes, then a replacement every ``period`` minibatches."""
 
     name = "massivegnn"
-    inline = True
-    warm_starts = True
+    spec = ControllerSpec(inline=True, warm_starts=True)
 
     def __init__(self, period: int):
         self.period = period

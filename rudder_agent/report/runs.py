@@ -15,7 +15,7 @@ from rudder_agent.errors import RudderError
 from rudder_agent.metrics import read_jsonl
 from rudder_agent.summary import summarize
 
-INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.inline}
+INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.spec.inline}
 """Controllers the live prefetcher evaluates itself every minibatch, whatever the configured mode."""
 
 

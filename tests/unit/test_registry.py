@@ -34,7 +34,7 @@ def test_unknown_controller_is_a_clear_error():
 
 def test_baselines_are_built_from_settings():
     assert make_controller(BufferConfig.from_values(dict(controller="massivegnn", period=7))).period == 7
-    assert make_controller(BufferConfig.from_values(dict(controller="fixed"))).inline
+    assert make_controller(BufferConfig.from_values(dict(controller="fixed"))).spec.inline
 
 
 @pytest.mark.parametrize("model, shared", [("llamacpp:smollm2-135m", True), ("ollama:gemma3:4b", False),
@@ -70,3 +70,30 @@ def test_no_module_special_cases_a_controller_by_type_or_name():
     # simulator.py: a Controller instance given directly is used as is; runs.py: report labels name the run's kind
     allowed = {"simulator.py", "runs.py", "registry.py"}
     assert [o for o in offenders if o.split(":")[0] not in allowed] == []
+
+
+def test_runners_read_a_controllers_spec_never_probe_it():
+    """What a controller is lives in its ControllerSpec; no channel, runner or launcher asks with getattr/hasattr."""
+    probes = []
+    for path in [*(PACKAGE / "controllers").glob("*.py"), PACKAGE / "step.py", PACKAGE / "attach.py",
+                 *(PACKAGE / "cluster").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr") and \
+                    any(isinstance(n, ast.Name | ast.Attribute) and "controller" in ast.unparse(n)
+                        for n in node.args[:1]):
+                probes.append(f"{path.name}:{node.lineno}")
+    assert probes == []
+
+
+def test_outcomes_are_told_apart_by_their_type_not_their_source_name():
+    from rudder_agent.decision import Source
+
+    assert {s: s.tally for s in Source if s.tally} == {Source.GUARD: "guarded", Source.NO_DIFFERENCE: "no-difference"}
+    assert [s for s in Source if s.arrives_next_minibatch] == [Source.GUARD]
+    sources = {s.value for s in Source}
+    compared = []
+    for path in (PACKAGE / "controllers").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in sources and isinstance(node.value, str):
+                compared.append(f"{path.name}:{node.lineno} {node.value!r}")
+    assert compared == []
