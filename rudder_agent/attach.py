@@ -88,7 +88,8 @@ class BufferedFeatures:
         self.halo = halo_nodes(g)
         self.controller = make_controller(cfg)
         self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.spec.uses_buffer else 0
-        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg.scoring), dtype=self.feat.dtype)
+        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg.scoring),
+                                        dtype=self.feat.dtype)
                        if self.controller.spec.uses_buffer else None)
         engine = BufferEngine(self.buffer, self.bounds, self.partition, cfg.policy.build(cfg.lookahead))
         if self.buffer is not None:  # the kernels' first-call cost before training, not in minibatch 0

@@ -91,7 +91,8 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
         judge = (OracleJudge(engine, recording.steps, recording.inputs, label_horizon,
                              windows=lambda i: recording.window(i, engine.keep.window)) if label_horizon else None)
         _run(recording, MinibatchStep(engine, channel, outlook, rank=recording.rank, row_bytes=recording.meta.row_bytes,
-                                      timed=False), b.window_for(ctl.spec.sees_ahead) if buffer is not None else 0, judge, emit, progress,
+                                      timed=False), b.window_for(ctl.spec.sees_ahead) if buffer is not None else 0,
+             judge, emit, progress,
              ctl.name)
     finally:
         (channel or ctl).close()

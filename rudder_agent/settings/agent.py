@@ -65,7 +65,8 @@ class AgentConfig(BaseModel):
     min_difference_pct: float = Field(
         0.5, ge=0.0, le=100.0, json_schema_extra=flag("--llm-min-difference"),
         description="llm: ask the model only when replace and skip differ by more than this % of skip's rows over "
-                    "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); 0: always ask")
+                    "the what-if's minibatches; below, the guard takes the what-if's answer (no-difference); "
+                    "0: always ask")
     duty_cycle: float = Field(
         0.03, gt=0.0, le=1.0, json_schema_extra=flag("--llm-duty-cycle"),
         description="llm, async: the largest share of one CPU the agent's thread may use deciding (what-if play, "

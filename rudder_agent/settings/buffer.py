@@ -113,7 +113,8 @@ def flatten(settings: BaseModel) -> dict[str, Any]:
 
 
 def settings_fields(model: type[BaseModel]) -> Iterator[tuple[str, FieldInfo, type[BaseModel]]]:
-    """Every setting of ``model``'s tree: (name, field, the model declaring it), a union's tag under the union's name."""
+    """Every setting of ``model``'s tree: (name, field, the model declaring it); a union's tag under the union's
+    name."""
     for name, info in model.model_fields.items():
         if is_union(info):
             yield name, info, model

@@ -81,7 +81,8 @@ def test_features_held_while_later_minibatches_are_served_never_change():
     hits; none of them may change (a reused output tensor, or a view of the buffer, would).
     """
     feats = table(torch.float32)
-    engine = BufferEngine(PersistentBuffer(30, DIM, ScoringPolicy(gamma=0.5)), BOUNDS, MY_PART, keep_policy("lfu").build(0))
+    engine = BufferEngine(PersistentBuffer(30, DIM, ScoringPolicy(gamma=0.5)), BOUNDS, MY_PART,
+                          keep_policy("lfu").build(0))
     held: list[tuple[torch.Tensor, torch.Tensor]] = []
     overwritten_hit_slots = 0
     served_from: list[set[int]] = []

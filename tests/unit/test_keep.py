@@ -17,7 +17,8 @@ LOCAL_HI = 100  # ids < 100 are this trainer's own; every id >= 100 is remote
 
 
 def engine(capacity: int, policy: str, window: int = 0) -> BufferEngine:
-    return BufferEngine(PersistentBuffer(capacity, 0), np.array([LOCAL_HI, 10_000]), 0, keep_policy(policy).build(window))
+    return BufferEngine(PersistentBuffer(capacity, 0), np.array([LOCAL_HI, 10_000]), 0,
+                        keep_policy(policy).build(window))
 
 
 def play(e: BufferEngine, stream: list[list[int]], window: int = 0, replace: bool = True) -> list[tuple[int, int]]:

@@ -106,7 +106,8 @@ def test_llm_timeout_reaches_the_http_client():
     """
     handler = misbehaving(OPENAI_MODELS, on_post="hang")
     with loopback_server(handler) as url:
-        ctl = make_controller(BufferConfig.from_values(dict(controller="llm", model=f"openai:m@{url}/v1", timeout_s=0.5)))
+        ctl = make_controller(BufferConfig.from_values({"controller": "llm", "model": f"openai:m@{url}/v1",
+                                                        "timeout_s": 0.5}))
 
         def setup_and_decide():
             ctl.setup(FACTS)  # the warm-up call times out too (a warning, not an error)

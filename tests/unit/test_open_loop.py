@@ -72,7 +72,8 @@ def make_run(run: Path, rows: list[tuple[dict, str]], *, meta: bool = True, cont
             "partitions": [{"part_id": 0, "node_start": 0, "node_end": 2036, "halo_nodes": 200},
                            {"part_id": 1, "node_start": 2036, "node_end": 4000, "halo_nodes": 210}]}))
     cfg = TrainConfig(dataset="synthetic:4000", parts=2, epochs=2, part_config=parts / "g.json", graph_name="g",
-                      out_dir=run, buffer=BufferConfig.from_values(dict(controller=controller, model="scripted:/nowhere.jsonl")))
+                      out_dir=run, buffer=BufferConfig.from_values(
+                          {"controller": controller, "model": "scripted:/nowhere.jsonl"}))
     (run / "config.json").write_text(cfg.model_dump_json())
     for rank in ranks:
         writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")

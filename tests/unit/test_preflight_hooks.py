@@ -49,7 +49,7 @@ def test_good_settings_pass_and_start_nothing(tmp_path, monkeypatch):
 
 
 def test_replay_preflight_checks_the_merged_settings():
-    recorded = BufferConfig.from_values(dict(controller="fixed"))
+    recorded = BufferConfig.from_values({"controller": "fixed"})
     with pytest.raises(ValueError, match="timeout_s"):
         controller_class("llm").preflight_replay(recorded, timeout_s=0)
     with pytest.raises(SettingError) as err:

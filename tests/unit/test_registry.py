@@ -34,7 +34,7 @@ def test_unknown_controller_is_a_clear_error():
 
 def test_baselines_are_built_from_settings():
     assert make_controller(BufferConfig.from_values(dict(controller="massivegnn", period=7))).period == 7
-    assert make_controller(BufferConfig.from_values(dict(controller="fixed"))).spec.inline
+    assert make_controller(BufferConfig.from_values({"controller": "fixed"})).spec.inline
 
 
 @pytest.mark.parametrize("model, shared", [("llamacpp:smollm2-135m", True), ("ollama:gemma3:4b", False),
@@ -46,7 +46,8 @@ def test_only_an_embedded_model_asks_the_launcher_for_a_shared_server(model, sha
     runtime = controller_class("llm").shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19)
     assert (runtime is not None) == shared  # built, never started here
     for name in ("none", "fixed", "massivegnn"):
-        assert controller_class(name).shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19) is None
+        assert controller_class(name).shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1",
+                                                     nice=19) is None
 
 
 CONTROLLER_CLASSES = {"NoBuffer", "ReplaceEveryMinibatch", "MassiveGNN", "LLMController", "ClassifierController",

@@ -26,7 +26,8 @@ def make_run(run: Path, inputs: list[list[int]], controller: str = "fixed", halo
     """A recorded run directory as `rudder train --trace` leaves it, for rank 0 (hand-derived cases: decay)."""
     run.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(dataset="synthetic:200", parts=2, part_config=run / "p.json", graph_name="g", out_dir=run,
-                      epochs=-(-len(inputs) // per_epoch), buffer=BufferConfig.from_values(dict(controller=controller, period=2, policy=policy)))
+                      epochs=-(-len(inputs) // per_epoch),
+                      buffer=BufferConfig.from_values({"controller": controller, "period": 2, "policy": policy}))
     capacity = math.ceil(cfg.buffer.fraction * halo) if controller != "none" else 0
     facts = StaticFacts(dataset=cfg.dataset, num_nodes=200, num_edges=1000, num_parts=2, partition=0, local_nodes=100,
                         halo_nodes=halo, capacity=capacity, total_minibatches=len(inputs), feature_dim=4)
