@@ -1,7 +1,10 @@
 """Controllers by name: the one table of them, above agent/, classifiers/ and replay/.
 
-Nothing below this module names a controller; each controller class declares what it needs
-through the hooks of :class:`rudder_agent.controllers.base.Controller`.
+Nothing below this module names a controller; each controller class declares what it is in its
+:class:`rudder_agent.controllers.spec.ControllerSpec` and what it needs through the hooks of
+:class:`rudder_agent.controllers.base.Controller`. A new controller is one module and one entry
+here (it replays at once); a live one also adds its settings variant to
+:mod:`rudder_agent.settings.controllers`.
 """
 
 from __future__ import annotations
