@@ -40,7 +40,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from rudder_agent.buffer import BufferEngine, FetchCounts, PersistentBuffer, ScoringPolicy
 from rudder_agent.buffer.idtable import IdTable, as_ids
-from rudder_agent.buffer.keep import make_keep
+from rudder_agent.settings.keep import keep_policy
 from rudder_agent.buffer.persistent import ReplacementPlan
 
 STAGES = ("prepare", "read", "assemble", "replace")
@@ -153,7 +153,7 @@ class World:
         for cls in (OldEngine, BufferEngine):
             buf = PersistentBuffer(self.capacity, self.args.dim, ScoringPolicy())
             buf.warm_load(warm, self.table[torch.from_numpy(warm)])
-            out.append(cls(buf, self.bounds, 0, make_keep(self.args.policy, 0)))
+            out.append(cls(buf, self.bounds, 0, keep_policy(self.args.policy).build(0)))
         return out[0], out[1]
 
     def minibatch(self, buf: PersistentBuffer, hit_rate: float) -> np.ndarray:

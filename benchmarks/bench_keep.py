@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from rudder_agent.buffer.engine import BufferEngine
-from rudder_agent.buffer.keep import make_keep
+from rudder_agent.settings.keep import keep_policy
 from rudder_agent.buffer.persistent import PersistentBuffer
 
 
@@ -56,7 +56,7 @@ class Timed:
 
 
 def bench(policy: str, window: int, batches: list[np.ndarray], capacity: int, warm: int) -> tuple:
-    keep = Timed(make_keep(policy, window))
+    keep = Timed(keep_policy(policy).build(window))
     engine = BufferEngine(PersistentBuffer(capacity, 0), np.array([LOCAL, LOCAL + REMOTE]), 0, keep)
     times = []
     for i, ids in enumerate(batches[:-max(window, 1)]):

@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def timed_replay(args: argparse.Namespace, rank: int, out: Path) -> float:
-    options = {"llm_model": args.model} if args.model else {}
+    options = {"model": args.model} if args.model else {}
     tic = time.perf_counter()
     replay_run(args.run_dir, rank, args.controller, out_dir=out, progress=False, **options)
     return time.perf_counter() - tic

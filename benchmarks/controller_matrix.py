@@ -43,7 +43,7 @@ def parse_args() -> argparse.Namespace:
 
 def controller_overrides(controller: str, script: Path) -> dict:
     """The what-if agent for `llm` (the model is never asked); nothing for the others."""
-    return {"llm_model": f"scripted:{script}", "llm_min_difference_pct": 100.0} if controller == "llm" else {}
+    return {"model": f"scripted:{script}", "min_difference_pct": 100.0} if controller == "llm" else {}
 
 
 def cell(run: Path, ranks: list[int], fraction: float, policy: str, controller: str, script: Path) -> dict:

@@ -226,7 +226,8 @@ def main() -> None:
     if "netns" in networks and (why := availability()):
         print(f"skipping the emulated network: {why}", file=sys.stderr)
         networks.remove("netns")
-    buffer = BufferConfig(classifier_path=a.classifier_path.resolve() if a.classifier_path else None)
+    given = {"classifier_path": a.classifier_path.resolve() if a.classifier_path else None}  # every variant's base
+    buffer = BufferConfig.from_values(given)
     pairs = [(d, int(k)) for d in a.datasets.split(",") for k in a.parts.split(",")]
     configs = [(d, k, n) for d, k in pairs for n in networks]
 
@@ -246,8 +247,8 @@ def main() -> None:
         for dataset, parts in progress(pairs, desc="bounds", unit="trace", leave=True):
             cfg = base_config(dataset, parts, "loopback", trace=True, trace_only=True)
             cfg = cfg.model_copy(update={"out_dir": a.out / f"{dataset}-{parts}p-trace",
-                                         "buffer": cfg.buffer.model_copy(update={"controller": "fixed",
-                                                                                 "fraction": max(fractions)})})
+                                         "buffer": cfg.buffer.with_values({"controller": "fixed",
+                                                                          "fraction": max(fractions)})})
             if finished_or_run(cfg) is not None:
                 for f in fractions:
                     bounds[(dataset, parts, f)] = pooled_bounds(cfg.out_dir, f, a.epochs)
@@ -255,7 +256,7 @@ def main() -> None:
     results: dict[tuple, list[dict]] = {}
     jobs = [(rep, c) for rep in range(a.repeats) for c in configs]
     for rep, (dataset, parts, network) in progress(jobs, desc="configurations x repeats", unit="config", leave=True):
-        for v, cfg in variants(base_config(dataset, parts, network), controllers, fractions):
+        for v, cfg in variants(base_config(dataset, parts, network), given, controllers, fractions):
             run_dir = cfg.out_dir / f"rep{rep}"
             summary = finished_or_run(cfg.model_copy(update={"out_dir": run_dir}))
             if summary is not None:

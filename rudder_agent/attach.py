@@ -1,6 +1,6 @@
 """Attach Rudder to any DistDGL training loop: one object, one call per minibatch.
 
-    features = BufferedFeatures(g, BufferConfig(controller="llm", llm_model="ollama:gemma3:4b"),
+    features = BufferedFeatures(g, BufferConfig.from_values({"controller": "llm", "model": "ollama:gemma3:4b"}),
                                 total_minibatches=epochs * len(loader))
     for input_nodes, seeds, blocks in loader:
         x, metrics = features.fetch(input_nodes)   # buffer hits + ONE pull for everything else
@@ -22,8 +22,8 @@ import dgl
 import numpy as np
 import torch
 
+from rudder_agent.buffer.counterfactual import Outlook
 from rudder_agent.buffer.engine import BufferEngine, warm_up
-from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.config import BufferConfig
@@ -87,12 +87,13 @@ class BufferedFeatures:
         self.partition = g.get_partition_book().partid
         self.halo = halo_nodes(g)
         self.controller = make_controller(cfg)
-        self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.uses_buffer else 0
-        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg), dtype=self.feat.dtype)
-                       if self.controller.uses_buffer else None)
-        engine = BufferEngine(self.buffer, self.bounds, self.partition, make_keep(cfg.policy, cfg.lookahead))
-        if self.buffer is not None:
-            warm_up(cfg.policy, cfg.lookahead)  # the kernels' first-call cost before training, not in minibatch 0
+        self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.spec.uses_buffer else 0
+        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg.scoring),
+                                        dtype=self.feat.dtype)
+                       if self.controller.spec.uses_buffer else None)
+        engine = BufferEngine(self.buffer, self.bounds, self.partition, cfg.policy.build(cfg.lookahead))
+        if self.buffer is not None:  # the kernels' first-call cost before training, not in minibatch 0
+            warm_up(lambda: cfg.policy.build(cfg.lookahead), cfg.lookahead)
         lo = self.bounds[self.partition - 1] if self.partition else 0
         self.controller.setup(StaticFacts(
             dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
@@ -100,8 +101,9 @@ class BufferedFeatures:
             capacity=self.capacity, total_minibatches=total_minibatches, feature_dim=dim,
         ))
         self.warm_ids = self._warm_start()
-        self.channel = self.controller.open_channel(self.buffer, cfg.mode) if self.buffer is not None else None
-        self._step = MinibatchStep(engine, self.channel, rank=rank, row_bytes=self.row_bytes)
+        outlook = Outlook(engine)
+        self.channel = self.controller.open_channel(self.buffer, cfg.mode, outlook) if self.buffer is not None else None
+        self._step = MinibatchStep(engine, self.channel, outlook, rank=rank, row_bytes=self.row_bytes)
         self.verified_rows = 0
         self.step = 0
         log.info("buffered features ready", controller=self.controller.name, halo=len(self.halo),
@@ -110,7 +112,7 @@ class BufferedFeatures:
 
     def _warm_start(self) -> np.ndarray:
         """Load the controller's warm-start ids (MassiveGNN only); returns the ids loaded."""
-        if self.buffer is None or len(self.halo) == 0 or not self.controller.warm_starts:
+        if self.buffer is None or len(self.halo) == 0 or not self.controller.spec.warm_starts:
             return np.empty(0, dtype=np.int64)
         degrees = self.g.in_degrees(torch.from_numpy(self.halo)).numpy()
         ids = np.asarray(self.controller.warm_start(self.halo, degrees, self.capacity), dtype=np.int64)
@@ -125,7 +127,7 @@ class BufferedFeatures:
     @property
     def window(self) -> int:
         """Minibatches to sample ahead: the keep policy's window, or W for a controller that plays answers forward."""
-        return self.cfg.window_for(self.controller.sees_ahead) if self.buffer is not None else 0
+        return self.cfg.window_for(self.controller.spec.sees_ahead) if self.buffer is not None else 0
 
     def fetch(self, input_nodes: torch.Tensor, epoch: int = 0,
               upcoming: Sequence[torch.Tensor] = ()) -> tuple[torch.Tensor, MinibatchMetrics]:
@@ -166,7 +168,7 @@ class BufferedFeatures:
         out = {"controller": self.controller.name, "capacity": self.capacity, "warm_rows": len(self.warm_ids),
                "verified_rows": self.verified_rows, "agent": self.controller.run_record(),
                # what the controller was told about the graph: `rudder replay-metrics` tells the agent the same
-               "facts": facts.model_dump() if (facts := getattr(self.controller, "facts", None)) is not None else None,
+               "facts": facts.model_dump() if (facts := self.controller.facts) is not None else None,
                "keep_memory_bytes": self._step.engine.keep.memory_bytes()}
         if self.channel is not None:
             out.update(self.channel.record())

@@ -18,7 +18,7 @@ from rudder_agent import preflight
 from rudder_agent.config import BufferConfig, GNNConfig, GraphSource, TrainConfig, TrainSettings
 from rudder_agent.errors import InputError, RudderError, SettingError
 from rudder_agent.log import configure_logging
-from rudder_agent.options import field_default, opt, option_group, switch
+from rudder_agent.options import field_default, opt, option_group, setting_options, setting_values
 
 
 class OneLineErrors(TyperGroup):
@@ -79,7 +79,7 @@ OWN_GRAPH = {  # partition, train, compare: your own graph instead of a named da
     "feat_dim": (int, opt(S, "feat_dim")),
 }
 RUN = {  # train, compare: how the cluster trains
-    "method": (str, opt(T, "part_method", "--method")),
+    "part_method": (str, opt(T, "part_method", "--method")),
     "batch_size": (int, opt(T, "batch_size")),
     "fanouts": (str, opt(T, "fanouts")),
     "hidden": (int, opt(G, "hidden")),
@@ -88,27 +88,8 @@ RUN = {  # train, compare: how the cluster trains
     "network": (str, opt(T, "network")),
     "link_rate": (str, opt(T, "link_rate")),
 }
-KEEP_AND_AGENT = {  # train, compare: the keep policy and every controller's own settings
-    "delta": (float, opt(B, "delta")),
-    "gamma": (float, opt(B, "gamma")),
-    "tau": (Optional[float], opt(B, "tau")),
-    "policy": (str, opt(B, "policy")),
-    "lookahead": (int, opt(B, "lookahead")),
-    "period": (int, opt(B, "period")),
-    "sync": (bool, switch(B, "mode", "sync")),
-    "model": (str, opt(B, "llm_model", "--model")),
-    "prompt_version": (str, opt(B, "prompt_version")),
-    "cot": (bool, opt(B, "cot", "--cot")),
-    "fallback": (str, opt(B, "fallback")),
-    "llm_threads": (int, opt(B, "llm_threads")),
-    "llm_timeout": (float, opt(B, "llm_timeout_s", "--llm-timeout")),
-    "llm_min_difference_pct": (float, opt(B, "llm_min_difference_pct", "--llm-min-difference")),
-    "llm_whatif": (bool, opt(B, "llm_whatif", "--llm-whatif/--no-llm-whatif")),
-    "llm_duty_cycle": (float, opt(B, "llm_duty_cycle")),
-    "llm_swap_test": (str, opt(B, "llm_swap_test", metavar="auto|on|off")),
-    "classifier_path": (Optional[Path], opt(B, "classifier_path", exists=True, dir_okay=False)),
-    "finetune_every": (int, opt(B, "finetune_every")),
-}
+COMPARED = ("controller", "fraction")
+"""Buffer settings `compare` takes as lists of its own (--controllers, --fractions)."""
 
 
 def parse_fanouts(text: str) -> list[int]:
@@ -146,7 +127,7 @@ def partition(
     ctx: typer.Context,
     dataset: Optional[str] = opt(T, "dataset", default=None, note=" (required unless --graph or --part-config)"),
     parts: int = opt(T, "parts"),
-    method: str = opt(T, "part_method", "--method"),
+    part_method: str = opt(T, "part_method", "--method"),
     force: bool = typer.Option(False, help="rebuild even if a cached partition exists"),
     graph_options: dict = None,
 ) -> None:
@@ -154,7 +135,7 @@ def partition(
     source = own_graph(ctx, **graph_options)
     if source is None and dataset is None:
         raise InputError("give --dataset, --graph or --part-config")
-    info = partition_source(dataset, source, parts, method, parts_given=given(ctx, "parts"), force=force)
+    info = partition_source(dataset, source, parts, part_method, parts_given=given(ctx, "parts"), force=force)
     typer.echo(json.dumps(info.model_dump(mode="json"), indent=2))
 
 
@@ -185,63 +166,58 @@ def own_graph(ctx: typer.Context, graph: Optional[Path], part_config: Optional[P
 
 @app.command()
 @user_errors
-@option_group("options", {**RUN, **KEEP_AND_AGENT, **OWN_GRAPH})
+@option_group("options", {**RUN, **setting_options(), **OWN_GRAPH})
 def train(
     ctx: typer.Context,
     dataset: str = opt(T, "dataset"),
     parts: int = opt(T, "parts"),
     epochs: int = opt(T, "epochs"),
-    out: Path = typer.Option(Path("runs/latest"), help="run directory (metrics, logs, summary.json)"),
+    out_dir: Path = typer.Option(Path("runs/latest"), "--out", help="run directory (metrics, logs, summary.json)"),
     seed: int = opt(T, "seed"),
-    controller: str = opt(B, "controller"),
-    buffer_fraction: float = opt(B, "fraction", "--buffer-fraction"),
     trace: bool = opt(T, "trace", "--trace"),
     trace_only: bool = opt(T, "trace_only", "--trace-only"),
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
     verify: bool = opt(T, "verify", "--verify"),
     trainer: Optional[Path] = typer.Option(None, help="run your own trainer script instead (gets --config FILE)"),
-    fail_at_step: Optional[int] = opt(T, "fail_at_step", hidden=True),
     options: dict = None,
 ) -> None:
     """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
-    settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out,
-                              buffer={"controller": controller, "fraction": buffer_fraction},
-                              trace=trace or trace_only, trace_only=trace_only, verify=verify, fail_at_step=fail_at_step)
+    settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out_dir,
+                              trace=trace or trace_only, trace_only=trace_only, verify=verify)
     preflight.train(settings, timeout=timeout, trainer=trainer)  # every setting, before anything is written or started
-    if out.exists() and any(out.iterdir()):
+    if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise RudderError(f"{out} already holds a run; pass --overwrite or choose another --out")
-        shutil.rmtree(out)
+            raise RudderError(f"{out_dir} already holds a run; pass --overwrite or choose another --out")
+        shutil.rmtree(out_dir)
     cfg = train_config(settings, parts_given=given(ctx, "parts"))
     from rudder_agent.cluster.training import run_training
 
     summary = run_training(cfg, timeout, trainer)
     if summary is None:
-        for log in sorted((out / "logs").glob("trainer-*.log")):
+        for log in sorted((out_dir / "logs").glob("trainer-*.log")):
             typer.echo(f"--- {log.name}\n{log.read_text()[-2000:]}")
     else:
         typer.echo(format_summary(summary))
 
 
-def train_settings(ctx: typer.Context, options: dict[str, Any], *, dataset: str, buffer: dict[str, Any] | None = None,
-                   **settings: Any) -> TrainSettings:
-    """The run settings of train and compare: their own options, and the groups they share (RUN, KEEP_AND_AGENT,
-    OWN_GRAPH) as ``options``; ``buffer``: buffer fields only train sets (controller, fraction)."""
-    run, keep, graph = ({k: options[k] for k in group} for group in (RUN, KEEP_AND_AGENT, OWN_GRAPH))
+def train_settings(ctx: typer.Context, options: dict[str, Any], *, dataset: str, **settings: Any) -> TrainSettings:
+    """The run settings of train and compare: their own options, and the groups they share (RUN, the buffer's
+    settings, OWN_GRAPH) as ``options``."""
+    run, graph = ({k: options[k] for k in group} for group in (RUN, OWN_GRAPH))
     source = own_graph(ctx, **graph)
     return TrainSettings(
-        part_method=run["method"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
+        part_method=run["part_method"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
         gnn=GNNConfig(hidden=run["hidden"], lr=run["lr"]), prefetch=run["prefetch"], network=run["network"],
-        link_rate=run["link_rate"], buffer=buffer_config(**keep, **(buffer or {})), **settings,
+        link_rate=run["link_rate"], buffer=BufferConfig.from_values(buffer_values(options)), **settings,
         **dataset_settings(dataset, source))
 
 
-def buffer_config(*, sync: bool, model: str, llm_timeout: float, classifier_path: Optional[Path],
-                  **fields: Any) -> BufferConfig:
-    """The buffer settings from the options train and compare share (four flags are named unlike their fields)."""
-    return BufferConfig(mode="sync" if sync else "async", llm_model=model, llm_timeout_s=llm_timeout,
-                        classifier_path=classifier_path.resolve() if classifier_path else None, **fields)
+def buffer_values(options: dict[str, Any]) -> dict[str, Any]:
+    """The buffer settings among the options of train and compare, by name (each checked, whatever runs it)."""
+    values = setting_values({k: v for k, v in options.items() if k not in RUN and k not in OWN_GRAPH})
+    BufferConfig.check_values(values)
+    return values
 
 
 def dataset_settings(dataset: str, source: Optional[GraphSource]) -> dict[str, Any]:
@@ -280,13 +256,13 @@ def train_config(settings: TrainSettings, parts_given: bool = True) -> TrainConf
 
 @app.command()
 @user_errors
-@option_group("options", {**RUN, **KEEP_AND_AGENT, **OWN_GRAPH})
+@option_group("options", {**RUN, **setting_options(skip=COMPARED), **OWN_GRAPH})
 def compare(
     ctx: typer.Context,
     dataset: str = opt(T, "dataset"),
     parts: int = opt(T, "parts"),
     epochs: int = opt(T, "epochs", note=" per run"),
-    out: Path = typer.Option(Path("runs/compare"), help="one sub-directory per run, plus comparison.md"),
+    out_dir: Path = typer.Option(Path("runs/compare"), "--out", help="one sub-directory per run, plus comparison.md"),
     controllers: str = typer.Option(
         "none,fixed,massivegnn,llm", help="comma-separated variants: a controller, NAME@POLICY for another keep policy "
         "(fixed@decay), or paper (the paper's Rudder: llm@decay, prompt v1, no what-if); none is always included"),
@@ -299,10 +275,12 @@ def compare(
     """Run several controllers on one partition in one session; print them side by side with ratios to none."""
     from rudder_agent.compare import compare as run_all, write_comparison
 
-    settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out)
-    names, shares = preflight.compare(settings, controllers=controllers, fractions=fractions, timeout=timeout)
-    summaries = run_all(train_config(settings, parts_given=given(ctx, "parts")), names, shares, timeout, overwrite)
-    typer.echo(write_comparison(out.resolve(), summaries))
+    settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out_dir)
+    values = buffer_values(options)
+    names, shares = preflight.compare(settings, values, controllers=controllers, fractions=fractions, timeout=timeout)
+    summaries = run_all(train_config(settings, parts_given=given(ctx, "parts")), values, names, shares, timeout,
+                        overwrite)
+    typer.echo(write_comparison(out_dir.resolve(), summaries))
 
 
 def format_summary(s: dict) -> str:

@@ -6,6 +6,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rudder_agent.cluster.training import run_training
 from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
@@ -29,7 +30,7 @@ def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | N
 
 
 PRESETS: dict[str, tuple[str, dict]] = {
-    "paper": ("llm", {"policy": "decay", "prompt_version": "v1", "llm_whatif": False}),
+    "paper": ("llm", {"policy": "decay", "prompt_version": "v1", "whatif": False}),
 }
 """Named variants: ``paper`` is the paper's Rudder (the LLM agent, the decay policy, prompt v1, no what-if)."""
 
@@ -48,10 +49,10 @@ class Variant:
         controller, settings = PRESETS.get(name, (name, {}))
         return cls(spec.strip(), controller, {**settings, **({"policy": policy} if policy else {})})
 
-    def buffer(self, base: BufferConfig, fraction: float) -> BufferConfig:
-        """The base buffer settings with this variant's controller, overrides and buffer fraction (validated)."""
-        return BufferConfig.model_validate({**base.model_dump(), **self.settings, "controller": self.controller,
-                                            "fraction": fraction or base.fraction})
+    def buffer(self, values: dict[str, Any], fraction: float) -> BufferConfig:
+        """The settings given (by name) with this variant's controller, settings and buffer fraction (validated)."""
+        return BufferConfig.from_values({**values, **self.settings, "controller": self.controller,
+                                         **({"fraction": fraction} if fraction else {})})
 
 
 def parse_variants(specs: str) -> list[Variant]:
@@ -60,21 +61,25 @@ def parse_variants(specs: str) -> list[Variant]:
     return [Variant.parse("none")] * all(v.controller != "none" for v in out) + out
 
 
-def variants(base: TrainConfig, specs: list[Variant], fractions: list[float]) -> list[tuple[Variant, TrainConfig]]:
-    """Variants without a buffer (`none`) once, the others at every buffer fraction, each in its own run dir."""
+def variants(base: TrainConfig, values: dict[str, Any], specs: list[Variant],
+             fractions: list[float]) -> list[tuple[Variant, TrainConfig]]:
+    """Variants without a buffer (`none`) once, the others at every buffer fraction, each in its own run dir.
+
+    ``values``: the buffer settings given (by name), every variant's base."""
     out = []
     for v in specs:
-        buffered = controller_class(v.controller).uses_buffer
+        buffered = controller_class(v.controller).spec.uses_buffer
         for f in fractions if buffered else [0.0]:
             label = f"{v.label}-{f:g}" if buffered else v.label
-            out.append((v, base.model_copy(update={"buffer": v.buffer(base.buffer, f), "out_dir": base.out_dir / label})))
+            out.append((v, base.model_copy(update={"buffer": v.buffer(values, f), "out_dir": base.out_dir / label})))
     return out
 
 
-def compare(base: TrainConfig, specs: list[Variant], fractions: list[float], timeout_s: float | None = None,
-            overwrite: bool = False) -> list[dict]:
+def compare(base: TrainConfig, values: dict[str, Any], specs: list[Variant], fractions: list[float],
+            timeout_s: float | None = None, overwrite: bool = False) -> list[dict]:
     """Run (or reuse, unless ``overwrite``) every variant; returns their summaries, `none` first."""
-    return [{**run_or_reuse(cfg, overwrite, timeout_s), "variant": v.label} for v, cfg in variants(base, specs, fractions)]
+    return [{**run_or_reuse(cfg, overwrite, timeout_s), "variant": v.label}
+            for v, cfg in variants(base, values, specs, fractions)]
 
 
 def comparison_table(summaries: list[dict]) -> str:

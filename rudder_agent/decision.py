@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rudder_agent.metrics import MinibatchMetrics
 
 Action = Literal["replace", "skip"]
 Direction = Literal["increase", "decrease", "unchanged"]
-Unanswered = Literal["asked", "busy"]
-"""A request an asynchronous controller leaves without an answer now: ``asked`` (it comes later), ``busy`` (none will)."""
-Source = Literal["model", "fallback", "guard", "no-difference", "rule", "idle"]
+
+
+class Unanswered(StrEnum):
+    """A request an asynchronous controller leaves without an answer now."""
+
+    ASKED = "asked"
+    """Its answer comes later (the model's own thread is on it)."""
+    BUSY = "busy"
+    """None will: the model is answering an earlier request."""
+
+
+class Source(StrEnum):
+    """Where an answer came from; what a channel does with it depends on this type's properties, not its name."""
+
+    MODEL = "model"
+    FALLBACK = "fallback"
+    GUARD = "guard"
+    NO_DIFFERENCE = "no-difference"
+    RULE = "rule"
+    IDLE = "idle"
+
+    @property
+    def tally(self) -> str | None:
+        """The decision count it is tallied under instead of replace/skip/invalid (settled without asking)."""
+        return {Source.GUARD: "guarded", Source.NO_DIFFERENCE: "no-difference"}.get(self)
+
+    @property
+    def arrives_next_minibatch(self) -> bool:
+        """Answered without a model call before the next minibatch live, so replay's clock applies it after one."""
+        return self is Source.GUARD
+
 
 DEFAULT_HORIZON = 8
 """The oracle's look-ahead in minibatches (here, not in replay/, so the command line imports it without torch)."""
@@ -74,8 +103,22 @@ class WhatIf(BaseModel):
                                        "replace_hits": self.skip_hits, "skip_hits": self.replace_hits})
 
 
+@runtime_checkable
+class LooksAhead(Protocol):
+    """What a request may carry to play answers forward (rudder_agent.buffer.counterfactual.Outlook has it)."""
+
+    @property
+    def replacing_is_free(self) -> bool:
+        """The keep policy's replacement fetches no extra row."""
+
+    def what_if(self) -> WhatIf | None:
+        """Replace and skip played forward on a fork of the buffer, at this moment."""
+
+
 class DecisionRequest(BaseModel):
     """What the prefetcher sends: every minibatch's metrics since its previous request."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     step: int = Field(description="minibatch index the request was made at")
     window: list[MinibatchMetrics]
@@ -83,8 +126,7 @@ class DecisionRequest(BaseModel):
     occupancy: int
     capacity: int
     whatif: WhatIf | None = Field(None, description="already computed (a recorded run replayed open-loop)")
-    outlook: Any = Field(None, exclude=True,
-                         description="computes the what-if on demand (rudder_agent.buffer.counterfactual.Outlook)")
+    outlook: LooksAhead | None = Field(None, exclude=True, description="computes the what-if on demand")
 
 
 class DecisionOutcome(BaseModel):
@@ -92,7 +134,7 @@ class DecisionOutcome(BaseModel):
 
     request_step: int
     decision: Action
-    source: Source = "rule"
+    source: Source = Source.RULE
     valid: bool = True
     expected_hits: Direction | None = None
     expected_comm: Direction | None = None

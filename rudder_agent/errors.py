@@ -25,8 +25,8 @@ def first_line(exc: BaseException) -> str:
 class SettingError(RudderError):
     """A setting whose value cannot work, found before anything starts; the CLI exits 2 naming its option.
 
-    Code below the command line knows settings by their field name (``llm_model``); the command
-    line names the option that sets it (``--model``) with :meth:`for_option`.
+    Code below the command line knows settings by their field name (``timeout_s``); the command
+    line names the option that sets it (``--llm-timeout``) with :meth:`for_option`.
     """
 
     exit_code = 2

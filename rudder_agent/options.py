@@ -1,13 +1,23 @@
-"""Command-line options built from config fields, so a command's default, help and bounds cannot disagree."""
+"""Command-line options built from config fields, so a command's default, help and bounds cannot disagree.
+
+The buffer's settings become options by the rule of :mod:`rudder_agent.settings` (one option per
+setting, named by its field), through :func:`setting_options` and :func:`setting_values`.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any
+from types import UnionType
+from pathlib import Path
+from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 import typer
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from rudder_agent.settings.buffer import BufferConfig, is_union, settings_fields
+from rudder_agent.settings.flags import flag_of
 
 _FROM_FIELD: Any = object()
 
@@ -20,8 +30,13 @@ def field_default(model: type[BaseModel], name: str) -> Any:
 
 def bounds(model: type[BaseModel], name: str) -> dict[str, float]:
     """typer's min/max from the field's bounds; an open bound becomes closed and pydantic still rejects its end."""
+    return field_bounds(model.model_fields[name])
+
+
+def field_bounds(info: FieldInfo) -> dict[str, float]:
+    """:func:`bounds` of one field."""
     out: dict[str, float] = {}
-    for constraint in model.model_fields[name].metadata:  # annotated_types Ge/Gt/Le/Lt
+    for constraint in info.metadata:  # annotated_types Ge/Gt/Le/Lt
         for key, attr in (("min", "ge"), ("min", "gt"), ("max", "le"), ("max", "lt")):
             if getattr(constraint, attr, None) is not None:
                 out[key] = getattr(constraint, attr)
@@ -46,6 +61,60 @@ def switch(model: type[BaseModel], name: str, value: str, **typer_kwargs: Any) -
 def recorded(model: type[BaseModel], name: str, *decls: str, **typer_kwargs: Any) -> Any:
     """A `rudder replay` option: unset keeps the recorded run's value."""
     return opt(model, name, *decls, default=None, note=" (default: the recorded run's)", **typer_kwargs)
+
+
+def flag_name(name: str) -> str:
+    """A setting's flag: ``--`` and its name with dashes (:mod:`rudder_agent.settings`)."""
+    return "--" + name.replace("_", "-")
+
+
+def option_type(info: FieldInfo, optional: bool) -> Any:
+    """The type typer parses a setting as: a choice or a variant's tag as text, ``X | None`` as Optional[X]."""
+    members = get_args(info.annotation) if get_origin(info.annotation) in (Union, UnionType) else (info.annotation,)
+    kinds = [k for k in members if k is not type(None)]
+    kind = str if is_union(info) or get_origin(kinds[0]) is Literal else kinds[0]
+    return Optional[kind] if optional or len(kinds) < len(members) else kind
+
+
+def setting_options(*, recorded: bool = False, skip: tuple[str, ...] = (),
+                    only: type[BaseModel] | None = None) -> dict[str, tuple[Any, Any]]:
+    """An option group (see :func:`option_group`) with one option per buffer setting but ``skip``.
+
+    ``recorded``: `rudder replay`'s options, whose unset value keeps the recorded run's.
+    ``only``: the settings of one model of the tree (a controller's variant).
+    """
+    out: dict[str, tuple[Any, Any]] = {}
+    for name, info, owner in settings_fields(BufferConfig):
+        described = flag_of(info)
+        if described is None or name in skip or only not in (None, owner):
+            continue
+        default = info.get_default(call_default_factory=True)
+        default = None if recorded else (default.name if is_union(info) else default)
+        kind = option_type(info, recorded)
+        decls = [flag_name(name), *described["aliases"]]
+        if kind in (bool, Optional[bool]):
+            decls = [f"{d}/--no-{d[2:]}" if "/" not in d else d for d in decls]
+        note = " (default: the recorded run's)" if recorded else ""
+        out[name] = (kind, typer.Option(default, *decls, help=(info.description or "") + note,
+                                        **{**field_bounds(info), **described["typer"]}))
+        if described["switch"]:
+            out[described["switch"]] = (bool, typer.Option(False, flag_name(described["switch"]),
+                                                            help=info.description))
+    return out
+
+
+def setting_values(options: dict[str, Any], *, recorded: bool = False) -> dict[str, Any]:
+    """The settings an option group's values give, by name (a switch set picks its value; paths made absolute).
+
+    ``recorded``: only the options given (unset ones keep the recorded run's).
+    """
+    values = dict(options)
+    for name, info, _ in settings_fields(BufferConfig):
+        switch = (flag_of(info) or {}).get("switch")
+        if switch and values.pop(switch, False):
+            values[name] = switch
+    return {k: v.resolve() if isinstance(v, Path) else v for k, v in values.items()
+            if not (recorded and v is None)}
 
 
 def option_group(name: str, options: dict[str, tuple[Any, Any]]) -> Any:

@@ -11,8 +11,9 @@ partition, run directory, server, trainer or model process exists. What is check
   model string, its files, the prompt version's templates, and whether an Ollama or OpenAI-compatible
   server answers, with a short timeout; the `classifier`: the artefact, its format and feature schema).
 
-Code below the command line names a setting by its field (``SettingError("llm_model", ...)``);
-:func:`option_for` turns the field into the running command's option (``--model``).
+Code below the command line names a setting by its field (``SettingError("timeout_s", ...)``);
+:func:`option_for` turns the field into the running command's option (``--llm-timeout``): every
+option is named after the field it sets (:mod:`rudder_agent.settings`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,7 @@ from pydantic import ValidationError
 
 from rudder_agent.config import BufferConfig, TrainSettings
 from rudder_agent.errors import RudderError, SettingError
-
-PARAMETER_OF_FIELD = {"fraction": "buffer_fraction", "llm_model": "model", "llm_timeout_s": "llm_timeout",
-                      "part_method": "method", "mode": "sync", "out_dir": "out"}
-"""Settings field -> the command-line parameter that sets it, where their names differ (train and compare)."""
+from rudder_agent.settings.buffer import buffer_setting_names
 
 TC_RATE = re.compile(r"\d+(\.\d+)?([kmgt]i?)?(bit|bps)", re.IGNORECASE)
 """A rate as `tc` reads it: 1gbit, 200mbit, 12.5mbps, 1gibit."""
@@ -40,7 +38,7 @@ def option_for(field: str) -> str:
 
     ctx = get_current_context(silent=True)
     params = {p.name: p for p in ctx.command.params} if ctx is not None else {}
-    param = params.get(field) or params.get(PARAMETER_OF_FIELD.get(field, ""))
+    param = params.get(field)
     if param is None:
         return "--" + field.replace("_", "-")
     if param.param_type_name == "argument":
@@ -53,22 +51,30 @@ def named(err: SettingError) -> SettingError:
     return err if err.option else err.for_option(option_for(err.field))
 
 
+def problem_message(problem: dict[str, Any]) -> str:
+    """A pydantic problem's message; a variant's unknown tag reads like any unknown choice."""
+    if problem["type"] != "union_tag_invalid":
+        return problem["msg"]
+    *others, last = problem["ctx"]["expected_tags"].split(", ")
+    return f"Input should be {', '.join(others)} or {last}"
+
+
 def from_validation(exc: ValidationError) -> SettingError:
     """A pydantic error on the settings as one SettingError: the first problem, named by its option."""
     problem = exc.errors()[0]
     fields = [part for part in problem["loc"] if isinstance(part, str)]
     field = fields[-1] if fields else "settings"
-    value = problem.get("input")
+    value = problem["ctx"]["tag"] if problem["type"] == "union_tag_invalid" else problem.get("input")
     got = f" (got {value!r})" if isinstance(value, (str, int, float, bool, Path)) or value is None else ""
     more = f"; and {len(exc.errors()) - 1} more problem(s)" if len(exc.errors()) > 1 else ""
-    return named(SettingError(field, f"{problem['msg']}{got}{more}"))
+    return named(SettingError(field, f"{problem_message(problem)}{got}{more}"))
 
 
 def controller(cfg: BufferConfig) -> None:
-    """What the controller named by ``cfg`` needs, checked by its own class."""
+    """What the controller ``cfg`` names needs, checked by its own class on its own settings."""
     from rudder_agent.registry import controller_class
 
-    controller_class(cfg.controller).preflight(cfg)
+    controller_class(cfg.controller.name).preflight(cfg.controller)
 
 
 def dataset(name: str) -> None:
@@ -105,8 +111,11 @@ def train(settings: TrainSettings, *, timeout: float, trainer: Path | None) -> N
         dataset(settings.dataset)  # last: the dataset registry imports DGL, which the run needs anyway
 
 
-def compare(settings: TrainSettings, *, controllers: str, fractions: str, timeout: float) -> tuple[list, list[float]]:
-    """Everything `rudder compare` can check first; its variants and buffer fractions, parsed."""
+def compare(settings: TrainSettings, values: dict[str, Any], *, controllers: str, fractions: str,
+            timeout: float) -> tuple[list, list[float]]:
+    """Everything `rudder compare` can check first; its variants and buffer fractions, parsed.
+
+    ``values``: the buffer settings given (by name), each variant's base."""
     from rudder_agent.compare import PRESETS, parse_variants
     from rudder_agent.registry import LIVE
 
@@ -125,26 +134,27 @@ def compare(settings: TrainSettings, *, controllers: str, fractions: str, timeou
         raise SettingError("fractions", f"expected comma-separated numbers like 0.05,0.25, got {fractions!r}")
     for share in shares:
         try:
-            BufferConfig.model_validate({**settings.buffer.model_dump(), "fraction": share})
+            settings.buffer.with_values({"fraction": share})
         except ValidationError as exc:
             raise SettingError("fractions", f"{share}: {exc.errors()[0]['msg']}") from None
     for v in specs:  # what a variant needs does not depend on the size
         try:
-            buffer = v.buffer(settings.buffer, shares[0])
+            buffer = v.buffer(values, shares[0])
         except ValidationError as exc:
-            raise SettingError("controllers", f"{v.label}: {exc.errors()[0]['msg']}") from None
+            raise SettingError("controllers", f"{v.label}: {problem_message(exc.errors()[0])}") from None
         controller(buffer)
     if settings.own_graph is None:
         dataset(settings.dataset)
     return specs, shares
 
 
-def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | None, settings: dict[str, Any],
-           scoring: dict[str, Any]) -> dict[str, Any]:
+def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | None, values: dict[str, Any],
+           horizon: int) -> dict[str, Any]:
     """Everything `rudder replay` can check before it writes anything; the overrides the replay applies.
 
-    ``settings`` are the controller options given (None: the recorded run's); only those the controller
-    takes are kept. ``scoring`` (delta, gamma, tau, policy, lookahead) configure the buffer, for every controller.
+    ``values``: the settings given (by name; unset ones are the recorded run's). The buffer's own (keep
+    policy, scoring) apply for every controller; a controller's, for a controller that takes them (an
+    analysis controller names its ``replay_options``, ``horizon`` among them).
     """
     from rudder_agent.config import read_run_config
     from rudder_agent.registry import controller_class
@@ -170,9 +180,9 @@ def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | N
         cls = controller_class(controller_name)
     except RudderError as err:
         raise SettingError("controller", str(err)) from None
-    accepted = cls.replay_options or tuple(BufferConfig.model_fields)
-    overrides = {k: v for k, v in {**{k: v for k, v in settings.items() if k in accepted}, **scoring}.items()
-                 if v is not None}
-    BufferConfig.model_validate({**recorded.model_dump(), **{k: v for k, v in overrides.items() if k in scoring}})
+    buffer = buffer_setting_names()
+    takes = cls.replay_options if cls.replay_options is not None else set(values) - buffer
+    overrides = {k: v for k, v in {**values, "horizon": horizon}.items() if k in buffer or k in takes}
+    recorded.with_values({k: v for k, v in overrides.items() if k in buffer})
     cls.preflight_replay(recorded, **overrides)
     return overrides

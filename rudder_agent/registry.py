@@ -1,17 +1,19 @@
 """Controllers by name: the one table of them, above agent/, classifiers/ and replay/.
 
-Nothing below this module names a controller; each controller class declares what it needs
-through the hooks of :class:`rudder_agent.controllers.base.Controller`.
+Nothing below this module names a controller; each controller class declares what it is in its
+:class:`rudder_agent.controllers.spec.ControllerSpec` and what it needs through the hooks of
+:class:`rudder_agent.controllers.base.Controller`. A new controller is one module and one entry
+here (it replays at once); a live one also adds its settings variant to
+:mod:`rudder_agent.settings.controllers`.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import get_args
-
-from rudder_agent.config import BufferConfig, ControllerName
 from rudder_agent.controllers.base import Controller
 from rudder_agent.errors import RudderError
+from rudder_agent.settings.buffer import BufferConfig
+from rudder_agent.settings.controllers import CONTROLLER_NAMES
 
 CONTROLLERS: dict[str, str] = {
     "none": "rudder_agent.controllers.baselines:NoBuffer",
@@ -24,7 +26,7 @@ CONTROLLERS: dict[str, str] = {
 }
 """name -> "module:Class", imported on first use (the agent pulls in LangChain; baselines should not)."""
 
-LIVE: tuple[str, ...] = get_args(ControllerName)
+LIVE: tuple[str, ...] = CONTROLLER_NAMES
 """Controllers a live run can use; the others (oracle, recorded) see the future or the past: replay only."""
 
 
@@ -38,8 +40,8 @@ def controller_class(name: str) -> type[Controller]:
 
 
 def make_controller(cfg: BufferConfig) -> Controller:
-    """The live controller named by ``cfg.controller``, configured from ``cfg``."""
-    return controller_class(cfg.controller).from_settings(cfg)
+    """The live controller ``cfg.controller`` names, configured by its own settings."""
+    return controller_class(cfg.controller.name).from_settings(cfg.controller)
 
 
 def replay_controller(name: str, recorded: BufferConfig, recording, **overrides) -> Controller:

@@ -40,13 +40,12 @@ def no_rows(ids: np.ndarray) -> None:
 class MinibatchStep:
     """Runs the per-minibatch protocol for one trainer (or one replayed rank)."""
 
-    def __init__(self, engine: BufferEngine, channel: DecisionChannel | None, *, rank: int, row_bytes: int,
-                 timed: bool = True):
+    def __init__(self, engine: BufferEngine, channel: DecisionChannel | None, outlook: Outlook | None = None, *,
+                 rank: int, row_bytes: int, timed: bool = True):
+        """``outlook``: the view ahead the channel's requests carry (the same one: the step advances it)."""
         self.engine, self.channel = engine, channel
         self.rank, self.row_bytes, self.timed = rank, row_bytes, timed
-        self.outlook = Outlook(engine)
-        if channel is not None:
-            channel.outlook = self.outlook  # requests carry it: a controller may play answers forward
+        self.outlook = outlook if outlook is not None else Outlook(engine)
 
     def __call__(self, ids: np.ndarray, read_rows: ReadRows, *, epoch: int, step: int,
                  upcoming: Sequence[np.ndarray] = (), **extra) -> tuple[torch.Tensor | None, MinibatchMetrics]:

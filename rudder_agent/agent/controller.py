@@ -13,8 +13,8 @@ from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.lane import ModelLane
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
-from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller, SharedRuntime
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import SettingError
 from rudder_agent.llm.backends import ChatBackend, make_chat_model
@@ -35,33 +35,28 @@ class LLMController(Controller):
     """Runs the decision graph once per request and carries the decision history between them."""
 
     name = "llm"
-    sees_ahead = True  # the What-if node plays replace and skip over the window sampled ahead
-    thread_nice = 19  # what-if play and prompts run on CPU time training leaves idle (async never waits)
-    replaces_between_answers = True  # a slow model must not freeze a look-ahead buffer between its answers
 
     def __init__(self, config: AgentConfig | None = None):
         self.config = config or AgentConfig()
-        self.sees_ahead = self.config.whatif  # the paper's agent (no what-if) needs no window
+        self.spec = ControllerSpec(
+            sees_ahead=self.config.whatif,  # the What-if node plays the window sampled ahead; the paper's agent, none
+            thread_nice=19,  # what-if play and prompts run on CPU time training leaves idle (async never waits)
+            replaces_between_answers=True,  # a slow model must not freeze a look-ahead buffer between its answers
+            duty_cycle=self.config.duty_cycle)
         self.prompts = PromptSet.load(self.config.prompts_dir, self.config.prompt_version)
         self.backend: ChatBackend | None = None
         self.graph: CompiledStateGraph | None = None
         self.history: list[HistoryEntry] = []
         self.lane: ModelLane | None = None
 
-    @property
-    def duty_cycle(self) -> float:
-        """The share of one CPU its thread may use (the run's --llm-duty-cycle)."""
-        return self.config.duty_cycle
+    @classmethod
+    def from_settings(cls, settings: AgentConfig) -> Controller:
+        return cls(settings)
 
     @classmethod
-    def from_settings(cls, cfg: BufferConfig) -> Controller:
-        return cls(AgentConfig.from_buffer(cfg))
-
-    @classmethod
-    def preflight(cls, cfg: BufferConfig) -> None:
+    def preflight(cls, config: AgentConfig) -> None:
         """The prompt version's templates load and check; the model string parses, its files exist, and a
         remote model server answers and has the model (a short timeout). No model server is started."""
-        config = AgentConfig.from_buffer(cfg)
         try:
             PromptSet.load(config.prompts_dir, config.prompt_version)
         except PromptTemplateError as err:
@@ -73,12 +68,14 @@ class LLMController(Controller):
             finally:
                 backend.close()
         except BackendError as err:
-            raise SettingError("llm_model", str(err)) from None
+            raise SettingError("model", str(err)) from None
 
     @classmethod
-    def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str, nice: int) -> SharedRuntime | None:
+    def shared_runtime(cls, config: AgentConfig, *, seed: int, parallel: int, host: str,
+                       nice: int) -> SharedRuntime | None:
         """One embedded model server per host for `llamacpp:` models (one slot per trainer)."""
-        return shared_server(cfg.llm_model, n_threads=cfg.llm_threads, seed=seed, parallel=parallel, host=host, nice=nice)
+        return shared_server(config.model, n_threads=config.n_threads, seed=seed, parallel=parallel, host=host,
+                             nice=nice)
 
     def setup(self, facts: StaticFacts) -> None:
         """Build and check the backend, then the graph; any problem raises before training starts."""
@@ -121,11 +118,11 @@ class LLMController(Controller):
         With a lane (:meth:`answer_later`) a request the model must decide comes back unanswered:
         ``asked`` (its answer comes from :meth:`late_answer`) or ``busy``. While the model answers, a
         request whose replacement is free is left at once (``busy``): the buffer re-ranks between answers
-        anyway (``replaces_between_answers``), so its what-if would only spend CPU.
+        anyway (``ControllerSpec.replaces_between_answers``), so its what-if would only spend CPU.
         """
         if self.lane is not None and not self.lane.free and request.outlook is not None \
                 and request.outlook.replacing_is_free:
-            return "busy"
+            return Unanswered.BUSY
         result = self.graph.invoke(AgentState(facts=self.facts, request=request, history=self.history))
         self.history = result["history"]
         return result["outcome"] or result["model_call"]

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.decision import WhatIf
@@ -23,14 +22,8 @@ from rudder_agent.decision import WhatIf
 def fork(engine: BufferEngine) -> BufferEngine:
     """An engine over an ids-only copy of ``engine``'s buffer (slots, scores, id table, candidates) and keep policy."""
     twin = copy.copy(engine)
-    buf = engine.buffer
-    if buf is not None:
-        rows, buf._rows = buf._rows, torch.empty((0, 0), dtype=buf.dtype)  # never copy feature rows
-        try:
-            twin.buffer = copy.deepcopy(buf)
-        finally:
-            buf._rows = rows
-        twin.buffer.feature_dim = 0
+    if engine.buffer is not None:
+        twin.buffer = engine.buffer.ids_only()
     twin.keep = copy.deepcopy(engine.keep)
     return twin
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from rudder_agent.buffer.idtable import IdTable, as_ids
-from rudder_agent.buffer.keep import DecayKeep, KeepPolicy, make_keep
+from rudder_agent.buffer.keep import DecayKeep, KeepPolicy
 from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
 
 
@@ -159,12 +159,12 @@ class BufferEngine:
         self.buffer.apply_replacement(plan.replacement, rows, take=plan.insert_src)
 
 
-def warm_up(policy: str, window: int) -> None:
+def warm_up(make_keep: Callable[[], KeepPolicy], window: int) -> None:
     """Compile (or load from Numba's cache) every kernel a minibatch step runs, on a toy stream, before training.
 
     Otherwise the first minibatch pays for it: seconds on a fresh install, ~1 s with the cache.
     """
-    engine = BufferEngine(PersistentBuffer(2, 1), np.array([4, 16]), 0, make_keep(policy, window))
+    engine = BufferEngine(PersistentBuffer(2, 1), np.array([4, 16]), 0, make_keep())
     stream = [np.array(ids) for ids in ([0, 5, 6], [1, 6, 7], [2, 7, 8], [3, 5, 8])]
     for i, ids in enumerate(stream):
         plan = engine.prepare(ids, replace=True, upcoming=stream[i + 1: i + 1 + window])

@@ -380,16 +380,3 @@ class FrequencyKeep:
         evicted = low - (held_key[: max(0, k - free.shape[0])] & low)
         evict = np.concatenate((free[:k], buffer.lookup(evicted)))
         return ReplacementPlan(as_ids(evict), as_ids(low - (miss_key[:k] & low)), buffer.version)
-
-
-def make_keep(policy: str, window: int) -> KeepPolicy:
-    """The policy ``--policy`` names (``window`` applies to lookahead)."""
-    if policy == "decay":
-        return DecayKeep()
-    if policy == "lfu":
-        return FrequencyKeep(0)
-    if policy == "lookahead":
-        if window < 1:
-            raise ValueError("lookahead needs a window of at least 1 minibatch (--lookahead W)")
-        return FrequencyKeep(window)
-    raise ValueError(f"unknown policy {policy!r}: decay, lfu or lookahead")

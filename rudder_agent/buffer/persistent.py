@@ -10,6 +10,7 @@ share an id.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numba
@@ -173,6 +174,12 @@ class PersistentBuffer:
         """One candidate round: these remote ids were sampled but not buffered."""
         self._version += 1
         self._candidates.record(miss_ids, self._table)
+
+    def ids_only(self) -> PersistentBuffer:
+        """A copy of slots, scores, id table and candidates without the feature rows (what-if play reads none)."""
+        twin = copy.deepcopy(self, {id(self._rows): torch.empty((0, 0), dtype=self.dtype)})
+        twin.feature_dim = 0
+        return twin
 
     def stale_count(self) -> int:
         """Slots a replacement may overwrite: empty ones plus entries scored below tau."""

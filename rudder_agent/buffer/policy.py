@@ -10,23 +10,26 @@ STALE_ROUNDS = 25
 """Rounds without access after which an entry scored delta=1 falls below the default tau."""
 
 
-POLICY_FIELDS = ("delta", "gamma", "tau")
-"""The settings that define the scoring policy (BufferConfig fields of the same names)."""
+class Scoring(BaseModel):
+    """The scoring policy of paper §2.1 as a run sets it: accessed, score += delta; not accessed, score *= gamma;
+    stale below tau (unset: derived from gamma)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    delta: float = Field(1.0, gt=0.0, description="scoring policy: score gained when a buffered node is sampled")
+    gamma: float = Field(0.95, gt=0.0, lt=1.0,
+                         description="scoring policy: score decay per minibatch a buffered node is not sampled")
+    tau: float | None = Field(None, gt=0.0, description="scoring policy: staleness threshold; unset: gamma**25")
 
 
-class ScoringPolicy(BaseModel):
-    """Accessed: score += delta; not accessed in a round: score *= gamma; stale: score < tau."""
+class ScoringPolicy(Scoring):
+    """The scoring a buffer applies: the settings with tau resolved."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    delta: float = Field(1.0, gt=0.0, description="score gained in a round in which the node is sampled")
-    gamma: float = Field(0.95, gt=0.0, lt=1.0, description="decay factor of a round without access")
-    tau: float = Field(gt=0.0, description="staleness threshold; default gamma**25")
+    tau: float = Field(gt=0.0, description="staleness threshold; default gamma**STALE_ROUNDS")
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides) -> "ScoringPolicy":
-        """The policy a run's buffer settings name (``delta``/``gamma``/``tau``), with replay's overrides."""
-        return cls(**{k: overrides.get(k, getattr(settings, k)) for k in POLICY_FIELDS})
+    def from_settings(cls, settings: Scoring) -> "ScoringPolicy":
+        """The policy a run's scoring settings describe (tau derived from gamma when unset)."""
+        return cls(**dict(settings))
 
     @model_validator(mode="before")
     @classmethod

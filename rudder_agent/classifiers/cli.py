@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from rudder_agent.classifiers.vocabulary import DEFAULT_EXPLORE, DEFAULT_WINDOW, LABEL_KINDS, MODEL_KINDS
-from rudder_agent.config import BufferConfig
+from rudder_agent.settings.controllers import ClassifierSettings
 from rudder_agent.errors import RudderError
 from rudder_agent.options import opt
 from rudder_agent.decision import DEFAULT_HORIZON
@@ -68,7 +68,7 @@ def evaluate_command(
     model: Path = typer.Argument(..., exists=True, dir_okay=False, help="a trained artefact (.rcls)"),
     traces: list[Path] = TRACES,
     horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle look-ahead in minibatches"),
-    finetune_every: int = opt(BufferConfig, "finetune_every", note="; closed loop, rule models"),
+    finetune_every: int = opt(ClassifierSettings, "finetune_every", note="; closed loop, rule models"),
 ) -> None:
     """Accuracy against oracle labels on recorded states, and closed-loop replay figures, per run."""
     from rudder_agent.classifiers.artifact import load_classifier
@@ -94,7 +94,7 @@ def ood_command(
     window: int = typer.Option(DEFAULT_WINDOW, min=1, help="minibatches summarised into one feature row"),
     horizon: int = typer.Option(DEFAULT_HORIZON, min=1, help="oracle look-ahead in minibatches"),
     explore: str = EXPLORE,
-    finetune_every: int = opt(BufferConfig, "finetune_every", note="; rule models"),
+    finetune_every: int = opt(ClassifierSettings, "finetune_every", note="; rule models"),
     seed: int = typer.Option(0, help="random seed"),
     out: Optional[Path] = typer.Option(None, help="also write the rows to this JSON file"),
     agents: str = typer.Option("", help="LLM agent model strings to evaluate beside them, e.g. llamacpp:smollm2-135m"),

@@ -20,12 +20,12 @@ from scipy.special import expit
 from rudder_agent.classifiers.artifact import Classifier, load_classifier
 from rudder_agent.classifiers.features import window_features
 from rudder_agent.classifiers.labels import Spread, rule_events, rule_example, rule_labels
-from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.errors import RudderError, SettingError
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.settings.controllers import ClassifierSettings
 
 FINETUNE_EVENTS = 64
 """Replacements the head is refitted on (the most recent ones)."""
@@ -61,26 +61,26 @@ class ClassifierController(Controller):
         self.finetunes = 0
 
     @classmethod
-    def from_settings(cls, cfg: BufferConfig) -> Controller:
-        return cls.from_path(cfg.classifier_path, cfg.finetune_every)
+    def from_settings(cls, settings: ClassifierSettings) -> Controller:
+        return cls.from_path(settings.classifier_path, settings.finetune_every)
 
     @classmethod
     def from_path(cls, path: Path | None, finetune_every: int = 0) -> ClassifierController:
-        """The controller for a saved artefact (``BufferConfig.classifier_path``)."""
+        """The controller for a saved artefact (``--classifier-path``)."""
         if path is None:
             raise RudderError(NO_ARTEFACT)
         return cls(load_classifier(path), finetune_every)
 
     @classmethod
-    def preflight(cls, cfg: BufferConfig) -> None:
+    def preflight(cls, settings: ClassifierSettings) -> None:
         """The artefact is given, is a rudder classifier of this feature schema, loads, and fine-tunes if asked."""
-        if cfg.classifier_path is None:
+        if settings.classifier_path is None:
             raise SettingError("classifier_path", NO_ARTEFACT)
         try:
-            classifier = load_classifier(cfg.classifier_path)
+            classifier = load_classifier(settings.classifier_path)
         except RudderError as err:
             raise SettingError("classifier_path", str(err)) from None
-        if cfg.finetune_every and classifier.meta.labels != "rule":
+        if settings.finetune_every and classifier.meta.labels != "rule":
             raise SettingError("finetune_every", cannot_finetune(classifier))
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 
 
@@ -19,7 +20,7 @@ class RandomBehaviour(Controller):
     """Replace with probability ``p`` at every minibatch (seeded, so datasets are reproducible)."""
 
     name = "explore"
-    inline = True
+    spec = ControllerSpec(inline=True)
 
     def __init__(self, p: float, seed: int | Sequence[int]):
         if not 0.0 <= p <= 1.0:

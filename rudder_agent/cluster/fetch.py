@@ -27,7 +27,7 @@ from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.trace import TraceMeta, TraceWriter, write_trace_meta
 
 CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
-"""Testing aid (like ``--fail-at-step``): trainer 0 adds 1 to every buffered row before this step."""
+"""Testing aid: trainer 0 adds 1 to every buffered row before this step."""
 
 
 @dataclass

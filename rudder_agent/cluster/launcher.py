@@ -245,8 +245,8 @@ class LocalCluster:
 
     def _start_shared_runtime(self) -> dict[str, str]:
         """The controller's host-wide service (one embedded model server for every trainer), if it has one."""
-        self.shared_runtime = controller_class(self.cfg.buffer.controller).shared_runtime(
-            self.cfg.buffer, seed=self.cfg.seed, parallel=self.cfg.parts,
+        self.shared_runtime = controller_class(self.cfg.buffer.controller.name).shared_runtime(
+            self.cfg.buffer.controller, seed=self.cfg.seed, parallel=self.cfg.parts,
             host=self.network.host_ip if self.network else "127.0.0.1", nice=self.llm_nice)
         return self.shared_runtime.start() if self.shared_runtime is not None else {}
 

@@ -36,10 +36,6 @@ from rudder_agent.records.stream import MetricsWriter
 log = get_logger(__name__)
 
 
-class InjectedFailure(RuntimeError):
-    """Raised on purpose (``fail_at_step``) to test that the launcher cleans up."""
-
-
 def evaluate(model, g, nids, cfg: TrainConfig, device) -> tuple[int, int]:
     """Correct and total predictions over this trainer's share of ``nids`` (sampled inference)."""
     sampler = dgl.dataloading.NeighborSampler(cfg.fanouts)
@@ -103,7 +99,6 @@ def run(cfg: TrainConfig) -> None:
     features = FeatureSource(g, cfg, rank, per_epoch)
     writer = MetricsWriter(cfg.out_dir / f"metrics-rank{rank}.jsonl")
 
-    step = 0
     try:
         for epoch in range(cfg.epochs):
             # The loader shuffles with torch's global generator, which dropout also draws from: seeded per
@@ -114,8 +109,6 @@ def run(cfg: TrainConfig) -> None:
             wire_before = link_bytes() if cfg.network == "netns" else None
             epoch_rows = []
             for mb in features.minibatches(loader, epoch):
-                if cfg.fail_at_step is not None and rank == 0 and step == cfg.fail_at_step:
-                    raise InjectedFailure(f"injected failure at step {step}")
                 t0 = time.perf_counter()
                 if cfg.trace_only:
                     loss_value = None
@@ -132,7 +125,6 @@ def run(cfg: TrainConfig) -> None:
                 for decided in features.decisions():
                     writer.write(decided, "decision")
                 epoch_rows.append(mb.metrics)
-                step += 1
             wire = link_bytes() if wire_before is not None else None
             wire_rx, wire_tx = (wire[0] - wire_before[0], wire[1] - wire_before[1]) if wire else (None, None)
             em = roll_up(rank, epoch, epoch_rows, time.perf_counter() - tic, wire_rx, wire_tx)

@@ -1,12 +1,13 @@
-"""The controller interface: decides WHEN the buffer replaces its stale entries.
+"""The controller contract: decide WHEN the buffer replaces its stale entries.
 
-Everything a controller needs from the run is declared here as a hook with a harmless
-default, so nothing outside a controller's own code asks for its name or type:
-``from_settings``/``from_replay`` (how it is built), ``warm_starts``/``warm_start`` (rows loaded
-before training), ``bind`` (analysis controllers see the replayed engine and stream),
-``shared_runtime`` (one host-wide service for every trainer, e.g. an embedded model server),
-``open_channel`` (how its answers reach the buffer), ``preflight``/``preflight_replay`` (what can be
-checked before anything starts).
+A controller answers one request at a time (:meth:`Controller.decide`) and declares what it is
+in a :class:`ControllerSpec` (no runner, launcher or channel probes it for attributes). The
+remaining hooks have harmless defaults: how it is built (``from_settings``/``from_replay``), what
+can be checked before anything starts (``preflight``/``preflight_replay``), a host-wide service
+(``shared_runtime``), rows loaded before training (``warm_start``), the first minibatch's decision
+(``opening``), analysis controllers' view of a replay (``bind``), and, for a controller whose
+answers take long, answers delivered later (``answer_later``/``late_answer``). How its answers
+reach the buffer is :mod:`rudder_agent.controllers.channel`'s job, chosen from the spec.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
-from rudder_agent.config import BufferConfig, current_names
-from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
+from rudder_agent.controllers.spec import ControllerSpec
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, LooksAhead, StaticFacts, Unanswered
 from rudder_agent.errors import RudderError
+from rudder_agent.settings.buffer import BufferConfig
+from rudder_agent.settings.controllers import CONTROLLER_NAMES
+from rudder_agent.settings.upgrade import current_values
 
 if TYPE_CHECKING:
     from rudder_agent.buffer.engine import BufferEngine
@@ -40,49 +44,38 @@ class Controller(ABC):
     """Base class for every controller (baselines, classifiers, the LLM agent, the oracle)."""
 
     name: ClassVar[str]
-    uses_buffer: ClassVar[bool] = True
-    inline: ClassVar[bool] = False
-    """Cheap, deterministic controllers are evaluated by the prefetcher itself each minibatch."""
-    warm_starts: ClassVar[bool] = False
-    """True when ``warm_start`` loads rows before training (MassiveGNN); the paper's buffer starts empty."""
-    replaces_between_answers: ClassVar[bool] = False
-    """Whether minibatches without a fresh answer replace when replacing fetches nothing (lfu, lookahead).
-
-    An asynchronous controller slower than the trainer answers a few minibatches in many; under a
-    keep policy whose re-ranking is free, those minibatches keep re-ranking instead of freezing.
-    """
-    thread_nice: ClassVar[int] = 0
-    """Nice value of the controller's own thread in asynchronous mode (0: the trainer's priority)."""
-    duty_cycle: float = 1.0
-    """Asynchronous mode: the largest share of one CPU the controller's thread may use; it rests in between (1: never)."""
-    sees_ahead: ClassVar[bool] = False
-    """Whether requests should bring minibatches sampled ahead (the LLM agent's What-if plays them)."""
+    spec: ControllerSpec = ControllerSpec()
+    """What this controller is (a class declares it; an instance may refine it from its settings)."""
+    facts: StaticFacts | None = None
+    """The run's static facts, from :meth:`setup` on."""
     replay_options: ClassVar[tuple[str, ...] | None] = None
-    """The replay overrides this controller takes besides the scoring policy; None: every BufferConfig field."""
+    """The replay overrides this controller takes besides the buffer's own; None: its settings variant's."""
 
     @classmethod
-    def from_settings(cls, cfg: BufferConfig) -> Controller:
-        """The controller configured by a run's buffer settings."""
+    def from_settings(cls, settings: Any) -> Controller:
+        """The controller its own settings (its variant of ``BufferConfig.controller``; None: it has none) describe."""
         return cls()
 
     @classmethod
     def from_replay(cls, recorded: BufferConfig, recording: Any, **overrides) -> Controller:
-        """The controller for a replay: the recorded run's settings with ``overrides`` (BufferConfig fields)."""
+        """The controller for a replay: the recorded run's settings with ``overrides`` (settings by name)."""
         try:
-            cfg = cls.replay_settings(recorded, **overrides)
+            settings = cls.replay_settings(recorded, **overrides)
         except ValueError as exc:
             raise RudderError(f"cannot replay controller {cls.name!r}: {exc}") from None
-        return cls.from_settings(cfg)
+        return cls.from_settings(settings)
 
     @classmethod
-    def replay_settings(cls, recorded: BufferConfig, **overrides) -> BufferConfig:
-        """The settings a replay builds this controller from (pydantic's ValidationError if they are invalid)."""
-        return BufferConfig.model_validate({**recorded.model_dump(), **current_names(BufferConfig, overrides),
-                                            "controller": cls.name})
+    def replay_settings(cls, recorded: BufferConfig, **overrides) -> Any:
+        """The settings a replay builds this controller from (pydantic's ValidationError if they are invalid);
+        None for a controller without a settings variant."""
+        if cls.name not in CONTROLLER_NAMES:
+            return None
+        return recorded.with_values({**current_values(overrides), "controller": cls.name}).controller
 
     @classmethod
-    def preflight(cls, cfg: BufferConfig) -> None:
-        """Check, before anything starts, that ``cfg`` can build this controller; nothing to check by default.
+    def preflight(cls, settings: Any) -> None:
+        """Check, before anything starts, that ``settings`` can build this controller; nothing to check by default.
 
         Raises :class:`rudder_agent.errors.SettingError` naming the field at fault. Quick and without
         side effects: it starts no model server and no thread (a remote server is only asked if it answers).
@@ -94,7 +87,7 @@ class Controller(ABC):
         cls.preflight(cls.replay_settings(recorded, **overrides))
 
     @classmethod
-    def shared_runtime(cls, cfg: BufferConfig, *, seed: int, parallel: int, host: str,
+    def shared_runtime(cls, settings: Any, *, seed: int, parallel: int, host: str,
                        nice: int) -> SharedRuntime | None:
         """A service every trainer of a host shares, started once by the launcher; none by default."""
         return None
@@ -110,18 +103,22 @@ class Controller(ABC):
     def bind(self, engine: BufferEngine, recording: Any) -> None:
         """Analysis controllers (the oracle) read the replay's engine and stream; the others ignore them."""
 
-    def open_channel(self, buffer: PersistentBuffer, mode: str, latency: int | None = None) -> DecisionChannel:
-        """How answers reach the buffer: inline, a thread (live, ``latency`` None) or replay's minibatch clock."""
+    def open_channel(self, buffer: PersistentBuffer, mode: str, outlook: LooksAhead | None = None,
+                     latency: int | None = None) -> DecisionChannel:
+        """How answers reach the buffer: inline, a thread (live, ``latency`` None) or replay's minibatch clock.
+
+        ``outlook``: what requests carry to play answers forward (the step's view ahead).
+        """
         from rudder_agent.controllers.channel import ClockedChannel, InlineChannel
         from rudder_agent.controllers.runner import ControllerRunner
 
-        if self.inline:
+        if self.spec.inline:
             return InlineChannel(self, buffer)
-        channel = ControllerRunner(self, mode) if latency is None else ClockedChannel(
-            self, 1 if mode == "sync" else latency, mode)
-        channel.opening = self.opening(buffer)
-        channel.replaces_between_answers = self.replaces_between_answers
-        return channel
+        answers = {"opening": self.opening(buffer), "outlook": outlook,
+                   "replaces_between_answers": self.spec.replaces_between_answers}
+        if latency is None:
+            return ControllerRunner(self, mode, **answers)
+        return ClockedChannel(self, 1 if mode == "sync" else latency, mode, **answers)
 
     def opening(self, buffer: PersistentBuffer) -> DecisionOutcome | None:
         """The decision for the first minibatch, before any request could be answered (none by default)."""
@@ -134,7 +131,7 @@ class Controller(ABC):
     def answer_later(self, notify: Callable[[], None]) -> bool:
         """Asynchronous mode: may slow answers come later, off the deciding thread? ``notify`` when one is ready.
 
-        Then ``decide`` may leave a request :data:`Unanswered` and :meth:`late_answer` delivers it. No by default.
+        Then ``decide`` may leave a request :class:`Unanswered` and :meth:`late_answer` delivers it. No by default.
         """
         return False
 

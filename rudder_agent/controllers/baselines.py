@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
+from rudder_agent.settings.controllers import MassiveGNNSettings
 
 
 class NoBuffer(Controller):
     """DistDGL as shipped: no buffer, every remote row fetched every time."""
 
     name = "none"
-    uses_buffer = False
-    inline = True
+    spec = ControllerSpec(uses_buffer=False, inline=True)
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         return DecisionOutcome(request_step=request.step, decision="skip", reason="no buffer")
@@ -24,7 +24,7 @@ class ReplaceEveryMinibatch(Controller):
     """DistDGL+fixed: a replacement at every minibatch."""
 
     name = "fixed"
-    inline = True
+    spec = ControllerSpec(inline=True)
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:
         return DecisionOutcome(request_step=request.step, decision="replace", reason="fixed policy")
@@ -34,15 +34,14 @@ class MassiveGNN(Controller):
     """Warm start with the highest-degree remote nodes, then a replacement every ``period`` minibatches."""
 
     name = "massivegnn"
-    inline = True
-    warm_starts = True
+    spec = ControllerSpec(inline=True, warm_starts=True)
 
     def __init__(self, period: int):
         self.period = period
 
     @classmethod
-    def from_settings(cls, cfg: BufferConfig) -> Controller:
-        return cls(cfg.period)
+    def from_settings(cls, settings: MassiveGNNSettings) -> Controller:
+        return cls(settings.period)
 
     def warm_start(self, remote_ids: np.ndarray, remote_degrees: np.ndarray, capacity: int) -> np.ndarray:
         order = np.lexsort((remote_ids, -np.asarray(remote_degrees)))  # degree desc, id asc

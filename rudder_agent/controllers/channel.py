@@ -23,22 +23,30 @@ from abc import ABC, abstractmethod
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
-from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, Unanswered
+from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, LooksAhead, Unanswered
 from rudder_agent.metrics import MinibatchMetrics
 
 if TYPE_CHECKING:
     from rudder_agent.buffer.persistent import PersistentBuffer
+    from rudder_agent.controllers.spec import ControllerSpec
 
 
 class Decider(Protocol):
     """What a channel needs of a controller (rudder_agent.controllers.base.Controller has it)."""
 
     name: str
+    spec: ControllerSpec
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
-        """Answer one request (or leave it unanswered, once its optional ``answer_later`` said yes: see Controller)."""
+        """Answer one request (or leave it unanswered, once ``answer_later`` said yes)."""
+
+    def answer_later(self, notify: Callable[[], None]) -> bool:
+        """Whether slow answers may come later (see Controller.answer_later)."""
+
+    def late_answer(self) -> tuple[DecisionRequest, DecisionOutcome] | None:
+        """A request answered later, with its answer."""
 
     def close(self) -> None:
         """Release the controller."""
@@ -63,10 +71,9 @@ class RunnerStats:
     """False for controllers asked before every minibatch (their decisions are in the minibatch records)."""
 
     def record(self, outcome: DecisionOutcome, request: DecisionRequest | None = None) -> None:
-        kinds = {"guard": "guarded", "no-difference": "no-difference"}
-        kind = kinds.get(outcome.source) or ("invalid" if not outcome.valid else outcome.decision)
-        self.decisions[kind] += 1
-        if outcome.source not in kinds:
+        tally = outcome.source.tally
+        self.decisions[tally or ("invalid" if not outcome.valid else outcome.decision)] += 1
+        if tally is None:  # settled without asking: no answer time to count
             self.latencies_s.append(outcome.latency_s)
         if request is not None and self.keep_records:
             window = request.window
@@ -86,8 +93,8 @@ def decide(controller: Decider, request: DecisionRequest, stats: RunnerStats) ->
     """Ask the controller, time the answer if it did not, and count it (None: left unanswered, counted apart)."""
     tic = time.perf_counter()
     outcome = controller.decide(request)
-    if isinstance(outcome, str):
-        stats.unanswered[outcome] += 1
+    if not isinstance(outcome, DecisionOutcome):
+        stats.unanswered[Unanswered(outcome)] += 1
         return None
     if not outcome.latency_s:
         outcome = outcome.model_copy(update={"latency_s": time.perf_counter() - tic})
@@ -126,26 +133,35 @@ class RequestSlot:
             self._carry, self.pending = self.pending.window, None
 
 
-def request_after(metrics: MinibatchMetrics, outlook: Any = None) -> DecisionRequest:
+def request_after(metrics: MinibatchMetrics, outlook: LooksAhead | None = None) -> DecisionRequest:
     """The request a finished minibatch makes: its own metrics, the buffer state it left, the way to look ahead."""
     return DecisionRequest(step=metrics.step, window=[metrics], stale=metrics.stale, occupancy=metrics.occupancy,
                            capacity=metrics.capacity, outlook=outlook)
 
 
 class DecisionChannel(ABC):
-    """Where the step takes decisions from and sends metrics to."""
+    """Where the step takes decisions from and sends metrics to.
+
+    Args (of the channels that ask a controller after each minibatch):
+        opening: applied to the first minibatch, before any answer can arrive (Controller.opening).
+        outlook: the step's view ahead, handed to the controller with each request.
+        replaces_between_answers: the step replaces on minibatches without an answer if that is free
+            (ControllerSpec.replaces_between_answers).
+    """
 
     stats: RunnerStats
     label: str
     """How decisions reach the buffer: inline, async, sync or recorded."""
     latency: int | None = None
     """Replay's answer delay in minibatches (None: not on a minibatch clock)."""
-    outlook: Any = None
-    """The step's rudder_agent.buffer.counterfactual.Outlook, handed to controllers with each request."""
     opening: DecisionOutcome | None = None
-    """Applied to the first minibatch, before any answer can arrive (Controller.opening)."""
+    outlook: LooksAhead | None = None
     replaces_between_answers: bool = False
-    """Controller.replaces_between_answers: the step replaces on minibatches without an answer if that is free."""
+
+    def answers(self, opening: DecisionOutcome | None, outlook: LooksAhead | None,
+                replaces_between_answers: bool) -> None:
+        """Keep the constructor arguments every asking channel takes (see the class's Args)."""
+        self.opening, self.outlook, self.replaces_between_answers = opening, outlook, replaces_between_answers
 
     def take_opening(self) -> DecisionOutcome | None:
         """The opening decision, once (counted like any other)."""
@@ -201,10 +217,13 @@ class ClockedChannel(DecisionChannel):
     Guard answers need no model: live, they arrive before the next minibatch, so they apply after 1.
     """
 
-    def __init__(self, controller: Decider, latency: int, mode: str = "async"):
+    def __init__(self, controller: Decider, latency: int, mode: str = "async", *,
+                 opening: DecisionOutcome | None = None, outlook: LooksAhead | None = None,
+                 replaces_between_answers: bool = False):
         if latency < 1:
             raise ValueError("latency must be >= 1 minibatch: an answer applies to the next minibatch at the earliest")
         self.controller, self.latency, self.label = controller, latency, mode
+        self.answers(opening, outlook, replaces_between_answers)
         self.stats = RunnerStats()
         self.slot = RequestSlot(self.stats)
         self._answer: DecisionOutcome | None = None
@@ -224,7 +243,7 @@ class ClockedChannel(DecisionChannel):
         if self._answer is not None:  # busy: the request waits in the slot
             return
         self._answer = decide(self.controller, self.slot.pop(), self.stats)
-        self._ready_at = metrics.step + (1 if self._answer.source == "guard" else self.latency)
+        self._ready_at = metrics.step + (1 if self._answer.source.arrives_next_minibatch else self.latency)
 
     def close(self) -> None:
         self.controller.close()

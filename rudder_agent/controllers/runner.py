@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rudder_agent.controllers.channel import DecisionChannel, Decider, RequestSlot, RunnerStats, decide, request_after
-from rudder_agent.decision import DecisionOutcome, DecisionRequest
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, LooksAhead
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 
@@ -50,7 +50,7 @@ class Rest:
 
 def duty_share(controller: Decider, mode: str) -> float:
     """The share of one CPU an asynchronous controller's thread may use; sync mode waits for every answer (1)."""
-    return getattr(controller, "duty_cycle", 1.0) if mode == "async" else 1.0
+    return controller.spec.duty_cycle if mode == "async" else 1.0
 
 
 def lower_this_thread(nice: int) -> None:
@@ -68,12 +68,15 @@ def lower_this_thread(nice: int) -> None:
 
 
 class ControllerRunner(DecisionChannel):
-    """Owns the controller's thread and the request/response hand-off."""
+    """Owns the controller's thread and the request/response hand-off (Args: see DecisionChannel)."""
 
-    def __init__(self, controller: Decider, mode: Literal["async", "sync"] = "async"):
+    def __init__(self, controller: Decider, mode: Literal["async", "sync"] = "async", *,
+                 opening: DecisionOutcome | None = None, outlook: LooksAhead | None = None,
+                 replaces_between_answers: bool = False):
         if mode not in ("async", "sync"):
             raise ValueError(f"mode must be async or sync, not {mode!r}")
         self.controller, self.mode, self.label = controller, mode, mode
+        self.answers(opening, outlook, replaces_between_answers)
         self.stats = RunnerStats()
         self._cv = threading.Condition()
         self._slot = RequestSlot(self.stats)
@@ -82,8 +85,7 @@ class ControllerRunner(DecisionChannel):
         self._busy = False
         self._closed = False
         self._error: BaseException | None = None
-        answer_later = getattr(controller, "answer_later", None)  # optional: see Controller.answer_later
-        self._later = mode == "async" and answer_later is not None and answer_later(self._wake)
+        self._later = mode == "async" and controller.answer_later(self._wake)
         """Slow answers (the agent's model) come later, off this thread; requests settled without them never wait."""
         self._thread = threading.Thread(target=self._serve, name=f"rudder-{controller.name}", daemon=True)
         self._thread.start()
@@ -137,7 +139,7 @@ class ControllerRunner(DecisionChannel):
 
     def _serve(self) -> None:
         if self.mode == "async":
-            lower_this_thread(getattr(self.controller, "thread_nice", 0))
+            lower_this_thread(self.controller.spec.thread_nice)
         while True:
             with self._cv:
                 while not self._closed:

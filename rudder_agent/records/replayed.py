@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from rudder_agent.config import BufferConfig, TrainConfig, current_names
+from rudder_agent.config import BufferConfig, TrainConfig
+from rudder_agent.settings.controllers import CONTROLLER_NAMES
+from rudder_agent.settings.upgrade import current_values
 
 
 class ReplayBlock(BaseModel):
@@ -24,11 +26,12 @@ def replay_block(summary: dict) -> ReplayBlock | None:
     return None if block is None else ReplayBlock.model_validate(block)
 
 
-def replayed_settings(config: TrainConfig, replay: ReplayBlock | None) -> BufferConfig:
-    """The settings a run's decisions were made with: its buffer config, with a replay's overrides on top.
+def replayed_settings(config: TrainConfig, replay: ReplayBlock | None, controller: str | None = None) -> BufferConfig:
+    """The settings a run's decisions were made with: its buffer config, with a replay's overrides on top, and
+    ``controller`` (the replay's, a settings variant) with its settings from the overrides or its defaults.
 
     Overrides recorded under an older setting name are read under the current one.
     """
-    overrides = current_names(BufferConfig, replay.overrides if replay is not None else {})
-    known = {k: v for k, v in overrides.items() if k in BufferConfig.model_fields}
-    return config.buffer.model_copy(update=known)
+    overrides = current_values(replay.overrides if replay is not None else {})
+    tag = {"controller": controller} if controller in CONTROLLER_NAMES else {}
+    return config.buffer.with_values({**overrides, **tag})

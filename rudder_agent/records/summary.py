@@ -39,7 +39,8 @@ def summarize_records(run: RunRecords) -> dict:
     warm_rows = int(sum(c.get("warm_rows", 0) for c in controllers))
     comm_rows = total("comm_rows") + warm_rows
     row_bytes = total("comm_bytes") // total("comm_rows") if total("comm_rows") else 0
-    window = cfg.buffer.window if cfg.buffer.controller != "none" else 0  # minibatches sampled ahead
+    buffered = cfg.buffer.controller.name != "none"
+    window = cfg.buffer.window if buffered else 0  # minibatches sampled ahead
     wire = [e.wire_rx_bytes for e in epochs if e.wire_rx_bytes is not None]
     return {
         "dataset": cfg.dataset,
@@ -49,9 +50,9 @@ def summarize_records(run: RunRecords) -> dict:
         "batch_size": cfg.batch_size,
         "fanouts": cfg.fanouts,
         "network": cfg.network if cfg.network == "loopback" else f"netns@{cfg.link_rate or 'unlimited'}",
-        "controller": cfg.buffer.controller,
-        "buffer_fraction": cfg.buffer.fraction if cfg.buffer.controller != "none" else 0.0,
-        "policy": cfg.buffer.policy if cfg.buffer.controller != "none" else None,
+        "controller": cfg.buffer.controller.name,
+        "buffer_fraction": cfg.buffer.fraction if buffered else 0.0,
+        "policy": cfg.buffer.policy.name if buffered else None,
         "window": window,
         "minibatches": len(minibatches),
         "input_nodes": inputs,

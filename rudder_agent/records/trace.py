@@ -23,7 +23,8 @@ from typing import IO, Iterator
 import numpy as np
 from pydantic import BaseModel
 
-from rudder_agent.config import TrainConfig, recorded_config
+from rudder_agent.config import TrainConfig
+from rudder_agent.settings.upgrade import upgrade
 from rudder_agent.decision import StaticFacts
 from rudder_agent.errors import RudderError
 
@@ -67,7 +68,7 @@ def write_trace_meta(path: Path, meta: TraceMeta) -> None:
 def read_trace_meta(path: Path) -> TraceMeta:
     """Inverse of :func:`write_trace_meta`."""
     data = json.loads(path.read_text())
-    return TraceMeta.model_validate({**data, "config": recorded_config(data["config"])})
+    return TraceMeta.model_validate({**data, "config": upgrade(data["config"])})
 
 
 class TraceWriter:

@@ -46,5 +46,5 @@ def bounds(run_dir: Path, rank: int, fraction: float | None = None, horizon: int
     if live and fraction in (None, recording.meta.config.buffer.fraction):
         out["recorded"] = {**figures(Bound(remote, sum(m.hits for m in live),
                                            sum(m.comm_rows for m in live) + warm_rows)),
-                           "controller": recording.meta.config.buffer.controller, "warm_rows": warm_rows}
+                           "controller": recording.meta.config.buffer.controller.name, "warm_rows": warm_rows}
     return out

@@ -11,58 +11,39 @@ from typing import Optional
 import typer
 
 from rudder_agent.config import BufferConfig
-from rudder_agent.errors import RudderError
-from rudder_agent.options import option_group, recorded
 from rudder_agent.decision import DEFAULT_HORIZON
+from rudder_agent.errors import RudderError
+from rudder_agent.options import option_group, recorded, setting_options, setting_values
+from rudder_agent.settings.agent import AgentConfig
 
 RUN_DIR = typer.Argument(..., exists=True, file_okay=False, help="a run recorded with `rudder train --trace`")
-B = BufferConfig
-MODEL = {  # replay, replay-metrics: the agent's model and prompt, named as the BufferConfig fields they set
-    "llm_model": (Optional[str], recorded(B, "llm_model", "--model")),
-    "prompt_version": (Optional[str], recorded(B, "prompt_version")),
-    "cot": (Optional[bool], recorded(B, "cot", "--cot/--no-cot")),
-    "fallback": (Optional[str], recorded(B, "fallback")),
-    "llm_threads": (Optional[int], recorded(B, "llm_threads")),
-    "llm_timeout_s": (Optional[float], recorded(B, "llm_timeout_s", "--llm-timeout")),
-    "llm_min_difference_pct": (Optional[float], recorded(B, "llm_min_difference_pct", "--llm-min-difference")),
-    "llm_swap_test": (Optional[str], recorded(B, "llm_swap_test", metavar="auto|on|off")),
-}
+SETTINGS = setting_options(recorded=True, skip=("controller",))
+"""replay: every buffer setting (unset: the recorded run's); --controller is the replay's own (recorded, oracle too)."""
+MODEL = setting_options(recorded=True, only=AgentConfig, skip=("whatif", "duty_cycle"))
+"""replay-metrics: the agent's settings an open-loop replay uses (it plays no what-if and never rests)."""
 
 
-@option_group("agent", MODEL)
+@option_group("options", SETTINGS)
 def replay_command(
     trace: Path = RUN_DIR,
     controller: str = typer.Option("recorded", help="recorded (the run's own decisions), oracle, none, fixed, "
                                    "massivegnn, llm or classifier"),
     rank: Optional[int] = typer.Option(None, help="replay one rank (default: every traced rank)"),
-    mode: Optional[str] = recorded(BufferConfig, "mode"),
     latency: Optional[int] = typer.Option(None, help="async: answers arrive this many minibatches after the "
                                           "request (default: measured in the recorded run)"),
     out: Path = typer.Option(Path("runs/replay"), help="output directory (metrics-rank*.jsonl, summary.json)"),
-    fraction: Optional[float] = recorded(BufferConfig, "fraction"),
-    period: Optional[int] = recorded(BufferConfig, "period"),
-    llm_whatif: Optional[bool] = recorded(BufferConfig, "llm_whatif", "--llm-whatif/--no-llm-whatif"),
-    llm_duty_cycle: Optional[float] = recorded(BufferConfig, "llm_duty_cycle"),
-    classifier_path: Optional[Path] = recorded(BufferConfig, "classifier_path", exists=True, dir_okay=False),
-    finetune_every: Optional[int] = recorded(BufferConfig, "finetune_every"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
-    delta: Optional[float] = recorded(BufferConfig, "delta"),
-    gamma: Optional[float] = recorded(BufferConfig, "gamma"),
-    tau: Optional[float] = recorded(BufferConfig, "tau"),
-    policy: Optional[str] = recorded(BufferConfig, "policy"),
-    lookahead: Optional[int] = recorded(BufferConfig, "lookahead"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
-    agent: dict = None,
+    options: dict = None,
 ) -> None:
     """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json."""
     from rudder_agent import preflight
     from rudder_agent.records.trace import recorded_ranks
 
-    settings = {**agent, "period": period, "llm_whatif": llm_whatif, "llm_duty_cycle": llm_duty_cycle,
-                "classifier_path": classifier_path, "finetune_every": finetune_every, "horizon": horizon}
-    scoring = {"delta": delta, "gamma": gamma, "tau": tau, "policy": policy, "lookahead": lookahead}
-    overrides = preflight.replay(trace, controller, rank=rank, mode=mode, settings=settings, scoring=scoring)
+    values = setting_values(options, recorded=True)
+    mode, fraction = values.pop("mode", None), values.pop("fraction", None)  # the replay's clock and size
+    overrides = preflight.replay(trace, controller, rank=rank, mode=mode, values=values, horizon=horizon)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
@@ -90,7 +71,7 @@ def replay_command(
 def bounds_command(
     trace: Path = RUN_DIR,
     rank: Optional[int] = typer.Option(None, help="one rank (default: every traced rank)"),
-    fraction: Optional[float] = recorded(BufferConfig, "fraction"),
+    fraction: Optional[float] = recorded(BufferConfig, "fraction", "--fraction", "--buffer-fraction"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle look-ahead in minibatches"),
     out: Optional[Path] = typer.Option(None, help="also write the figures to this JSON file"),
 ) -> None:
@@ -157,7 +138,7 @@ def replay_metrics_command(
     try:
         _, summary = open_loop(run, [rank] if rank is not None else None, limit=limit, labels_dir=labels,
                                horizon=horizon, compute_labels=oracle, notes=notes, on_row=write, guard=guard,
-                               **agent)
+                               **setting_values(agent, recorded=True))
     finally:
         for fh in files:
             fh.close()

@@ -20,6 +20,7 @@ import numpy as np
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DEFAULT_HORIZON, Action, DecisionOutcome, DecisionRequest
 from rudder_agent.errors import SettingError
 from rudder_agent.records.oracle import OracleLabel
@@ -56,7 +57,7 @@ class Oracle(Controller):
     """Analysis-only controller: sees the future of the replayed stream; usable in replay only."""
 
     name = "oracle"
-    inline = True  # it must judge the exact state each minibatch starts from
+    spec = ControllerSpec(inline=True)  # it must judge the exact state each minibatch starts from
     replay_options = ("horizon", "rollout")
 
     def __init__(self, horizon: int = DEFAULT_HORIZON, rollout: Action = "replace"):

@@ -11,8 +11,9 @@ import numpy as np
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.controllers.channel import DecisionChannel, RunnerStats
-from rudder_agent.decision import DecisionOutcome, DecisionRequest
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, LooksAhead
 from rudder_agent.errors import RudderError
 from rudder_agent.records.decisions import applied_outcome
 from rudder_agent.metrics import MinibatchMetrics
@@ -32,8 +33,8 @@ class RecordedDecisions(Controller):
             raise RudderError(f"{recording.run_dir} rank {recording.rank}: no recorded metrics for "
                               f"{len(missing)} traced minibatches (first: step {missing[0]})")
         self.recording = recording
-        self.uses_buffer = recording.meta.config.buffer.controller != "none"
-        self.warm_starts = bool(len(recording.meta.warm_ids))
+        self.spec = ControllerSpec(uses_buffer=recording.meta.config.buffer.controller.name != "none",
+                                   warm_starts=bool(len(recording.meta.warm_ids)))
 
     @classmethod
     def from_replay(cls, recorded: BufferConfig, recording: Recording, **overrides) -> Controller:
@@ -47,7 +48,8 @@ class RecordedDecisions(Controller):
         """The recorded warm start (kept in the live degree order)."""
         return np.asarray(remote_ids, dtype=np.int64)[:capacity]
 
-    def open_channel(self, buffer: PersistentBuffer, mode: str, latency: int | None = None) -> DecisionChannel:
+    def open_channel(self, buffer: PersistentBuffer, mode: str, outlook: LooksAhead | None = None,
+                     latency: int | None = None) -> DecisionChannel:
         return RecordedChannel(self.recording)
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome:

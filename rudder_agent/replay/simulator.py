@@ -17,8 +17,8 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from rudder_agent.buffer.counterfactual import Outlook
 from rudder_agent.buffer.engine import BufferEngine
-from rudder_agent.buffer.keep import make_keep
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.controllers.base import Controller
@@ -53,7 +53,7 @@ def warm_ids(controller: Controller, recording: Recording, capacity: int) -> np.
 
     The trace keeps the live warm start in degree order, so a rank stands in for the degree.
     """
-    if not controller.warm_starts:
+    if not controller.spec.warm_starts:
         return np.empty(0, dtype=np.int64)
     recorded = np.asarray(recording.meta.warm_ids, dtype=np.int64)
     if recorded.shape[0] < min(capacity, recording.meta.halo_nodes):
@@ -68,20 +68,20 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
            **overrides) -> dict:
     """Replay one rank, emitting kind minibatch/epoch/oracle/controller records; returns the controller record.
 
-    ``overrides`` configure a controller given by name: BufferConfig fields (period, llm_model, ...;
-    delta, gamma and tau also set the scoring policy) or, for the oracle, horizon and rollout.
+    ``overrides`` configure a controller given by name: settings by name (period, model, ...; the keep
+    policy and scoring apply to the buffer) or, for the oracle, horizon and rollout.
     ``label_horizon`` adds an oracle label before every minibatch.
     """
     emit = emit or (lambda record, kind: None)
     ctl = resolve_controller(controller, recording, **overrides)
-    b = recording.meta.config.buffer
-    capacity = recording.capacity(fraction) if ctl.uses_buffer else 0
-    # the scoring policy can be overridden too (delta, gamma, tau), to evaluate what-to-keep offline
-    buffer = PersistentBuffer(capacity, 0, ScoringPolicy.from_settings(b, **overrides)) if capacity else None
-    keep = b.model_copy(update={k: overrides[k] for k in ("policy", "lookahead") if k in overrides})
+    # the keep policy and scoring can be overridden too, to evaluate what-to-keep offline
+    b = recording.meta.config.buffer.with_values(overrides)
+    capacity = recording.capacity(fraction) if ctl.spec.uses_buffer else 0
+    buffer = PersistentBuffer(capacity, 0, ScoringPolicy.from_settings(b.scoring)) if capacity else None
     engine = BufferEngine(buffer, np.asarray(recording.meta.part_bounds), recording.meta.partition,
-                          make_keep(keep.policy, keep.lookahead))
+                          b.policy.build(b.lookahead))
     mode = mode or b.mode
+    outlook = Outlook(engine)
     channel: DecisionChannel | None = None
     warm_rows = 0
     try:
@@ -90,11 +90,12 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
         if buffer is not None:
             warm = warm_ids(ctl, recording, capacity)
             warm_rows = buffer.warm_load(warm) if warm.shape[0] else 0
-            channel = ctl.open_channel(buffer, mode, latency_minibatches or recording.latency_minibatches())
+            channel = ctl.open_channel(buffer, mode, outlook, latency_minibatches or recording.latency_minibatches())
         judge = (OracleJudge(engine, recording.steps, recording.inputs, label_horizon,
                              windows=lambda i: recording.window(i, engine.keep.window)) if label_horizon else None)
-        _run(recording, MinibatchStep(engine, channel, rank=recording.rank, row_bytes=recording.meta.row_bytes,
-                                      timed=False), keep.window_for(ctl.sees_ahead) if buffer is not None else 0, judge, emit, progress,
+        _run(recording, MinibatchStep(engine, channel, outlook, rank=recording.rank, row_bytes=recording.meta.row_bytes,
+                                      timed=False), b.window_for(ctl.spec.sees_ahead) if buffer is not None else 0,
+             judge, emit, progress,
              ctl.name)
     finally:
         (channel or ctl).close()

@@ -15,7 +15,7 @@ from rudder_agent.records.run import RunRecords, read_run, trace_dir
 from rudder_agent.records.stream import stream_ranks
 from rudder_agent.records.summary import summarize_records
 
-INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.inline}
+INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.spec.inline}
 """Controllers the live prefetcher evaluates itself every minibatch, whatever the configured mode."""
 
 
@@ -62,8 +62,8 @@ class Run:
 
     @property
     def settings(self) -> BufferConfig:
-        """The controller's settings: the run's buffer config, with a replay's overrides on top."""
-        return replayed_settings(self.config, self.replay)
+        """The controller's settings: the run's buffer config, with a replay's controller and overrides on top."""
+        return replayed_settings(self.config, self.replay, self.controller)
 
     @property
     def fraction(self) -> float:
@@ -81,9 +81,9 @@ class Run:
     @property
     def label(self) -> str:
         """Controller name plus what distinguishes its variants (model, prompt version, cot, period, horizon)."""
-        s, name = self.settings, self.controller
+        s, name = self.settings.controller, self.controller
         if name == "llm":
-            return f"llm ({s.llm_model}, prompt {s.prompt_version}{', cot' if s.cot else ''})"
+            return f"llm ({s.model}, prompt {s.prompt_version}{', cot' if s.cot else ''})"
         if name == "massivegnn":
             return f"massivegnn (P={s.period})"
         if name == "classifier" and s.classifier_path is not None:

@@ -37,7 +37,7 @@ def replayed_hits(run: Path, rank: int, replace_at) -> dict[int, int]:
     """Hits per step of the recorded input stream fed through a fresh buffer (ids only, no DistDGL)."""
     meta = read_trace_meta(run / f"trace-rank{rank}.json")
     b = meta.config.buffer
-    policy = ScoringPolicy(delta=b.delta, gamma=b.gamma, **({"tau": b.tau} if b.tau is not None else {}))
+    policy = ScoringPolicy.from_settings(b.scoring)
     buf = PersistentBuffer(meta.capacity, 0, policy)
     if meta.warm_ids:
         buf.warm_load(np.asarray(meta.warm_ids, dtype=np.int64))

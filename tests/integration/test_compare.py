@@ -91,7 +91,8 @@ def test_the_paper_preset_runs_the_papers_agent_live(compared, script) -> None:
     out, _ = compared
     run = out / "paper-0.25"
     buffer = json.loads((run / "config.json").read_text())["buffer"]
-    assert (buffer["controller"], buffer["policy"], buffer["prompt_version"], buffer["llm_whatif"]) == \
+    agent = buffer["controller"]
+    assert (agent["name"], buffer["policy"]["name"], agent["prompt_version"], agent["whatif"]) == \
         ("llm", "decay", "v1", False)
     s = json.loads((run / "summary.json").read_text())
     assert (s["controller"], s["policy"], s["buffer_fraction"]) == ("llm", "decay", 0.25)

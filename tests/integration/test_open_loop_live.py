@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def test_open_loop_replays_every_recorded_window_with_v1_and_v2(tmp_path, reference):
     run = reference("llm-scripted-sync")  # the session's agent run with scripted answers
-    script = json.loads((run / "config.json").read_text())["buffer"]["llm_model"].removeprefix("scripted:")
+    script = json.loads((run / "config.json").read_text())["buffer"]["controller"]["model"].removeprefix("scripted:")
     assert not list(run.glob("trace-rank*")), "the run must have no trace"
     recorded = {r: read_jsonl(run / f"metrics-rank{r}.jsonl", kind="decision") for r in (0, 1)}
     assert all(recorded.values())

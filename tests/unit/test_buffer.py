@@ -217,3 +217,15 @@ def test_rows_follow_the_buffer_dtype():
     buf.warm_load(np.array([3]), TABLE[[3]])
     out = buf.gather(buf.lookup(np.array([3])))
     assert out.dtype == torch.float16 and torch.equal(out, TABLE[[3]].half())
+
+
+def test_an_ids_only_copy_holds_the_state_without_rows_and_leaves_the_buffer_whole():
+    buf = PersistentBuffer(4, 3)
+    buf.warm_load(np.array([10, 11]), torch.arange(6, dtype=torch.float32).reshape(2, 3))
+    rows = buf.gather(np.array([0, 1])).clone()
+    twin = buf.ids_only()
+    assert (twin.feature_dim, twin.occupancy) == (0, 2) and twin._rows.numel() == 0
+    assert np.array_equal(twin.slot_ids, buf.slot_ids) and np.array_equal(twin.scores, buf.scores)
+    twin.update_scores(np.array([0]))
+    assert not np.array_equal(twin.scores, buf.scores)  # a copy: playing on it never touches the buffer
+    assert torch.equal(buf.gather(np.array([0, 1])), rows) and buf.feature_dim == 3

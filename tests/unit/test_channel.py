@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.controllers.channel import ClockedChannel, RequestSlot, RunnerStats, request_after
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.metrics import MinibatchMetrics
@@ -88,6 +89,6 @@ def test_guard_answers_apply_at_the_next_minibatch():
 
 def test_replay_never_rests_whatever_the_duty_cycle():
     ctl = Echo()
-    ctl.duty_cycle = 0.25  # a live asynchronous runner would rest; replay's clock has no CPU time to charge
+    ctl.spec = ControllerSpec(duty_cycle=0.25)  # a live asynchronous runner would rest; replay's clock charges no CPU
     assert run_clock(ClockedChannel(ctl, latency=2), 6) == [None, None, 0, None, 2, None]
     assert ctl.seen == [[0], [1, 2], [3, 4]]

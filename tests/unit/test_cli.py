@@ -52,17 +52,18 @@ def test_an_option_group_reaches_the_command_as_one_dict() -> None:
 
 
 def test_train_and_compare_take_the_same_shared_options() -> None:
-    """Declared once (cli.RUN, KEEP_AND_AGENT, OWN_GRAPH): both commands list every one of them."""
+    """Declared once (cli.RUN, the settings tree, OWN_GRAPH): both commands list every one of them."""
     from typer.main import get_command
 
-    from rudder_agent.cli import KEEP_AND_AGENT, OWN_GRAPH, RUN, app
+    from rudder_agent.cli import COMPARED, OWN_GRAPH, RUN, app
+    from rudder_agent.options import setting_options
 
     group = get_command(app)
-    shared = {**RUN, **KEEP_AND_AGENT, **OWN_GRAPH}
+    shared = {**RUN, **setting_options(skip=COMPARED), **OWN_GRAPH}
     for name in ("train", "compare"):
         params = {p.name: p for p in group.commands[name].params}
         assert set(shared) <= set(params), set(shared) - set(params)
-        assert params["llm_swap_test"].default == "auto" and params["fanouts"].default == "10,25"
+        assert params["swap_test"].default == "auto" and params["fanouts"].default == "10,25"
 
 
 def test_replay_and_replay_metrics_take_the_same_model_options() -> None:
@@ -76,4 +77,4 @@ def test_replay_and_replay_metrics_take_the_same_model_options() -> None:
     for name in ("replay", "replay-metrics"):
         params = {p.name: p for p in group.commands[name].params}
         assert set(MODEL) <= set(params) and all(params[k].default is None for k in MODEL)
-        assert "--model" in params["llm_model"].opts and "--llm-timeout" in params["llm_timeout_s"].opts
+        assert "--model" in params["model"].opts and "--llm-timeout" in params["timeout_s"].opts

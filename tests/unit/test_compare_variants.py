@@ -15,22 +15,29 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.errors import RudderError
 
 
+GIVEN = {"gamma": 0.9, "timeout_s": 7.0}
+"""Buffer settings given on the command line: every variant's base."""
+
+
 def base(tmp_path: Path) -> TrainConfig:
     return TrainConfig(dataset="synthetic:1000", graph_name="g", part_config=tmp_path / "p.json",
-                       out_dir=tmp_path / "cmp", buffer=BufferConfig(gamma=0.9, llm_timeout_s=7.0))
+                       out_dir=tmp_path / "cmp", buffer=BufferConfig.from_values(GIVEN))
 
 
 def test_each_variant_runs_with_its_controller_policy_and_the_shared_settings(tmp_path):
     specs = parse_variants("paper,fixed@decay,llm")
     assert [v.label for v in specs] == ["none", "paper", "fixed@decay", "llm"]  # none first, always
-    runs = {cfg.out_dir.name: cfg.buffer for _, cfg in variants(base(tmp_path), specs, [0.05, 0.25])}
+    runs = {cfg.out_dir.name: cfg.buffer for _, cfg in variants(base(tmp_path), GIVEN, specs, [0.05, 0.25])}
     assert sorted(runs) == ["fixed@decay-0.05", "fixed@decay-0.25", "llm-0.05", "llm-0.25", "none",
                             "paper-0.05", "paper-0.25"]
     paper, fixed, llm = runs["paper-0.25"], runs["fixed@decay-0.05"], runs["llm-0.25"]
-    assert (paper.controller, paper.policy, paper.prompt_version, paper.llm_whatif) == ("llm", "decay", "v1", False)
-    assert (fixed.controller, fixed.policy, fixed.fraction) == ("fixed", "decay", 0.05)
-    assert (llm.controller, llm.policy, llm.prompt_version, llm.llm_whatif) == ("llm", "lookahead", "v2", True)
-    assert {b.gamma for b in runs.values()} == {0.9} and paper.llm_timeout_s == llm.llm_timeout_s == 7.0
+    assert (paper.controller.name, paper.policy.name, paper.controller.prompt_version, paper.controller.whatif) == (
+        "llm", "decay", "v1", False)
+    assert (fixed.controller.name, fixed.policy.name, fixed.fraction) == ("fixed", "decay", 0.05)
+    assert (llm.controller.name, llm.policy.name, llm.controller.prompt_version, llm.controller.whatif) == (
+        "llm", "lookahead", "v2", True)
+    assert {b.scoring.gamma for b in runs.values()} == {0.9}
+    assert paper.controller.timeout_s == llm.controller.timeout_s == 7.0
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -55,7 +62,7 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path, monkeypa
     cfg = base(tmp_path)
     finished(cfg)
     assert run_or_reuse(cfg) == {"epochs": 3}
-    other = cfg.model_copy(update={"epochs": 5, "buffer": cfg.buffer.model_copy(update={"gamma": 0.5})})
+    other = cfg.model_copy(update={"epochs": 5, "buffer": cfg.buffer.with_values({"gamma": 0.5})})
     with pytest.raises(RudderError, match=r"holds a finished run with other settings \(epochs, buffer\); pass "
                                           r"--overwrite to run it again or choose another --out"):
         run_or_reuse(other)

@@ -164,7 +164,8 @@ def test_warm_up_compiles_every_kernel_of_a_minibatch_step_before_training(polic
     script = f"""
 import numba
 from rudder_agent.buffer import engine, idtable, keep, persistent, candidates
-engine.warm_up({policy!r}, 3)
+from rudder_agent.settings.keep import keep_policy
+engine.warm_up(lambda: keep_policy({policy!r}).build(3), 3)
 kernels = {{f"{{m.__name__.rsplit('.', 1)[-1]}}.{{k}}": v for m in (idtable, keep, persistent, candidates) for k, v in vars(m).items()
            if isinstance(v, numba.core.registry.CPUDispatcher)}}
 used = {{"decay": ["persistent._score_round", "persistent._replace", "persistent._copy_rows", "idtable._lookup_many"],

@@ -18,7 +18,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.bench_fetch_path import OldEngine
 from rudder_agent.buffer import BufferEngine, PersistentBuffer, ScoringPolicy
-from rudder_agent.buffer.keep import make_keep
+from rudder_agent.settings.keep import keep_policy
 from rudder_agent.buffer.persistent import copy_rows
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler counts allocations here: keep its log lines out
@@ -52,7 +52,7 @@ def test_assembled_features_equal_a_direct_gather(capacity, policy, dtype, strea
     """Random minibatches and replacements: every served row and every buffered row is the table's, bit for bit."""
     feats = table(dtype)
     engine = BufferEngine(PersistentBuffer(capacity, DIM, ScoringPolicy(gamma=0.6), dtype=dtype), BOUNDS, MY_PART,
-                          make_keep(policy, 3))
+                          keep_policy(policy).build(3))
     batches = [np.array(ids, dtype=np.int64) for ids, _ in stream]
     for i, (ids, (_, replace)) in enumerate(zip(batches, stream)):
         plan = engine.prepare(ids, replace, upcoming=batches[i + 1: i + 4])
@@ -81,7 +81,8 @@ def test_features_held_while_later_minibatches_are_served_never_change():
     hits; none of them may change (a reused output tensor, or a view of the buffer, would).
     """
     feats = table(torch.float32)
-    engine = BufferEngine(PersistentBuffer(30, DIM, ScoringPolicy(gamma=0.5)), BOUNDS, MY_PART, make_keep("lfu", 0))
+    engine = BufferEngine(PersistentBuffer(30, DIM, ScoringPolicy(gamma=0.5)), BOUNDS, MY_PART,
+                          keep_policy("lfu").build(0))
     held: list[tuple[torch.Tensor, torch.Tensor]] = []
     overwritten_hit_slots = 0
     served_from: list[set[int]] = []
@@ -120,7 +121,7 @@ def allocations(engine: BufferEngine, n: int = 30) -> tuple[int, int]:
 
 def test_complete_allocates_no_tensor_where_the_old_path_allocated_per_minibatch():
     def engine(cls):
-        return cls(PersistentBuffer(30, DIM, ScoringPolicy(gamma=0.5)), BOUNDS, MY_PART, make_keep("lfu", 0))
+        return cls(PersistentBuffer(30, DIM, ScoringPolicy(gamma=0.5)), BOUNDS, MY_PART, keep_policy("lfu").build(0))
 
     new, hits = allocations(engine(BufferEngine))
     old, _ = allocations(engine(OldEngine))

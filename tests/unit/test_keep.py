@@ -9,14 +9,16 @@ from hypothesis import strategies as st
 
 from rudder_agent.attach import lookahead
 from rudder_agent.buffer.engine import BufferEngine
-from rudder_agent.buffer.keep import FrequencyKeep, make_keep
+from rudder_agent.buffer.keep import FrequencyKeep
+from rudder_agent.settings.keep import keep_policy
 from rudder_agent.buffer.persistent import PersistentBuffer
 
 LOCAL_HI = 100  # ids < 100 are this trainer's own; every id >= 100 is remote
 
 
 def engine(capacity: int, policy: str, window: int = 0) -> BufferEngine:
-    return BufferEngine(PersistentBuffer(capacity, 0), np.array([LOCAL_HI, 10_000]), 0, make_keep(policy, window))
+    return BufferEngine(PersistentBuffer(capacity, 0), np.array([LOCAL_HI, 10_000]), 0,
+                        keep_policy(policy).build(window))
 
 
 def play(e: BufferEngine, stream: list[list[int]], window: int = 0, replace: bool = True) -> list[tuple[int, int]]:
@@ -126,7 +128,7 @@ def test_a_window_longer_than_the_bits_is_refused():
     with pytest.raises(ValueError, match="0..32"):
         FrequencyKeep(33)
     with pytest.raises(ValueError, match="at least 1"):
-        make_keep("lookahead", 0)
+        keep_policy("lookahead").build(0)
 
 
 def test_lookahead_reads_in_order_and_holds_at_most_w_plus_one():

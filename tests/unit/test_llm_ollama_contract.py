@@ -140,7 +140,7 @@ def acquire(semaphore, times: int) -> None:
 
 
 def test_llm_timeout_reaches_the_http_client(monkeypatch):
-    """BufferConfig.llm_timeout_s (what `--llm-timeout` sets) bounds each call of Ollama's real httpx client.
+    """AgentConfig.timeout_s (what `--llm-timeout` sets) bounds each call of Ollama's real httpx client.
 
     The stand-in accepts every chat request and never answers; without the configured 0.5 s the
     Ollama client waits forever (it has no default timeout) and `bounded` fails after 30 s.
@@ -148,7 +148,7 @@ def test_llm_timeout_reaches_the_http_client(monkeypatch):
     handler = misbehaving(OLLAMA_TAGS, on_post="hang")
     with loopback_server(handler) as url:
         monkeypatch.setenv("OLLAMA_HOST", url)  # how a `rudder train` user points at their Ollama
-        ctl = make_controller(BufferConfig(controller="llm", model="ollama:llama3.2", llm_timeout_s=0.5))
+        ctl = make_controller(BufferConfig.from_values(dict(controller="llm", model="ollama:llama3.2", timeout_s=0.5)))
 
         def setup_and_decide():
             ctl.setup(FACTS)  # the warm-up call times out too (a warning, not an error)

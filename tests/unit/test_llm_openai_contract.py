@@ -99,14 +99,15 @@ def acquire(semaphore, times: int) -> None:
 
 
 def test_llm_timeout_reaches_the_http_client():
-    """BufferConfig.llm_timeout_s (what `--llm-timeout` sets) bounds each call of the real HTTP client.
+    """AgentConfig.timeout_s (what `--llm-timeout` sets) bounds each call of the real HTTP client.
 
     The stand-in accepts every chat request and never answers. Without the configured 0.5 s the
     client would wait openai's default 600 s and `bounded` would fail after 30 s.
     """
     handler = misbehaving(OPENAI_MODELS, on_post="hang")
     with loopback_server(handler) as url:
-        ctl = make_controller(BufferConfig(controller="llm", model=f"openai:m@{url}/v1", llm_timeout_s=0.5))
+        ctl = make_controller(BufferConfig.from_values({"controller": "llm", "model": f"openai:m@{url}/v1",
+                                                        "timeout_s": 0.5}))
 
         def setup_and_decide():
             ctl.setup(FACTS)  # the warm-up call times out too (a warning, not an error)

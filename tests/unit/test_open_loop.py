@@ -76,7 +76,8 @@ def make_run(run: Path, rows: list[tuple[dict, str]], *, meta: bool = True, cont
             "partitions": [{"part_id": 0, "node_start": 0, "node_end": 2036, "halo_nodes": 200},
                            {"part_id": 1, "node_start": 2036, "node_end": 4000, "halo_nodes": 210}]}))
     cfg = TrainConfig(dataset="synthetic:4000", parts=2, epochs=2, part_config=parts / "g.json", graph_name="g",
-                      out_dir=run, buffer=BufferConfig(controller=controller, llm_model="scripted:/nowhere.jsonl"))
+                      out_dir=run, buffer=BufferConfig.from_values(
+                          {"controller": controller, "model": "scripted:/nowhere.jsonl"}))
     (run / "config.json").write_text(cfg.model_dump_json())
     for rank in ranks:
         writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")
@@ -134,7 +135,7 @@ def test_facts_come_from_the_partition_meta_without_a_trace(tmp_path):
 
 def test_recorded_whatif_reaches_the_v2_prompt(tmp_path, script, prompts):
     run = make_run(tmp_path / "run", stream_rows())
-    rows, summary = open_loop(run, limit=2, llm_model=f"scripted:{script}", prompt_version="v2", progress=False)
+    rows, summary = open_loop(run, limit=2, model=f"scripted:{script}", prompt_version="v2", progress=False)
     assert [r["source"] for r in rows] == ["model", "model"] and len(prompts) == 2
     users = [user for _, user in prompts]
     for text in users:  # the figures of the what-if recorded live, as prompts/decision/v2/user.md renders {whatif}
@@ -148,7 +149,7 @@ def test_recorded_whatif_reaches_the_v2_prompt(tmp_path, script, prompts):
 
 def test_each_rank_gets_its_own_facts_and_a_fresh_history(tmp_path, script, prompts):
     run = make_run(tmp_path / "run", stream_rows(), ranks=(0, 1))
-    rows, summary = open_loop(run, limit=2, llm_model=f"scripted:{script}", prompt_version="v1", progress=False)
+    rows, summary = open_loop(run, limit=2, model=f"scripted:{script}", prompt_version="v1", progress=False)
     assert [(r["rank"], r["request_step"]) for r in rows] == [(0, 2), (0, 5), (1, 2), (1, 5)]
     assert [("partition 0 has 2,036 local" in system, "(no decisions yet)" in user) for system, user in prompts] == [
         (True, True), (True, False), (False, True), (False, False)]
@@ -163,7 +164,7 @@ def test_agreement_with_recorded_oracle_and_whatif(tmp_path, script):
              for s, lab in [(3, "replace"), (6, "replace"), (11, "skip"), (15, "skip"), (2, "skip")]]
     run = make_run(tmp_path / "run", rows)
     # scripted answers cycle replace, skip; windows 9 and 14 are not guarded (stale 10, full buffer)
-    out, summary = open_loop(run, llm_model=f"scripted:{script}", prompt_version="v1", progress=False)
+    out, summary = open_loop(run, model=f"scripted:{script}", prompt_version="v1", progress=False)
     assert [(r["decision"], r["source"]) for r in out] == [("replace", "model"), ("skip", "model"),
                                                            ("replace", "model"), ("skip", "model")]
     assert [r["agrees_recorded"] for r in out] == [True, True, None, False]  # a recorded fallback is not compared
@@ -264,21 +265,21 @@ def test_oracle_labels_from_a_labels_dir_or_computed_from_the_trace(tmp_path, sc
     run = make_run(tmp_path / "run", stream_rows())
     labels = make_run(tmp_path / "labelled", [({"rank": 0, "step": s, "horizon": 8, "replace_comm": 0,
                                                 "skip_comm": 0, "label": "skip"}, "oracle") for s in range(20)])
-    out, summary = open_loop(run, labels_dir=labels, llm_model=f"scripted:{script}", progress=False)
+    out, summary = open_loop(run, labels_dir=labels, model=f"scripted:{script}", progress=False)
     assert [r["oracle_label"] for r in out] == ["skip"] * 4 and summary["agree_oracle"]["n"] == 4
     with pytest.raises(InputError, match="no kind=oracle records"):
-        open_loop(run, labels_dir=tmp_path / "run", llm_model=f"scripted:{script}", progress=False)
+        open_loop(run, labels_dir=tmp_path / "run", model=f"scripted:{script}", progress=False)
 
     # a live run with a trace (here: fixed, replayed to stand in for its live metric stream)
     traced = make_traced_run(tmp_path / "traced", random_inputs(6), controller="fixed")
     replay_run(traced, 0, "fixed", out_dir=tmp_path / "fixed", progress=False)
     (traced / "metrics-rank0.jsonl").write_text((tmp_path / "fixed" / "metrics-rank0.jsonl").read_text())
     notes: list[str] = []
-    out, summary = open_loop(traced, horizon=2, notes=notes, llm_model=f"scripted:{script}", progress=False)
+    out, summary = open_loop(traced, horizon=2, notes=notes, model=f"scripted:{script}", progress=False)
     assert "rank 0: oracle labels: computed from the trace (H=2)" in notes
     assert any("reconstructed" in n for n in notes)  # fixed is asked inline: no decision records
     assert summary["agree_oracle"]["n"] == len(out) > 0 and all(r["oracle_label"] for r in out)
-    _, summary = open_loop(traced, compute_labels=False, llm_model=f"scripted:{script}", progress=False)
+    _, summary = open_loop(traced, compute_labels=False, model=f"scripted:{script}", progress=False)
     assert summary["agree_oracle"]["n"] == 0
 
 
@@ -286,9 +287,9 @@ def test_no_guard_asks_the_model_in_windows_the_guard_settles(tmp_path, script, 
     # nothing stale, a full buffer and no what-if (a stream of the paper's agent): the guard answers skip
     settled = [({**r, "stale": 0}, k) for r, k in stream_rows() if k == "minibatch"]
     run = make_run(tmp_path / "run", settled)
-    rows, summary = open_loop(run, llm_model=f"scripted:{script}", prompt_version="v1", progress=False)
+    rows, summary = open_loop(run, model=f"scripted:{script}", prompt_version="v1", progress=False)
     assert [r["source"] for r in rows] == ["guard"] * 4 and not prompts and summary["agent"]["guard"] is True
-    rows, summary = open_loop(run, llm_model=f"scripted:{script}", prompt_version="v1", progress=False, guard=False)
+    rows, summary = open_loop(run, model=f"scripted:{script}", prompt_version="v1", progress=False, guard=False)
     assert [(r["source"], r["decision"]) for r in rows] == [("model", "replace"), ("model", "skip")] * 2
     assert len(prompts) == 4 and summary["agent"]["guard"] is False
     result = CliRunner().invoke(app, ["replay-metrics", str(run), "--model", f"scripted:{script}", "--no-guard",

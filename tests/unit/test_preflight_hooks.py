@@ -15,14 +15,14 @@ from rudder_agent.registry import LIVE, controller_class
 
 @pytest.mark.parametrize("settings, field", [
     ({"controller": "llm", "prompt_version": "v9"}, "prompt_version"),
-    ({"controller": "llm", "llm_model": "ollama:"}, "llm_model"),
-    ({"controller": "llm", "llm_model": "scripted:/nonexistent.jsonl"}, "llm_model"),
+    ({"controller": "llm", "model": "ollama:"}, "model"),
+    ({"controller": "llm", "model": "scripted:/nonexistent.jsonl"}, "model"),
     ({"controller": "classifier"}, "classifier_path"),
 ])
 def test_a_controller_names_the_setting_it_cannot_use(settings, field):
-    cfg = BufferConfig(**settings)
+    cfg = BufferConfig.from_values(settings)
     with pytest.raises(SettingError) as err:
-        controller_class(cfg.controller).preflight(cfg)
+        controller_class(cfg.controller.name).preflight(cfg.controller)
     assert err.value.field == field and err.value.exit_code == 2
 
 
@@ -39,18 +39,19 @@ def test_good_settings_pass_and_start_nothing(tmp_path, monkeypatch):
                         lambda self, args, *a, **k: started.append(f"process {args}") or popen_init(self, args, *a, **k))
     monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(f"thread {self.name}") or thread_start(self))
     files = sorted(tmp_path.rglob("*"))
-    for cfg in (BufferConfig(controller="none"), BufferConfig(controller="fixed"), BufferConfig(controller="massivegnn"),
-                BufferConfig(controller="llm", llm_model=f"scripted:{script}"),
-                BufferConfig(controller="llm", llm_model="llamacpp:smollm2-135m")):
-        assert controller_class(cfg.controller).preflight(cfg) is None
+    for values in ({"controller": "none"}, {"controller": "fixed"}, {"controller": "massivegnn"},
+                   {"controller": "llm", "model": f"scripted:{script}"},
+                   {"controller": "llm", "model": "llamacpp:smollm2-135m"}):
+        cfg = BufferConfig.from_values(values)
+        assert controller_class(cfg.controller.name).preflight(cfg.controller) is None
     assert started == []
     assert sorted(tmp_path.rglob("*")) == files
 
 
 def test_replay_preflight_checks_the_merged_settings():
-    recorded = BufferConfig(controller="fixed")
-    with pytest.raises(ValueError, match="llm_timeout_s"):
-        controller_class("llm").preflight_replay(recorded, llm_timeout_s=0)
+    recorded = BufferConfig.from_values({"controller": "fixed"})
+    with pytest.raises(ValueError, match="timeout_s"):
+        controller_class("llm").preflight_replay(recorded, timeout_s=0)
     with pytest.raises(SettingError) as err:
         controller_class("oracle").preflight_replay(recorded, horizon=0)
     assert err.value.field == "horizon"
@@ -63,13 +64,13 @@ def test_the_command_line_asks_each_controller_its_own_hook(name, monkeypatch):
     seen = []
     cls = controller_class(name)
     monkeypatch.setattr(cls, "preflight", classmethod(lambda c, cfg: seen.append((c, cfg))))
-    cfg = BufferConfig(controller=name)
+    cfg = BufferConfig.from_values(dict(controller=name))
     preflight.controller(cfg)
-    assert seen == [(cls, cfg)]
+    assert seen == [(cls, cfg.controller)]
 
 
 def test_an_option_is_named_by_the_running_command():
     from rudder_agent.preflight import option_for
 
-    assert option_for("llm_model") == "--llm-model"  # outside a command: the field's own spelling
-    assert SettingError("llm_model", "bad").for_option("--model").args == ("--model: bad",)
+    assert option_for("timeout_s") == "--timeout-s"  # outside a command: the field's own spelling
+    assert SettingError("timeout_s", "bad").for_option("--llm-timeout").args == ("--llm-timeout: bad",)

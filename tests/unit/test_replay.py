@@ -27,7 +27,8 @@ def make_run(run: Path, inputs: list[list[int]], controller: str = "fixed", halo
     """A recorded run directory as `rudder train --trace` leaves it, for rank 0 (hand-derived cases: decay)."""
     run.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(dataset="synthetic:200", parts=2, part_config=run / "p.json", graph_name="g", out_dir=run,
-                      epochs=-(-len(inputs) // per_epoch), buffer=BufferConfig(controller=controller, period=2, policy=policy))
+                      epochs=-(-len(inputs) // per_epoch),
+                      buffer=BufferConfig.from_values({"controller": controller, "period": 2, "policy": policy}))
     capacity = math.ceil(cfg.buffer.fraction * halo) if controller != "none" else 0
     facts = StaticFacts(dataset=cfg.dataset, num_nodes=200, num_edges=1000, num_parts=2, partition=0, local_nodes=100,
                         halo_nodes=halo, capacity=capacity, total_minibatches=len(inputs), feature_dim=4)
@@ -196,8 +197,8 @@ def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["replay"]["overrides"]["llm_threads"] == 3
-    assert summary["replay"]["overrides"]["llm_timeout_s"] == 5.0
+    assert summary["replay"]["overrides"]["n_threads"] == 3
+    assert summary["replay"]["overrides"]["timeout_s"] == 5.0
     # every model answer is valid under the current schema (answers with old keys all count as invalid)
     # the opening fill, then the model for every request (each with a what-if; the last answer is never applied)
     assert summary["decisions"] == {"replace": 4, "skip": 4, "invalid": 0, "guarded": 1, "no-difference": 0}

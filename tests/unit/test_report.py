@@ -31,7 +31,7 @@ def write_run(run: Path, controller: str, rows: list[dict], fraction: float = 0.
     """A live run directory: config.json, one metric stream per rank (the same rows), summary.json."""
     run.mkdir(parents=True)
     cfg = TrainConfig(dataset=dataset, parts=ranks, part_config=run / "p.json", graph_name="g", out_dir=run,
-                      buffer=BufferConfig(controller=controller, fraction=fraction))
+                      buffer=BufferConfig.from_values(dict(controller=controller, fraction=fraction)))
     (run / "config.json").write_text(cfg.model_dump_json())
     for rank in range(ranks):
         writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")

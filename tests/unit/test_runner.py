@@ -17,6 +17,7 @@ from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.controllers import channel as channel_module
 from rudder_agent.controllers import runner as runner_module
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.controllers.baselines import ReplaceEveryMinibatch
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
@@ -217,7 +218,7 @@ class TakesOneFakeSecond(Controller):
     """Answers replace after 1 fake second of its thread's CPU; may use a quarter of a CPU."""
 
     name = "slow"
-    duty_cycle = 0.25
+    spec = ControllerSpec(duty_cycle=0.25)
 
     def __init__(self, clock: FakeClock):
         self.clock, self.seen = clock, []

@@ -9,12 +9,14 @@ import threading
 
 import pytest
 
+from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 
 
-class NiceReporter:
-    name, thread_nice = "probe", 19
+class NiceReporter(Controller):
+    name, spec = "probe", ControllerSpec(thread_nice=19)
 
     def __init__(self):
         self.nice: int | None = None

@@ -20,7 +20,7 @@ the fastest trainer 1, trainer 0 alone 3, the median of all eight values 2.5."""
 def write_run(run: Path, epoch_times: dict[int, list[float]]) -> dict:
     run.mkdir()
     cfg = TrainConfig(dataset="cora", parts=len(epoch_times), part_config=run / "p.json", graph_name="g",
-                      out_dir=run, buffer=BufferConfig(controller="none"))
+                      out_dir=run, buffer=BufferConfig.from_values({"controller": "none"}))
     (run / "config.json").write_text(cfg.model_dump_json())
     for rank, times in epoch_times.items():
         writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")

@@ -15,6 +15,7 @@ from rudder_agent.agent.nodes import build_context, collect_metrics
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.config import BufferConfig
+from rudder_agent.settings.upgrade import upgrade
 from rudder_agent.errors import SettingError
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.llm.backends import make_chat_model
@@ -134,9 +135,10 @@ def test_auto_on_a_backend_without_logprobs_is_the_models_word():
 
 @pytest.mark.parametrize("recorded, mode", [(True, "on"), (False, "off"), ("auto", "auto")])
 def test_runs_recorded_with_the_old_flag_still_load(recorded, mode):
-    assert BufferConfig.model_validate({"llm_swap_test": recorded}).llm_swap_test == mode
+    flat = {"controller": "llm", "llm_swap_test": recorded}  # a version-1 config's buffer
+    assert BufferConfig.model_validate(upgrade({"buffer": flat})["buffer"]).controller.swap_test == mode
     with pytest.raises(ValueError):
-        BufferConfig(llm_swap_test="sometimes")
+        BufferConfig.from_values(dict(controller="llm", swap_test="sometimes"))
 
 
 def test_a_backend_without_logprobs_falls_back_counted(tmp_path):
@@ -150,6 +152,6 @@ def test_a_backend_without_logprobs_falls_back_counted(tmp_path):
 
 
 def test_ollama_cannot_run_the_swap_test_and_says_what_can():
-    cfg = BufferConfig(controller="llm", llm_model="ollama:gemma3:4b", llm_swap_test="on")
+    cfg = BufferConfig.from_values(dict(controller="llm", model="ollama:gemma3:4b", swap_test="on"))
     with pytest.raises(SettingError, match=r"openai:gemma3:4b@http://HOST:11434/v1"):
-        LLMController.preflight(cfg)
+        LLMController.preflight(cfg.controller)

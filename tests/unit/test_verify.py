@@ -59,7 +59,7 @@ class FakeDistGraph:
 
 def features(controller: str, **cfg) -> BufferedFeatures:
     # fraction 0.5 of 10 halo nodes: capacity 5
-    return BufferedFeatures(FakeDistGraph(), BufferConfig(controller=controller, fraction=0.5, **cfg),
+    return BufferedFeatures(FakeDistGraph(), BufferConfig.from_values(dict(controller=controller, fraction=0.5, **cfg)),
                             total_minibatches=10, verify=True)
 
 

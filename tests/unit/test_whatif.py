@@ -14,7 +14,7 @@ from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.buffer.counterfactual import Outlook, fork, what_if
 from rudder_agent.buffer.engine import BufferEngine
-from rudder_agent.buffer.keep import make_keep
+from rudder_agent.settings.keep import keep_policy
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.controllers.channel import RunnerStats
 from rudder_agent.decision import DecisionOutcome, WhatIf
@@ -25,7 +25,7 @@ A, B = np.array([150, 151]), np.array([5, 150, 151])  # ids >= 100 are remote fo
 
 
 def engine(policy: str = "lookahead", window: int = 2, capacity: int = 4) -> BufferEngine:
-    return BufferEngine(PersistentBuffer(capacity, 0), np.array([100, 200]), 0, make_keep(policy, window))
+    return BufferEngine(PersistentBuffer(capacity, 0), np.array([100, 200]), 0, keep_policy(policy).build(window))
 
 
 def test_replace_and_skip_played_by_hand() -> None:
@@ -38,7 +38,7 @@ def test_replace_and_skip_played_by_hand() -> None:
 
 
 def test_fork_copies_ids_and_policy_but_no_rows() -> None:
-    e = BufferEngine(PersistentBuffer(4, 3), np.array([100, 200]), 0, make_keep("lfu", 0))
+    e = BufferEngine(PersistentBuffer(4, 3), np.array([100, 200]), 0, keep_policy("lfu").build(0))
     e.buffer.warm_load(A, __import__("torch").ones(2, 3))
     twin = fork(e)
     assert twin.buffer.feature_dim == 0 and twin.buffer.occupancy == 2 and e.buffer.feature_dim == 3

@@ -4,35 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from rudder_agent.config import BufferConfig, current_names
+from rudder_agent.config import BufferConfig
+from rudder_agent.settings.agent import AgentConfig
+from rudder_agent.settings.upgrade import current_values
 from rudder_agent.decision import StaticFacts
 from rudder_agent.errors import InputError
 
-AGENT_SETTINGS = ("llm_model", "prompt_version", "cot", "fallback", "llm_threads", "llm_timeout_s",
-                  "llm_min_difference_pct", "llm_swap_test")
-"""The BufferConfig fields an open-loop replay may override (unset: the recorded run's)."""
+AGENT_SETTINGS = ("model", "prompt_version", "cot", "fallback", "n_threads", "timeout_s", "min_difference_pct",
+                  "swap_test")
+"""The agent settings an open-loop replay may override (unset: the recorded run's)."""
 
 
-def agent_settings(recorded: BufferConfig, **overrides: Any) -> BufferConfig:
+def agent_settings(recorded: BufferConfig, **overrides: Any) -> AgentConfig:
     """The recorded run's agent settings with ``overrides`` (None: keep the recorded value)."""
-    update = {k: v for k, v in current_names(BufferConfig, overrides).items() if v is not None}
+    update = {k: v for k, v in current_values(overrides).items() if v is not None}
     unknown = sorted(set(update) - set(AGENT_SETTINGS))
     if unknown:
         raise ValueError(f"open-loop replay cannot override {', '.join(unknown)}")
-    return BufferConfig.model_validate({**recorded.model_dump(), **update, "controller": "llm"})
+    return recorded.with_values({**update, "controller": "llm"}).controller
 
 
-def make_agent(settings: BufferConfig, guard: bool = True) -> Any:
+def make_agent(settings: AgentConfig, guard: bool = True) -> Any:
     """The LLMController these settings name; a bad prompt version or model string is an InputError.
 
     ``guard``: False asks the model in every window, also those the guard's rules settle.
     """
-    from rudder_agent.agent.configuration import AgentConfig
     from rudder_agent.agent.controller import LLMController
     from rudder_agent.agent.prompts import PromptTemplateError
 
     try:
-        return LLMController(AgentConfig.from_buffer(settings, guard=guard))
+        return LLMController(settings.model_copy(update={"guard": guard}))
     except PromptTemplateError as err:
         raise InputError(str(err)) from None
 

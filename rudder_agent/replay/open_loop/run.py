@@ -41,7 +41,7 @@ def open_loop(run_dir: Path, ranks: Sequence[int] | None = None, *, limit: int |
               **overrides: Any) -> tuple[list[dict], dict]:
     """Replay the windows of ``ranks`` (default: every rank) open loop; returns the rows and the summary.
 
-    ``overrides``: agent settings (llm_model, prompt_version, cot, ...); unset ones are the recorded run's.
+    ``overrides``: agent settings (model, prompt_version, cot, ...); unset ones are the recorded run's.
     ``guard``: False asks the model in every window (a stream the guard answered says nothing of the model else).
     ``notes`` collects one-line remarks (reconstructed windows, approximated facts, labels' source).
     """
@@ -85,8 +85,8 @@ def open_loop(run_dir: Path, ranks: Sequence[int] | None = None, *, limit: int |
         controller.close()
     summary = {
         "run": str(run_dir), "ranks": [s.rank for s in streams], "mode": "open-loop",
-        "agent": {**controller.run_record(), "guard": guard, "llm_timeout_s": settings.llm_timeout_s,
-                  "llm_min_difference_pct": settings.llm_min_difference_pct},
+        "agent": {**controller.run_record(), "guard": guard, "llm_timeout_s": settings.timeout_s,
+                  "llm_min_difference_pct": settings.min_difference_pct},
         "recorded_agent": streams[0].controller.get("agent", {}),
         "limit": limit, "seconds": time.perf_counter() - tic,
         **summarize_rows(rows), "per_rank": per_rank, "notes": list(notes),
