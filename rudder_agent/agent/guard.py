@@ -6,16 +6,21 @@ from dataclasses import dataclass
 
 from rudder_agent.agent.state import Progress, WindowSummary
 from rudder_agent.decision import Action, WhatIf
+from rudder_agent.settings.agent import AgentConfig
+
+_DEFAULT = AgentConfig.model_fields
+"""The guard's defaults are the agent settings' (declared once, there)."""
 
 
 @dataclass(frozen=True)
 class Guard:
     """Answers without the model when the answer is obvious; saves latency and model mistakes."""
 
-    enabled: bool = True
-    end_fraction: float = 0.05
-    fill_fraction: float = 0.1
+    enabled: bool = _DEFAULT["guard"].default
+    end_fraction: float = _DEFAULT["guard_end_fraction"].default
+    fill_fraction: float = _DEFAULT["guard_fill_fraction"].default
     min_difference_pct: float = 0.0
+    """0: always ask (the agent's own threshold is ``AgentConfig.min_difference_pct``)."""
 
     @classmethod
     def from_config(cls, config) -> Guard:
