@@ -66,11 +66,12 @@ class ChatBackend(ABC):
     returns_logprobs = False
     """The answers carry token log-probabilities when asked (the swap test reads them)."""
 
-    def __init__(self, spec: str, target: str, options: BackendOptions):
-        self.spec = spec
+    def __init__(self, model: str, target: str, options: BackendOptions):
+        self.model = model
+        """The model string, as the ``--model`` setting gives it."""
         self.target = target
         self.options = options
-        self._model: Runnable | None = None
+        self._runnable: Runnable | None = None
 
     @abstractmethod
     def _build(self) -> Runnable:
@@ -90,17 +91,17 @@ class ChatBackend(ABC):
         except BackendError:
             raise
         except Exception as err:
-            raise BackendError(f"{self.spec}: {type(err).__name__}: {err}") from err
+            raise BackendError(f"{self.model}: {type(err).__name__}: {err}") from err
 
     def start(self) -> Runnable:
         """The schema-constrained chat model with bounded retries, built (server started) once."""
-        if self._model is None:
-            self._model = self._build().with_retry(
+        if self._runnable is None:
+            self._runnable = self._build().with_retry(
                 retry_if_exception_type=RETRYABLE,
                 stop_after_attempt=self.options.retries + 1,
                 wait_exponential_jitter=False,
             )
-        return self._model
+        return self._runnable
 
     def check(self) -> None:
         """Fail now, with a clear BackendError, if this backend cannot answer."""
@@ -110,7 +111,7 @@ class ChatBackend(ABC):
         except BackendError:
             raise
         except Exception as err:  # any start-up failure must surface as one clear error
-            raise BackendError(f"{self.spec}: {type(err).__name__}: {err}") from err
+            raise BackendError(f"{self.model}: {type(err).__name__}: {err}") from err
 
     def invoke(self, messages: Sequence[BaseMessage]) -> BaseMessage:
         """One chat turn."""
@@ -126,8 +127,8 @@ class ChatBackend(ABC):
 class OllamaBackend(ChatBackend):
     """An Ollama server through langchain-ollama; the schema goes in Ollama's `format`."""
 
-    def __init__(self, spec: str, target: str, options: BackendOptions):
-        super().__init__(spec, target, options)
+    def __init__(self, model: str, target: str, options: BackendOptions):
+        super().__init__(model, target, options)
         if options.top_logprobs:
             raise BackendError("the swap test (--llm-swap-test on) reads log-probabilities, which langchain-ollama does not "
                                "return: use Ollama's OpenAI-compatible endpoint instead "
@@ -199,11 +200,11 @@ class _OpenAICompatible(ChatBackend):
 class OpenAIBackend(_OpenAICompatible):
     """A server someone else runs (vLLM, LM Studio, llama-server, OpenAI, ...)."""
 
-    def __init__(self, spec: str, target: str, options: BackendOptions):
-        model, at, base_url = target.partition("@")
-        if not (model and at and urlsplit(base_url).scheme in ("http", "https")):
-            raise BackendError(f"model string {spec!r} must look like openai:<model>@http(s)://host[:port]/v1")
-        super().__init__(spec, model, options)
+    def __init__(self, model: str, target: str, options: BackendOptions):
+        name, at, base_url = target.partition("@")
+        if not (name and at and urlsplit(base_url).scheme in ("http", "https")):
+            raise BackendError(f"model string {model!r} must look like openai:<model>@http(s)://host[:port]/v1")
+        super().__init__(model, name, options)
         self.base_url = base_url.rstrip("/")
 
     def _endpoint(self) -> str:
@@ -214,9 +215,9 @@ class LlamaCppBackend(_OpenAICompatible):
     """A local GGUF served by llama.cpp: the host's shared server if the launcher started one
     (``$RUDDER_LLM_ENDPOINT``), else a child process that this backend owns."""
 
-    def __init__(self, spec: str, target: str, options: BackendOptions):
+    def __init__(self, model: str, target: str, options: BackendOptions):
         gguf = resolve_gguf(target)
-        super().__init__(spec, gguf.stem, options)
+        super().__init__(model, gguf.stem, options)
         self.shared = os.environ.get(SHARED_ENDPOINT_ENV)
         self.server = EmbeddedServer(gguf, n_threads=options.n_threads, seed=options.seed)
 
@@ -228,7 +229,7 @@ class LlamaCppBackend(_OpenAICompatible):
 
     def close(self) -> None:
         self.server.close()
-        self._model = None
+        self._runnable = None
 
 
 class ScriptedBackend(ChatBackend):
@@ -236,8 +237,8 @@ class ScriptedBackend(ChatBackend):
 
     caches_prompts = False  # a warm-up call would only consume a canned answer
 
-    def __init__(self, spec: str, target: str, options: BackendOptions):
-        super().__init__(spec, target, options)
+    def __init__(self, model: str, target: str, options: BackendOptions):
+        super().__init__(model, target, options)
         self.answers = read_script(Path(target))
 
     def _build(self) -> BaseChatModel:
@@ -275,15 +276,15 @@ BACKENDS: dict[str, type[ChatBackend]] = {"ollama": OllamaBackend, "llamacpp": L
 KINDS = tuple(BACKENDS)
 
 
-def returns_logprobs(spec: str) -> bool:
+def returns_logprobs(model: str) -> bool:
     """Whether the backend a model string names returns answer log-probabilities (its class says)."""
-    backend = BACKENDS.get(spec.partition(":")[0])
+    backend = BACKENDS.get(model.partition(":")[0])
     return backend is not None and backend.returns_logprobs
 
 
-def make_chat_model(spec: str, options: BackendOptions) -> ChatBackend:
+def make_chat_model(model: str, options: BackendOptions) -> ChatBackend:
     """The backend a model string names; BackendError for a malformed string or a missing file."""
-    kind, sep, target = spec.partition(":")
+    kind, sep, target = model.partition(":")
     if not sep or not target or kind not in BACKENDS:
-        raise BackendError(f"model string {spec!r} must be one of: " + ", ".join(f"{k}:<...>" for k in KINDS))
-    return BACKENDS[kind](spec, target, options)
+        raise BackendError(f"model string {model!r} must be one of: " + ", ".join(f"{k}:<...>" for k in KINDS))
+    return BACKENDS[kind](model, target, options)

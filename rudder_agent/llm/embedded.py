@@ -44,7 +44,7 @@ def smollm2_path() -> Path:
 
 
 def resolve_gguf(target: str) -> Path:
-    """The GGUF file a `llamacpp:` spec names (a path or the smollm2-135m alias); it must exist."""
+    """The GGUF file a `llamacpp:` model string names (a path or the smollm2-135m alias); it must exist."""
     path = smollm2_path() if target == SMOLLM2_ALIAS else Path(target).expanduser()
     if not path.is_file():
         raise BackendError(f"GGUF model file not found: {path}")
@@ -147,9 +147,9 @@ class SharedServer:
         self.server.close()
 
 
-def shared_server(spec: str, *, n_threads: int, seed: int, parallel: int, host: str, nice: int) -> SharedServer | None:
+def shared_server(model: str, *, n_threads: int, seed: int, parallel: int, host: str, nice: int) -> SharedServer | None:
     """The host-wide server a `llamacpp:` model string needs; None for models served elsewhere."""
-    kind, _, target = spec.partition(":")
+    kind, _, target = model.partition(":")
     if kind != "llamacpp":
         return None
     return SharedServer(EmbeddedServer(resolve_gguf(target), n_threads=n_threads, seed=seed, parallel=parallel,

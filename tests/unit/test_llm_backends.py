@@ -193,7 +193,7 @@ def test_preflight_reaches_remote_servers_only(tmp_path, monkeypatch):
         backend = make(spec, **kwargs)
         with pytest.raises(BackendError, match=f"127.0.0.1:{port}"):
             backend.preflight()
-        assert backend._model is None  # preflight built no chat model
+        assert backend._runnable is None  # preflight built no chat model
     assert asked == [backends.PREFLIGHT_TIMEOUT_S] * 2 and backends.PREFLIGHT_TIMEOUT_S <= 5
     script = tmp_path / "a.txt"
     script.write_text("hello\n")
