@@ -30,7 +30,8 @@ def test_a_live_summary_is_written_in_its_key_order_with_nulls_and_without_a_rep
 def test_what_is_read_is_written_back_byte_for_byte(tmp_path):
     values = {key: None for key in KEYS} | {
         "dataset": "cora", "parts": 2, "fanouts": [10, 25], "controller": "fixed", "buffer_fraction": 0.25,
-        "remote_share": 0.5, "epoch_times_s": [2.0, 1.25], "capacity": [3, 4], "decisions": {"replace": 1},
+        "remote_share": 0.5, "hit_pct": 50.0, "comm_rows_per_epoch": 12.0, "epoch_times_s": [2.0, 1.25],
+        "capacity": [3, 4], "decisions": {"replace": 1},
         "unanswered": {"timeout": 2}, "applied": {"model:skip": 3}, "agent": {"model": "m", "cot": False},
         "replay": {"of": "runs/a", "mode": "async", "latency_minibatches": 2, "overrides": {"horizon": 3}}}
     original = json.dumps(values, indent=2)
