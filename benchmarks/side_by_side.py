@@ -30,9 +30,9 @@ from pathlib import Path
 from rudder_agent.cli import train_config
 from rudder_agent.cluster.netns import availability
 from rudder_agent.compare import parse_variants, run_or_reuse, variants
-from rudder_agent.records.run_summary import RunSummary, read_summary
 from rudder_agent.config import BufferConfig, TrainSettings
 from rudder_agent.progress import progress
+from rudder_agent.records.run_summary import RunSummary, read_summary
 
 
 def pooled_bounds(trace_dir: Path, fraction: float, epochs: int) -> dict:

@@ -17,8 +17,7 @@ from rudder_agent.registry import controller_class
 def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | None = None) -> RunSummary:
     """A finished run's summary if it ran with exactly these settings, or a fresh run (so interrupted
     comparisons resume). A finished run with other settings is refused, not reused and not replaced."""
-    done = read_summary(cfg.out_dir)
-    if done is not None and not overwrite:
+    if not overwrite and (done := read_summary(cfg.out_dir)) is not None:
         recorded = read_run_config(cfg.out_dir / "config.json")
         if changed := [name for name in TrainConfig.model_fields if getattr(recorded, name) != getattr(cfg, name)]:
             raise RudderError(f"{cfg.out_dir} holds a finished run with other settings ({', '.join(changed)}); "

@@ -12,8 +12,8 @@ from rudder_agent.errors import RudderError
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.replayed import ReplayBlock, replayed_settings
 from rudder_agent.records.run import RunRecords, read_run, trace_dir
-from rudder_agent.records.stream import stream_ranks
 from rudder_agent.records.run_summary import RunSummary
+from rudder_agent.records.stream import stream_ranks
 from rudder_agent.records.summary import summarize_records
 
 INLINE = {c.name for c in (NoBuffer, ReplaceEveryMinibatch, MassiveGNN) if c.spec.inline}
