@@ -32,6 +32,7 @@ from rudder_agent.cluster.netns import availability
 from rudder_agent.compare import parse_variants, run_or_reuse, variants
 from rudder_agent.config import BufferConfig, TrainSettings
 from rudder_agent.progress import progress
+from rudder_agent.records.run_summary import RunSummary, read_summary
 
 
 def pooled_bounds(trace_dir: Path, fraction: float, epochs: int) -> dict:
@@ -236,11 +237,8 @@ def main() -> None:
         return train_config(TrainSettings(dataset=dataset, parts=parts, epochs=a.epochs, out_dir=out, buffer=buffer,
                                           network=network, link_rate=a.link_rate, prefetch=a.prefetch, **extra))
 
-    def finished_or_run(cfg) -> dict | None:
-        if a.collect_only:
-            done = cfg.out_dir / "summary.json"
-            return json.loads(done.read_text()) if done.exists() else None
-        return run_or_reuse(cfg, a.overwrite)
+    def finished_or_run(cfg) -> RunSummary | None:
+        return read_summary(cfg.out_dir) if a.collect_only else run_or_reuse(cfg, a.overwrite)
 
     bounds: dict[tuple, dict] = {}
     if not a.no_bounds:
@@ -261,7 +259,7 @@ def main() -> None:
             summary = finished_or_run(cfg.model_copy(update={"out_dir": run_dir}))
             if summary is not None:
                 results.setdefault((dataset, parts, network, cfg.out_dir.name), []).append(
-                    {**summary, "dir": run_dir, "variant": v.label})
+                    {**summary.model_dump(), "dir": run_dir, "variant": v.label})
 
     rows = []
     for dataset, parts, network in configs:

@@ -19,6 +19,7 @@ from rudder_agent.config import BufferConfig, GNNConfig, GraphSource, TrainConfi
 from rudder_agent.errors import InputError, RudderError, SettingError
 from rudder_agent.log import configure_logging
 from rudder_agent.options import field_default, opt, option_group, setting_options, setting_values
+from rudder_agent.records.run_summary import RunSummary
 
 
 class OneLineErrors(TyperGroup):
@@ -283,15 +284,15 @@ def compare(
     typer.echo(write_comparison(out_dir.resolve(), summaries))
 
 
-def format_summary(s: dict) -> str:
+def format_summary(s: RunSummary) -> str:
     """A few human lines for the end of a run."""
     acc = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     return (
-        f"{s['dataset']} x{s['parts']} [{s['controller']}]: {s['epochs']} epochs, {s['minibatches']} minibatches\n"
-        f"  epoch time (median after first): {s['epoch_time_s']:.2f} s\n"
-        f"  remote share of input nodes: {100 * s['remote_share']:.1f}%  comm rows/epoch: {s['comm_rows_per_epoch']:.0f}"
-        f"  %-Hits: {s['hit_pct']:.1f}\n"
-        f"  val acc {acc(s['val_acc'])}  test acc {acc(s['test_acc'])}  (majority class {acc(s['majority_test_acc'])})"
+        f"{s.dataset} x{s.parts} [{s.controller}]: {s.epochs} epochs, {s.minibatches} minibatches\n"
+        f"  epoch time (median after first): {s.epoch_time_s:.2f} s\n"
+        f"  remote share of input nodes: {100 * s.remote_share:.1f}%  comm rows/epoch: {s.comm_rows_per_epoch:.0f}"
+        f"  %-Hits: {s.hit_pct:.1f}\n"
+        f"  val acc {acc(s.val_acc)}  test acc {acc(s.test_acc)}  (majority class {acc(s.majority_test_acc)})"
     )
 
 

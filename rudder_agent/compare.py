@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,19 +10,19 @@ from typing import Any
 from rudder_agent.cluster.training import run_training
 from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.errors import RudderError
+from rudder_agent.records.run_summary import RunSummary, read_summary
 from rudder_agent.registry import controller_class
 
 
-def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | None = None) -> dict:
+def run_or_reuse(cfg: TrainConfig, overwrite: bool = False, timeout_s: float | None = None) -> RunSummary:
     """A finished run's summary if it ran with exactly these settings, or a fresh run (so interrupted
     comparisons resume). A finished run with other settings is refused, not reused and not replaced."""
-    done = cfg.out_dir / "summary.json"
-    if done.exists() and not overwrite:
+    if not overwrite and (done := read_summary(cfg.out_dir)) is not None:
         recorded = read_run_config(cfg.out_dir / "config.json")
         if changed := [name for name in TrainConfig.model_fields if getattr(recorded, name) != getattr(cfg, name)]:
             raise RudderError(f"{cfg.out_dir} holds a finished run with other settings ({', '.join(changed)}); "
                               "pass --overwrite to run it again or choose another --out")
-        return json.loads(done.read_text())
+        return done
     if cfg.out_dir.exists():
         shutil.rmtree(cfg.out_dir)
     return run_training(cfg, timeout_s)
@@ -76,41 +75,40 @@ def variants(base: TrainConfig, values: dict[str, Any], specs: list[Variant],
 
 
 def compare(base: TrainConfig, values: dict[str, Any], specs: list[Variant], fractions: list[float],
-            timeout_s: float | None = None, overwrite: bool = False) -> list[dict]:
-    """Run (or reuse, unless ``overwrite``) every variant; returns their summaries, `none` first."""
-    return [{**run_or_reuse(cfg, overwrite, timeout_s), "variant": v.label}
-            for v, cfg in variants(base, values, specs, fractions)]
+            timeout_s: float | None = None, overwrite: bool = False) -> list[tuple[str, RunSummary]]:
+    """Run (or reuse, unless ``overwrite``) every variant; returns each variant's label and summary, `none` first."""
+    return [(v.label, run_or_reuse(cfg, overwrite, timeout_s)) for v, cfg in variants(base, values, specs, fractions)]
 
 
-def comparison_table(summaries: list[dict]) -> str:
-    """Markdown table; every ratio is to the `none` run of the same session."""
-    base = next(s for s in summaries if s["controller"] == "none")
+def comparison_table(summaries: list[tuple[str, RunSummary]]) -> str:
+    """Markdown table, one row per (variant label, summary); every ratio is to the `none` run of the same session."""
+    base = next(s for _, s in summaries if s.controller == "none")
     ratio = lambda a, b: f"{a / b:.3f}" if b else "n/a"  # noqa: E731
     lines = [
         "| variant | policy | buffer | comm rows/epoch | vs none | wire MB/epoch | %-Hits | epoch s | vs none "
         "| decisions r/s/i/g/n | agent wait s | test acc |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for s in summaries:
-        d = s.get("decisions", {})
+    for label, s in summaries:
+        d = s.decisions
         lines.append(
-            f"| {s.get('variant', s['controller'])} | {s.get('policy') or '-'} | {100 * s['buffer_fraction']:.0f}% | {s['comm_rows_per_epoch']:,.0f} "
-            f"| {ratio(s['comm_rows_per_epoch'], base['comm_rows_per_epoch'])} | {wire_mb(s)} | {s['hit_pct']:.1f} "
-            f"| {s['epoch_time_s']:.2f} | {ratio(s['epoch_time_s'], base['epoch_time_s'])} "
+            f"| {label} | {s.policy or '-'} | {100 * s.buffer_fraction:.0f}% | {s.comm_rows_per_epoch:,.0f} "
+            f"| {ratio(s.comm_rows_per_epoch, base.comm_rows_per_epoch)} | {wire_mb(s)} | {s.hit_pct:.1f} "
+            f"| {s.epoch_time_s:.2f} | {ratio(s.epoch_time_s, base.epoch_time_s)} "
             f"| {d.get('replace', 0)}/{d.get('skip', 0)}/{d.get('invalid', 0)}/{d.get('guarded', 0)}"
             f"/{d.get('no-difference', 0)} "
-            f"| {s['agent_wait_s']:.3f} | {s['test_acc']:.4f} |"
+            f"| {s.agent_wait_s:.3f} | {s.test_acc:.4f} |"
         )
     return "\n".join(lines)
 
 
-def wire_mb(summary: dict) -> str:
+def wire_mb(summary: RunSummary) -> str:
     """Megabytes per epoch into the machines over their links (all traffic; emulated network only, else -)."""
-    wire = summary.get("wire_bytes_per_epoch")
+    wire = summary.wire_bytes_per_epoch
     return "-" if wire is None else f"{wire / 1e6:.1f}"
 
 
-def write_comparison(out_dir: Path, summaries: list[dict]) -> str:
+def write_comparison(out_dir: Path, summaries: list[tuple[str, RunSummary]]) -> str:
     """Write ``comparison.md`` beside the runs and return its text."""
     text = comparison_table(summaries)
     (out_dir / "comparison.md").write_text(text + "\n")

@@ -31,6 +31,7 @@ from rudder_agent.config import TrainConfig
 from rudder_agent.log import configure_logging, get_logger
 from rudder_agent.model import GraphSAGE
 from rudder_agent.records.epoch import roll_up
+from rudder_agent.records.evaluation import EvalRecord
 from rudder_agent.records.stream import MetricsWriter
 
 log = get_logger(__name__)
@@ -144,14 +145,10 @@ def run(cfg: TrainConfig) -> None:
         test_c, test_t = evaluate(model.module, g, test_nid, cfg, "cpu")
         val_c, val_t, test_c, test_t = all_reduce_sum(val_c, val_t, test_c, test_t)
         majority = majority_accuracy(g, test_nid)
-        result = {
-            "rank": rank,
-            "val_acc": val_c / max(1.0, val_t),
-            "test_acc": test_c / max(1.0, test_t),
-            "majority_test_acc": majority,
-        }
+        result = EvalRecord(rank=rank, val_acc=val_c / max(1.0, val_t), test_acc=test_c / max(1.0, test_t),
+                            majority_test_acc=majority)
         writer.write(result, "eval")
-        log.info("evaluation", val_acc=round(result["val_acc"], 4), test_acc=round(result["test_acc"], 4),
+        log.info("evaluation", val_acc=round(result.val_acc, 4), test_acc=round(result.test_acc, 4),
                  majority_test_acc=round(majority, 4))
     finally:
         features.close()

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from rudder_agent.cluster.launcher import LocalCluster
 from rudder_agent.config import TrainConfig
+from rudder_agent.records.run_summary import RunSummary
 from rudder_agent.records.summary import write_summary
 
 
-def run_training(cfg: TrainConfig, timeout_s: float | None = None, trainer: Path | None = None) -> dict | None:
+def run_training(cfg: TrainConfig, timeout_s: float | None = None, trainer: Path | None = None) -> RunSummary | None:
     """Start the local cluster for ``cfg``, train, and return the written summary (None for a user's trainer)."""
     LocalCluster(cfg, trainer=trainer).run(timeout_s=timeout_s)
     return None if trainer else write_summary(cfg.out_dir)

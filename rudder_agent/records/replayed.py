@@ -20,12 +20,6 @@ class ReplayBlock(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict, description="settings given on top of the recorded run's")
 
 
-def replay_block(summary: dict) -> ReplayBlock | None:
-    """A summary's replay block, None for a live run."""
-    block = summary.get("replay")
-    return None if block is None else ReplayBlock.model_validate(block)
-
-
 def replayed_settings(config: TrainConfig, replay: ReplayBlock | None, controller: str | None = None) -> BufferConfig:
     """The settings a run's decisions were made with: its buffer config, with a replay's overrides on top, and
     ``controller`` (the replay's, a settings variant) with its settings from the overrides or its defaults.

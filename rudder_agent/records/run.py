@@ -9,7 +9,6 @@ records that lack newer fields take their defaults.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.epoch import EpochMetrics
 from rudder_agent.records.evaluation import EvalRecord
 from rudder_agent.records.oracle import OracleLabel
-from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
+from rudder_agent.records.replayed import ReplayBlock, replayed_settings
+from rudder_agent.records.run_summary import RunSummary, read_summary
 from rudder_agent.records.stream import read_jsonl, stream_path, stream_ranks
 
 
@@ -75,12 +75,6 @@ def read_rank(run_dir: Path, rank: int) -> RankStream:
     return read_stream(path, rank) if path.exists() else RankStream(rank)
 
 
-def read_summary(run_dir: Path) -> dict:
-    """``summary.json`` ({} when the run was killed before writing it)."""
-    path = run_dir / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def trace_dir(run_dir: Path, replay: ReplayBlock | None, rank: int | None = None) -> Path | None:
     """Where a run's trace (of ``rank``, or of any rank) lives: its own directory, or the run a replay replayed."""
     of = replay.of if replay is not None else None
@@ -97,15 +91,15 @@ class RunRecords:
 
     path: Path
     config: TrainConfig
-    summary: dict
-    """``summary.json`` as written ({} when absent)."""
+    summary: RunSummary | None
+    """``summary.json`` as written (None when the run was killed before writing it)."""
     streams: dict[int, RankStream]
     """Every rank with a metric stream, ascending."""
 
     @property
     def replay(self) -> ReplayBlock | None:
         """The summary's replay block, None for a live run."""
-        return replay_block(self.summary)
+        return self.summary.replay if self.summary is not None else None
 
     def settings(self) -> BufferConfig:
         """The settings this run's decisions were made with (see :func:`replayed_settings`)."""

@@ -1,8 +1,7 @@
-"""The summary record (``summary.json``): a run's metric streams rolled up over all its trainers."""
+"""The summary record computed: a run's metric streams rolled up over all its trainers."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,15 +10,17 @@ import numpy as np
 
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.epoch import median_after_first
+from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.records.run import RunRecords, read_run
+from rudder_agent.records.run_summary import RunSummary
 
 
-def summarize(run_dir: Path) -> dict:
+def summarize(run_dir: Path) -> RunSummary:
     """Totals over all trainers; epoch time is the slowest trainer's, median after the first epoch."""
     return summarize_records(read_run(run_dir))
 
 
-def summarize_records(run: RunRecords) -> dict:
+def summarize_records(run: RunRecords) -> RunSummary:
     """:func:`summarize` of a run already read."""
     cfg = run.config
     minibatches, epochs, evals, controllers = [], [], [], []
@@ -42,7 +43,7 @@ def summarize_records(run: RunRecords) -> dict:
     buffered = cfg.buffer.controller.name != "none"
     window = cfg.buffer.window if buffered else 0  # minibatches sampled ahead
     wire = [e.wire_rx_bytes for e in epochs if e.wire_rx_bytes is not None]
-    return {
+    return RunSummary.model_validate({
         "dataset": cfg.dataset,
         "parts": cfg.parts,
         "part_method": cfg.part_method,
@@ -66,19 +67,17 @@ def summarize_records(run: RunRecords) -> dict:
         "comm_rows": comm_rows,
         "comm_bytes": total("comm_bytes") + warm_rows * row_bytes,
         "comm_rows_per_epoch": comm_rows / n_epochs if n_epochs else 0.0,
-        # every machine's inbound link, summed (emulated network only): features, sampling, gradients
         "wire_bytes_per_epoch": sum(wire) / n_epochs if wire and n_epochs else None,
         "epoch_time_s": median_after_first(epoch_time[k] for k in sorted(epoch_time)),
         "epoch_times_s": [epoch_time[k] for k in sorted(epoch_time)],
         "agent_wait_s": float(sum(m.t_wait for m in minibatches)),
-        # the look-ahead window's sampled input ids (its blocks come on top)
         "window_ids_bytes": int(8 * window * (inputs / len(minibatches) if minibatches else 0)),
         "keep_ms_median": 1000 * float(np.median([m.t_keep for m in minibatches])) if minibatches else 0.0,
         "val_acc": ev.get("val_acc"),
         "test_acc": ev.get("test_acc"),
         "majority_test_acc": ev.get("majority_test_acc"),
         **controller_summary(controllers, minibatches),
-    }
+    })
 
 
 def replacement_interval(minibatches: Sequence[MinibatchMetrics]) -> float | None:
@@ -116,8 +115,17 @@ def controller_summary(controllers: list[dict], minibatches: list[MinibatchMetri
     }
 
 
-def write_summary(run_dir: Path) -> dict:
+def write_summary(run_dir: Path) -> RunSummary:
     """Compute and write ``summary.json``; returns it."""
     summary = summarize(run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary.write(run_dir)
+    return summary
+
+
+def write_replay_summary(run_dir: Path, controller: str, replay: ReplayBlock, buffer_fraction: float) -> RunSummary:
+    """Compute and write a replay's ``summary.json``: the replayed controller, its buffer and the replay block on
+    top of the roll-up (whose config is the recorded run's); returns it."""
+    summary = summarize(run_dir).model_copy(
+        update={"controller": controller, "buffer_fraction": buffer_fraction, "replay": replay})
+    summary.write(run_dir)
     return summary

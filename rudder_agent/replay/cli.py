@@ -14,6 +14,7 @@ from rudder_agent.config import BufferConfig
 from rudder_agent.decision import DEFAULT_HORIZON
 from rudder_agent.errors import RudderError
 from rudder_agent.options import option_group, recorded, setting_options, setting_values
+from rudder_agent.records.run_summary import RunSummary
 from rudder_agent.settings.agent import AgentConfig
 
 RUN_DIR = typer.Argument(..., exists=True, file_okay=False, help="a run recorded with `rudder train --trace`")
@@ -50,20 +51,19 @@ def replay_command(
         shutil.rmtree(out)
     from rudder_agent.replay.simulator import replay_run
 
-    summary: dict = {}
+    summary: RunSummary | None = None
     for r in [rank] if rank is not None else recorded_ranks(trace):
         tic = time.perf_counter()
         summary = replay_run(trace, r, controller, mode=mode, latency_minibatches=latency, out_dir=out,
                              fraction=fraction, label_horizon=labels, **overrides)
         typer.echo(f"rank {r}: replayed in {time.perf_counter() - tic:.2f} s", err=True)
-    d = summary["decisions"]
+    s, d = summary, summary.decisions
     typer.echo(
-        f"{summary['dataset']} replay [{summary['controller']}, {summary['replay']['mode']}]: "
-        f"{summary['minibatches']} minibatches\n"
-        f"  %-Hits: {summary['hit_pct']:.2f}  comm rows: {summary['comm_rows']} (misses {summary['miss_rows']}, "
-        f"replace {summary['replace_rows']}, warm {summary['warm_rows']})\n"
-        f"  decisions: replace {d['replace']} skip {d['skip']}  requests {summary['requests']} "
-        f"dropped {summary['dropped_requests']}  replacement interval {summary['replacement_interval']}\n"
+        f"{s.dataset} replay [{s.controller}, {s.replay.mode}]: {s.minibatches} minibatches\n"
+        f"  %-Hits: {s.hit_pct:.2f}  comm rows: {s.comm_rows} (misses {s.miss_rows}, "
+        f"replace {s.replace_rows}, warm {s.warm_rows})\n"
+        f"  decisions: replace {d['replace']} skip {d['skip']}  requests {s.requests} "
+        f"dropped {s.dropped_requests}  replacement interval {s.replacement_interval}\n"
         f"  written to {out / 'summary.json'}"
     )
 

@@ -9,7 +9,6 @@ because nobody waits. Epoch records carry the replay's own wall time.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable, Literal
@@ -29,7 +28,8 @@ from rudder_agent.progress import progress as progress_display
 from rudder_agent.records.epoch import roll_up
 from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.records.stream import MetricsWriter
-from rudder_agent.records.summary import summarize
+from rudder_agent.records.run_summary import RunSummary
+from rudder_agent.records.summary import write_replay_summary
 from rudder_agent.registry import replay_controller
 from rudder_agent.replay.oracle import OracleJudge
 from rudder_agent.replay.recording import Recording, load_recording
@@ -141,7 +141,7 @@ def _run(recording: Recording, step: MinibatchStep, window: int, judge: OracleJu
 
 def replay_run(run_dir: Path, rank: int, controller: Controller | str = "recorded",
                mode: Literal["async", "sync"] | None = None, latency_minibatches: int | None = None,
-               out_dir: Path = Path("runs/replay"), progress: bool = True, **options) -> dict:
+               out_dir: Path = Path("runs/replay"), progress: bool = True, **options) -> RunSummary:
     """Replay one rank of ``run_dir`` into ``out_dir`` (metrics-rank{r}.jsonl, config.json, summary.json).
 
     ``summary.json`` covers every rank replayed into ``out_dir`` so far; ``options`` go to :func:`replay`.
@@ -159,12 +159,8 @@ def replay_run(run_dir: Path, rank: int, controller: Controller | str = "recorde
         writer.close()
     # summarize() reads the run's config: the recorded one (dataset, partitioning, sampling) applies
     (out_dir / "config.json").write_text(recording.meta.config.model_dump_json(indent=2))
-    summary = summarize(out_dir)
-    summary.update(controller=record["controller"], replay=record["replay"])
-    summary["buffer_fraction"] = (options.get("fraction") or recording.meta.config.buffer.fraction
-                                  if record["capacity"] else 0.0)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    fraction = options.get("fraction") or recording.meta.config.buffer.fraction if record["capacity"] else 0.0
+    return write_replay_summary(out_dir, record["controller"], ReplayBlock.model_validate(record["replay"]), fraction)
 
 
 class Pooled(BaseModel):

@@ -62,11 +62,11 @@ def run_row(run: Run, labels: dict[int, Labels], opts: PassOptions) -> dict:
     s, ranks = run.summary, sorted(run.minibatches)
     return {
         **identity(run, "all"),
-        "minibatches": s["minibatches"],
-        "hit_pct": s["hit_pct"],
-        "comm_rows": s["comm_rows"],
-        "comm_rows_per_epoch": s["comm_rows_per_epoch"],
-        "replacement_interval": s.get("replacement_interval"),
+        "minibatches": s.minibatches,
+        "hit_pct": s.hit_pct,
+        "comm_rows": s.comm_rows,
+        "comm_rows_per_epoch": s.comm_rows_per_epoch,
+        "replacement_interval": s.replacement_interval,
         **decision_figures([run.minibatches[r] for r in ranks], [labels.get(r) for r in ranks], opts),
     }
 

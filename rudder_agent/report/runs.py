@@ -10,8 +10,9 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.controllers.baselines import MassiveGNN, NoBuffer, ReplaceEveryMinibatch
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
+from rudder_agent.records.replayed import ReplayBlock, replayed_settings
 from rudder_agent.records.run import RunRecords, read_run, trace_dir
+from rudder_agent.records.run_summary import RunSummary
 from rudder_agent.records.stream import stream_ranks
 from rudder_agent.records.summary import summarize_records
 
@@ -25,7 +26,7 @@ class Run:
 
     records: RunRecords
     name: str
-    summary: dict
+    summary: RunSummary
     """summary.json, or computed from the streams when the run was killed before writing it."""
 
     @property
@@ -53,12 +54,12 @@ class Run:
 
     @property
     def controller(self) -> str:
-        return self.summary["controller"]
+        return self.summary.controller
 
     @property
     def replay(self) -> ReplayBlock | None:
         """The summary's replay block, None for a live run."""
-        return replay_block(self.summary)
+        return self.summary.replay
 
     @property
     def settings(self) -> BufferConfig:
@@ -67,7 +68,7 @@ class Run:
 
     @property
     def fraction(self) -> float:
-        return float(self.summary["buffer_fraction"])
+        return float(self.summary.buffer_fraction)
 
     @property
     def mode(self) -> str:
@@ -111,7 +112,7 @@ def load_run(path: Path) -> Run:
     if not stream_ranks(path):
         raise RudderError(f"{path} holds no metrics-rank*.jsonl")
     records = read_run(path)
-    return Run(records, path.name, records.summary or summarize_records(records))
+    return Run(records, path.name, records.summary if records.summary is not None else summarize_records(records))
 
 
 def load_runs(paths: list[Path]) -> list[Run]:

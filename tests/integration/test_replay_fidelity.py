@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from rudder_agent.records.run_summary import read_summary
 from rudder_agent.records.stream import read_jsonl
 from rudder_agent.replay.bounds import bounds
 from rudder_agent.replay.simulator import replay_run
@@ -38,10 +38,10 @@ def test_replay_matches_the_live_run(runs, tmp_path, controller, replayed):
         live, again = per_minibatch(run / f"metrics-rank{rank}.jsonl"), per_minibatch(out / f"metrics-rank{rank}.jsonl")
         assert len(live) == len(again) > 0
         assert again == live
-    live_summary = json.loads((run / "summary.json").read_text())
+    live_summary = read_summary(run)
     for key in ("hits", "remote_inputs", "miss_rows", "replace_rows", "warm_rows", "comm_rows", "comm_bytes",
                 "capacity", "replacement_interval"):
-        assert summary[key] == live_summary[key], key
+        assert getattr(summary, key) == getattr(live_summary, key), key
     applied = {m["decision_applied"] for m in read_jsonl(run / "metrics-rank0.jsonl", kind="minibatch")}
     assert applied == ({"replace"} if controller == "fixed" else {"replace", "skip"})
 

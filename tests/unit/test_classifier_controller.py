@@ -111,9 +111,9 @@ def test_a_missing_artefact_path_is_a_clear_error():
 def test_replay_with_the_classifier_in_the_loop(tmp_path, run, oracle_lr):
     summary = replay_run(run, 0, ClassifierController(oracle_lr), mode="async", latency_minibatches=1,
                          out_dir=tmp_path / "out", progress=False, label_horizon=4)
-    d = summary["decisions"]
-    assert summary["controller"] == "classifier" and d["replace"] + d["skip"] == summary["requests"] == 40
-    assert summary["replacement_interval"] == 1.0
+    d = summary.decisions
+    assert summary.controller == "classifier" and d["replace"] + d["skip"] == summary.requests == 40
+    assert summary.replacement_interval == 1.0
 
 
 def test_cli_train_evaluate_and_ood(tmp_path, run):

@@ -13,6 +13,7 @@ from rudder_agent.cli import app as rudder_app
 from rudder_agent.compare import parse_variants, run_or_reuse, variants
 from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.errors import RudderError
+from rudder_agent.records.run_summary import RunSummary
 
 
 GIVEN = {"gamma": 0.9, "timeout_s": 7.0}
@@ -61,7 +62,7 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path, monkeypa
     monkeypatch.setattr(compare, "run_training", lambda *a: pytest.fail("a finished run was trained again"))
     cfg = base(tmp_path)
     finished(cfg)
-    assert run_or_reuse(cfg) == {"epochs": 3}
+    assert run_or_reuse(cfg) == RunSummary(epochs=3)
     other = cfg.model_copy(update={"epochs": 5, "buffer": cfg.buffer.with_values({"gamma": 0.5})})
     with pytest.raises(RudderError, match=r"holds a finished run with other settings \(epochs, buffer\); pass "
                                           r"--overwrite to run it again or choose another --out"):

@@ -11,7 +11,6 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.decisions import applied_outcome, decided
 from rudder_agent.records.epoch import roll_up
-from rudder_agent.records.replayed import replay_block
 from rudder_agent.records.run import read_run
 from rudder_agent.records.stream import MetricsWriter
 
@@ -53,7 +52,7 @@ def test_every_kind_is_typed_and_a_torn_last_line_is_left_out(tmp_path):
     assert (s.epochs[0].minibatches, s.epochs[0].hits, s.epochs[0].epoch_time_s) == (2, 2, 1.5)
     assert s.evals[0].test_acc == 0.25 and s.labels == {1: "replace"}
     assert s.controller == {"kind": "controller", "rank": 0, "warm_rows": 2} and len(s.controllers) == 2
-    assert records.summary == {} and records.replay is None
+    assert records.summary is None and records.replay is None
 
 
 def test_records_of_an_older_shape_take_the_defaults(tmp_path):
@@ -84,7 +83,7 @@ def test_a_replay_runs_with_its_overrides_older_names_included(tmp_path):
     settings = records.settings()
     assert (settings.controller.model, settings.controller.cot) == ("scripted:/b.jsonl", True)  # llm_model: older
     assert records.replay.overrides["horizon"] == 3 and records.replay.mode is None
-    assert replay_block({}) is None and read_run(live).replay is None
+    assert read_run(live).replay is None
 
 
 def test_a_replay_finds_the_trace_of_the_run_it_replayed(tmp_path):

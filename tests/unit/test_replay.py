@@ -14,6 +14,8 @@ from rudder_agent.config import BufferConfig, TrainConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts
 from rudder_agent.errors import RudderError
+from rudder_agent.records.replayed import ReplayBlock
+from rudder_agent.records.run_summary import read_summary
 from rudder_agent.records.stream import MetricsWriter, read_jsonl
 from rudder_agent.records.trace import TraceMeta, TraceWriter, write_trace_meta
 from rudder_agent.replay.recording import load_recording
@@ -81,7 +83,7 @@ def test_none_fetches_every_remote_row(tmp_path):
     assert [m["remote_inputs"] for m in rows] == remote and min(remote) > 0
     assert all(m["comm_rows"] == m["misses"] == m["remote_inputs"] and m["hits"] == 0 for m in rows)
     assert all(not m["decision_requested"] and m["decision_applied"] is None for m in rows)
-    assert summary["comm_rows"] == summary["remote_inputs"] and summary["buffer_fraction"] == 0.0
+    assert summary.comm_rows == summary.remote_inputs and summary.buffer_fraction == 0.0
 
 
 def test_fixed_on_a_hand_stream(tmp_path):
@@ -95,10 +97,10 @@ def test_fixed_on_a_hand_stream(tmp_path):
     assert [m["occupancy"] for m in rows] == [0, 2, 2]
     assert [m["decision_applied"] for m in rows] == ["replace"] * 3
     assert [m["epoch"] for m in rows] == [0, 0, 1]
-    assert summary["controller"] == "fixed" and summary["epochs"] == 2
-    assert summary["comm_rows"] == 3 and summary["hit_pct"] == 50.0
-    assert summary["replay"] == {"of": str(run), "mode": "inline", "latency_minibatches": None, "overrides": {}}
-    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+    assert summary.controller == "fixed" and summary.epochs == 2
+    assert summary.comm_rows == 3 and summary.hit_pct == 50.0
+    assert summary.replay == ReplayBlock(of=str(run), mode="inline")
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary.model_dump()
 
 
 def test_async_answers_arrive_after_the_latency_and_busy_requests_are_carried(tmp_path):
@@ -108,8 +110,8 @@ def test_async_answers_arrive_after_the_latency_and_busy_requests_are_carried(tm
     applied = [m["step"] for m in minibatches(tmp_path / "out") if m["decision_applied"]]
     assert applied == [3, 6, 9]
     assert ctl.windows == [[0], [1, 2, 3], [4, 5, 6], [7, 8, 9]]
-    assert summary["requests"] == 10 and summary["dropped_requests"] == 6
-    assert summary["replay"]["latency_minibatches"] == 3 and summary["replay"]["mode"] == "async"
+    assert summary.requests == 10 and summary.dropped_requests == 6
+    assert summary.replay.latency_minibatches == 3 and summary.replay.mode == "async"
 
 
 def test_sync_applies_the_previous_minibatchs_answer(tmp_path):
@@ -118,7 +120,7 @@ def test_sync_applies_the_previous_minibatchs_answer(tmp_path):
     summary = replay_run(run, 0, ctl, mode="sync", latency_minibatches=5, out_dir=tmp_path / "out", progress=False)
     assert [m["decision_applied"] for m in minibatches(tmp_path / "out")] == [None] + ["replace"] * 9
     assert ctl.windows == [[s] for s in range(10)]
-    assert summary["dropped_requests"] == 0 and summary["replay"]["latency_minibatches"] == 1
+    assert summary.dropped_requests == 0 and summary.replay.latency_minibatches == 1
 
 
 def test_recorded_decisions_reproduce_a_run(tmp_path):
@@ -130,7 +132,7 @@ def test_recorded_decisions_reproduce_a_run(tmp_path):
     keys = ("hits", "misses", "replace_rows", "comm_rows", "stale", "occupancy", "decision_applied")
     assert [[m[k] for k in keys] for m in again] == [[m[k] for k in keys] for m in live]
     assert any(m["decision_applied"] is None for m in live)
-    assert summary["requests"] == 12 and summary["replay"]["mode"] == "recorded"
+    assert summary.requests == 12 and summary.replay.mode == "recorded"
 
 
 def test_recorded_needs_the_metric_stream(tmp_path):
@@ -153,7 +155,7 @@ def test_massivegnn_warm_start_uses_the_recorded_ids_and_counts_them(tmp_path):
     summary = replay_run(run, 0, "massivegnn", out_dir=tmp_path / "out", progress=False)
     rows = minibatches(tmp_path / "out")
     assert rows[0]["hits"] == 2 and rows[0]["occupancy"] == 2
-    assert summary["warm_rows"] == 2 and summary["comm_rows"] == sum(m["comm_rows"] for m in rows) + 2
+    assert summary.warm_rows == 2 and summary.comm_rows == sum(m["comm_rows"] for m in rows) + 2
 
 
 def test_warm_start_without_recorded_ids_is_refused(tmp_path):
@@ -174,7 +176,7 @@ def test_oracle_labels_and_a_second_replay_replaces_the_first(tmp_path):
 def test_fraction_override_resizes_the_buffer(tmp_path):
     run = make_run(tmp_path / "run", HAND, halo=8)
     summary = replay_run(run, 0, "fixed", out_dir=tmp_path / "out", fraction=0.125, progress=False)
-    assert summary["capacity"] == [1] and summary["buffer_fraction"] == 0.125
+    assert summary.capacity == [1] and summary.buffer_fraction == 0.125
 
 
 SKIP_ANSWER = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "steady"}
@@ -196,12 +198,12 @@ def test_replay_cli_passes_llm_threads_and_timeout_to_the_agent(tmp_path):
                                       "--llm-min-difference", "0",
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["replay"]["overrides"]["n_threads"] == 3
-    assert summary["replay"]["overrides"]["timeout_s"] == 5.0
+    summary = read_summary(tmp_path / "out")
+    assert summary.replay.overrides["n_threads"] == 3
+    assert summary.replay.overrides["timeout_s"] == 5.0
     # every model answer is valid under the current schema (answers with old keys all count as invalid)
     # the opening fill, then the model for every request (each with a what-if; the last answer is never applied)
-    assert summary["decisions"] == {"replace": 4, "skip": 4, "invalid": 0, "guarded": 1, "no-difference": 0}
+    assert summary.decisions == {"replace": 4, "skip": 4, "invalid": 0, "guarded": 1, "no-difference": 0}
     assert [(m["decision_source"], m["decision_applied"], m["decision_valid"], m["expected_hits"])
             for m in minibatches(tmp_path / "out")] == [
         ("guard", "replace", True, None), ("model", "skip", True, "unchanged"),
@@ -227,14 +229,14 @@ def test_replay_cli_llm_timeout_reaches_the_http_client(tmp_path):
             app, ["replay", str(run), "--controller", "llm", "--model", f"openai:m@{url}/v1", "--llm-timeout", "0.5",
                   "--latency", "1", "--tau", "0.99", "--llm-min-difference", "0", "--out", str(tmp_path / "out")]), 60)
         assert result.exit_code == 0, result.output
-        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-        model_calls = summary["decisions"]["invalid"]
+        summary = read_summary(tmp_path / "out")
+        model_calls = summary.decisions["invalid"]
         for k in range(2 * (1 + model_calls)):  # warm-up and each call: one attempt and one retry
             assert handler.arrived.acquire(timeout=30), f"only {k} requests reached the server"
         posts = len(handler.bodies)
     # 5 requests and the opening fill; every request goes to the model (each with a what-if)
-    assert summary["decisions"] == {"replace": 0, "skip": 0, "invalid": model_calls, "guarded": 6 - model_calls,
-                                    "no-difference": 0}
+    assert summary.decisions == {"replace": 0, "skip": 0, "invalid": model_calls, "guarded": 6 - model_calls,
+                                 "no-difference": 0}
     assert model_calls == 5
     assert posts == 2 * (1 + model_calls)
     rows = minibatches(tmp_path / "out")
@@ -264,13 +266,13 @@ def test_scoring_policy_overrides_change_what_the_buffer_keeps(tmp_path):
     run = make_run(tmp_path / "run", random_inputs(12, seed=5), halo=40)
     default = replay_run(run, 0, "fixed", out_dir=tmp_path / "default", progress=False)
     again = replay_run(run, 0, "fixed", out_dir=tmp_path / "again", progress=False, gamma=0.95)
-    assert again["comm_rows"] == default["comm_rows"]  # the recorded policy (gamma 0.95, tau gamma**25)
+    assert again.comm_rows == default.comm_rows  # the recorded policy (gamma 0.95, tau gamma**25)
     short = replay_run(run, 0, "fixed", out_dir=tmp_path / "short", progress=False, gamma=0.5, tau=0.5)
     stale = [m["stale"] for m in minibatches(tmp_path / "short")]
     assert stale != [m["stale"] for m in minibatches(tmp_path / "default")]
-    assert short["replay"]["overrides"] == {"gamma": 0.5, "tau": 0.5}
+    assert short.replay.overrides == {"gamma": 0.5, "tau": 0.5}
     oracle = replay_run(run, 0, "oracle", out_dir=tmp_path / "oracle", progress=False, gamma=0.5, tau=0.5)
-    assert oracle["controller"] == "oracle"
+    assert oracle.controller == "oracle"
 
 
 @pytest.mark.parametrize("window", [1, 3])

@@ -53,4 +53,4 @@ def test_trainers_are_pooled_in_the_order_of_their_file_names(tmp_path: Path) ->
         writer.write({"rank": rank, "capacity": rank, "agent": {"rank": rank}}, "controller")
         writer.close()
     s = write_summary(run)
-    assert s["agent"] == {"rank": 10} and s["capacity"] == [2, 10]
+    assert s.agent == {"rank": 10} and s.capacity == [2, 10]

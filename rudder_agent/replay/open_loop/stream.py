@@ -9,8 +9,9 @@ from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.decision import DecisionRecord
 from rudder_agent.errors import InputError
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.records.replayed import ReplayBlock, replay_block, replayed_settings
-from rudder_agent.records.run import read_rank, read_summary, trace_dir
+from rudder_agent.records.replayed import ReplayBlock, replayed_settings
+from rudder_agent.records.run import read_rank, trace_dir
+from rudder_agent.records.run_summary import RunSummary, read_summary
 from rudder_agent.records.stream import stream_ranks
 
 
@@ -29,12 +30,13 @@ class RecordedStream:
     """kind=oracle labels by step (a `rudder replay --labels H` output holds them)."""
     controller: dict = field(default_factory=dict)
     """The kind=controller record ({} when the run was killed)."""
-    summary: dict = field(default_factory=dict)
+    summary: RunSummary | None = None
+    """summary.json (None when the run was killed before writing it)."""
 
     @property
     def replay(self) -> ReplayBlock | None:
         """The summary's replay block, None for a live run."""
-        return replay_block(self.summary)
+        return self.summary.replay if self.summary is not None else None
 
     def settings(self) -> BufferConfig:
         """The settings the recorded decisions were made with: the run's config, with a replay's overrides on top."""
