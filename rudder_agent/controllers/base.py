@@ -6,14 +6,14 @@ remaining hooks have harmless defaults: how it is built (``from_settings``/``fro
 can be checked before anything starts (``preflight``/``preflight_replay``), a host-wide service
 (``shared_runtime``), rows loaded before training (``warm_start``), the first minibatch's decision
 (``opening``), analysis controllers' view of a replay (``bind``), and, for a controller whose
-answers take long, answers delivered later (``answer_later``/``late_answer``). How its answers
+answers take long, answers delivered later (``answer_later``). How its answers
 reach the buffer is :mod:`rudder_agent.controllers.channel`'s job, chosen from the spec.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rudder_agent.buffer.engine import BufferEngine
     from rudder_agent.buffer.persistent import PersistentBuffer
     from rudder_agent.controllers.channel import DecisionChannel
+    from rudder_agent.controllers.late import LateAnswers
 
 
 class SharedRuntime(Protocol):
@@ -128,16 +129,13 @@ class Controller(ABC):
     def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
         """Answer one request with replace or skip (unanswered only after :meth:`answer_later` said yes)."""
 
-    def answer_later(self, notify: Callable[[], None]) -> bool:
-        """Asynchronous mode: may slow answers come later, off the deciding thread? ``notify`` when one is ready.
+    def answer_later(self, late: LateAnswers) -> bool:
+        """Asynchronous mode: will slow answers be handed to ``late`` (a call on a thread of its own)? No by default.
 
-        Then ``decide`` may leave a request :class:`Unanswered` and :meth:`late_answer` delivers it. No by default.
+        Then ``decide`` may hand a request's slow part to ``late`` and leave the request
+        :class:`Unanswered`; the deciding thread takes the answer from ``late`` when it is ready.
         """
         return False
-
-    def late_answer(self) -> tuple[DecisionRequest, DecisionOutcome] | None:
-        """A request answered later (see :meth:`answer_later`), with its answer; None when none is ready."""
-        return None
 
     def run_record(self) -> dict:
         """What a run summary must record to reproduce this controller's decisions."""

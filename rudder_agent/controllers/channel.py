@@ -23,13 +23,14 @@ from abc import ABC, abstractmethod
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, LooksAhead, Unanswered
 from rudder_agent.metrics import MinibatchMetrics
 
 if TYPE_CHECKING:
     from rudder_agent.buffer.persistent import PersistentBuffer
+    from rudder_agent.controllers.late import LateAnswers
     from rudder_agent.controllers.spec import ControllerSpec
 
 
@@ -42,11 +43,8 @@ class Decider(Protocol):
     def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
         """Answer one request (or leave it unanswered, once ``answer_later`` said yes)."""
 
-    def answer_later(self, notify: Callable[[], None]) -> bool:
-        """Whether slow answers may come later (see Controller.answer_later)."""
-
-    def late_answer(self) -> tuple[DecisionRequest, DecisionOutcome] | None:
-        """A request answered later, with its answer."""
+    def answer_later(self, late: LateAnswers) -> bool:
+        """Whether slow answers are handed to ``late`` (see Controller.answer_later)."""
 
     def close(self) -> None:
         """Release the controller."""
