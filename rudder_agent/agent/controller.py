@@ -13,7 +13,8 @@ from rudder_agent.agent.context import HandOff
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
-from rudder_agent.controllers.base import Controller, SharedRuntime
+from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.capabilities import SharedRuntime
 from rudder_agent.controllers.late import LateAnswers
 from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
@@ -106,10 +107,9 @@ class LLMController(Controller):
             log.warning("llm_warm_up_failed", error=f"{type(err).__name__}: {err}"[:200])
         log.info("llm_warm_up", seconds=round(time.perf_counter() - tic, 2))
 
-    def answer_later(self, late: LateAnswers) -> bool:
+    def answer_later(self, late: LateAnswers) -> None:
         """Asynchronous mode: the model answers on ``late``'s thread; what the guard and what-if settle never waits."""
         self.graph = build_graph(self.backend, self.prompts, self.config, HandOff(late, self._read_late))
-        return True
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
         """One pass through the graph; model failures come back as counted fallback decisions.

@@ -30,7 +30,6 @@ from rudder_agent.metrics import MinibatchMetrics
 
 if TYPE_CHECKING:
     from rudder_agent.buffer.persistent import PersistentBuffer
-    from rudder_agent.controllers.late import LateAnswers
     from rudder_agent.controllers.spec import ControllerSpec
 
 
@@ -41,10 +40,7 @@ class Decider(Protocol):
     spec: ControllerSpec
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
-        """Answer one request (or leave it unanswered, once ``answer_later`` said yes)."""
-
-    def answer_later(self, late: LateAnswers) -> bool:
-        """Whether slow answers are handed to ``late`` (see Controller.answer_later)."""
+        """Answer one request (or leave it unanswered, for a controller that answers later)."""
 
     def close(self) -> None:
         """Release the controller."""
@@ -141,7 +137,7 @@ class DecisionChannel(ABC):
     """Where the step takes decisions from and sends metrics to.
 
     Args (of the channels that ask a controller after each minibatch):
-        opening: applied to the first minibatch, before any answer can arrive (Controller.opening).
+        opening: applied to the first minibatch, before any answer can arrive (capabilities.Opens).
         outlook: the step's view ahead, handed to the controller with each request.
         replaces_between_answers: the step replaces on minibatches without an answer if that is free
             (ControllerSpec.replaces_between_answers).

