@@ -103,7 +103,8 @@ class BufferedFeatures:
         ))
         self.warm_ids = self._warm_start()
         outlook = Outlook(engine)
-        self.channel = open_channel(self.controller, self.buffer, cfg.mode, outlook) if self.buffer is not None else None
+        self.channel = (open_channel(self.controller, self.buffer, cfg.mode, outlook)
+                        if self.buffer is not None else None)
         self._step = MinibatchStep(engine, self.channel, outlook, rank=rank, row_bytes=self.row_bytes)
         self.verified_rows = 0
         self.step = 0

@@ -4,8 +4,8 @@ Nothing below this module names a controller; each controller class declares wha
 :class:`rudder_agent.controllers.spec.ControllerSpec` and what else it can do through the optional
 protocols of :mod:`rudder_agent.controllers.capabilities`; the functions here build, check and serve
 a controller by name, with the plain behaviour for a class without the protocol. A new controller is
-one module and one entry here (it replays at once); a live one also adds its settings variant to
-:mod:`rudder_agent.settings.controllers`.
+one module and one entry here, live and in replay; a controller with settings of its own adds its
+variant to :mod:`rudder_agent.settings.controllers` (one without is held by its generic variant).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.capabilities import Checked, Configured, ReplayOnly, SharedRuntime, SharesRuntime
-from rudder_agent.errors import RudderError
+from rudder_agent.errors import RudderError, SettingError
 from rudder_agent.settings.buffer import BufferConfig
 from rudder_agent.settings.controllers import CONTROLLER_NAMES
 from rudder_agent.settings.upgrade import current_values
@@ -31,8 +31,11 @@ CONTROLLERS: dict[str, str] = {
 }
 """name -> "module:Class", imported on first use (the agent pulls in LangChain; baselines should not)."""
 
-LIVE: tuple[str, ...] = CONTROLLER_NAMES
-"""Controllers a live run can use; the others (oracle, recorded) see the future or the past: replay only."""
+REPLAY_ONLY: frozenset[str] = frozenset({"oracle", "recorded"})
+"""Controllers that see the future or the past: replay only."""
+
+LIVE: tuple[str, ...] = tuple(name for name in CONTROLLERS if name not in REPLAY_ONLY)
+"""Controllers a live run can use."""
 
 
 def controller_class(name: str) -> type[Controller]:
@@ -75,7 +78,11 @@ def replay_controller(name: str, recorded: BufferConfig, recording, **overrides)
 
 
 def preflight(settings: Any) -> None:
-    """Check, before anything starts, that ``settings`` (one controller's variant) can build their controller."""
+    """Check, before anything starts, that ``settings`` (one controller's variant) name a live controller and
+    can build it."""
+    if settings.name not in LIVE:
+        *others, last = (repr(name) for name in LIVE)
+        raise SettingError("controller", f"Input should be {', '.join(others)} or {last} (got {settings.name!r})")
     cls = controller_class(settings.name)
     if isinstance(cls, Checked):
         cls.preflight(settings)
