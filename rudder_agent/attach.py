@@ -27,6 +27,7 @@ from rudder_agent.buffer.engine import BufferEngine, warm_up
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.config import BufferConfig
+from rudder_agent.controllers.wiring import open_channel
 from rudder_agent.decision import StaticFacts
 from rudder_agent.dist_reads import DistReader
 from rudder_agent.log import get_logger
@@ -102,7 +103,8 @@ class BufferedFeatures:
         ))
         self.warm_ids = self._warm_start()
         outlook = Outlook(engine)
-        self.channel = self.controller.open_channel(self.buffer, cfg.mode, outlook) if self.buffer is not None else None
+        self.channel = (open_channel(self.controller, self.buffer, cfg.mode, outlook)
+                        if self.buffer is not None else None)
         self._step = MinibatchStep(engine, self.channel, outlook, rank=rank, row_bytes=self.row_bytes)
         self.verified_rows = 0
         self.step = 0

@@ -72,9 +72,9 @@ def from_validation(exc: ValidationError) -> SettingError:
 
 def controller(cfg: BufferConfig) -> None:
     """What the controller ``cfg`` names needs, checked by its own class on its own settings."""
-    from rudder_agent.registry import controller_class
+    from rudder_agent.registry import preflight
 
-    controller_class(cfg.controller.name).preflight(cfg.controller)
+    preflight(cfg.controller)
 
 
 def dataset(name: str) -> None:
@@ -157,7 +157,7 @@ def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | N
     analysis controller names its ``replay_options``, ``horizon`` among them).
     """
     from rudder_agent.config import read_run_config
-    from rudder_agent.registry import controller_class
+    from rudder_agent.registry import controller_class, preflight_replay, replay_options
     from rudder_agent.records.trace import recorded_ranks
 
     config = trace / "config.json"
@@ -181,8 +181,8 @@ def replay(trace: Path, controller_name: str, *, rank: int | None, mode: str | N
     except RudderError as err:
         raise SettingError("controller", str(err)) from None
     buffer = buffer_setting_names()
-    takes = cls.replay_options if cls.replay_options is not None else set(values) - buffer
+    takes = options if (options := replay_options(cls)) is not None else set(values) - buffer
     overrides = {k: v for k, v in {**values, "horizon": horizon}.items() if k in buffer or k in takes}
     recorded.with_values({k: v for k, v in overrides.items() if k in buffer})
-    cls.preflight_replay(recorded, **overrides)
+    preflight_replay(cls, recorded, **overrides)
     return overrides

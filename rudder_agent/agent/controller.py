@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.agent.context import HandOff
 from rudder_agent.agent.graph import build_graph
-from rudder_agent.agent.lane import ModelLane
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
-from rudder_agent.controllers.base import Controller, SharedRuntime
+from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.capabilities import SharedRuntime
+from rudder_agent.controllers.late import LateAnswers
 from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import SettingError
@@ -47,7 +49,6 @@ class LLMController(Controller):
         self.backend: ChatBackend | None = None
         self.graph: CompiledStateGraph | None = None
         self.history: list[HistoryEntry] = []
-        self.lane: ModelLane | None = None
 
     @classmethod
     def from_settings(cls, settings: AgentConfig) -> Controller:
@@ -106,34 +107,25 @@ class LLMController(Controller):
             log.warning("llm_warm_up_failed", error=f"{type(err).__name__}: {err}"[:200])
         log.info("llm_warm_up", seconds=round(time.perf_counter() - tic, 2))
 
-    def answer_later(self, notify: Callable[[], None]) -> bool:
-        """Asynchronous mode: the model answers on a lane of its own; what the guard and what-if settle never waits."""
-        self.lane = ModelLane(notify)
-        self.graph = build_graph(self.backend, self.prompts, self.config, self.lane)
-        return True
+    def answer_later(self, late: LateAnswers) -> None:
+        """Asynchronous mode: the model answers on ``late``'s thread; what the guard and what-if settle never waits."""
+        self.graph = build_graph(self.backend, self.prompts, self.config, HandOff(late, self._read_late))
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
         """One pass through the graph; model failures come back as counted fallback decisions.
 
-        With a lane (:meth:`answer_later`) a request the model must decide comes back unanswered:
-        ``asked`` (its answer comes from :meth:`late_answer`) or ``busy``. While the model answers, a
-        request whose replacement is free is left at once (``busy``): the buffer re-ranks between answers
-        anyway (``ControllerSpec.replaces_between_answers``), so its what-if would only spend CPU.
+        After :meth:`answer_later` a request the model must decide comes back unanswered: ``asked``
+        (its answer is read by :meth:`_read_late` when the deciding thread takes it) or ``busy``.
         """
-        if self.lane is not None and not self.lane.free and request.outlook is not None \
-                and request.outlook.replacing_is_free:
-            return Unanswered.BUSY
         result = self.graph.invoke(AgentState(facts=self.facts, request=request, history=self.history))
         self.history = result["history"]
         return result["outcome"] or result["model_call"]
 
-    def late_answer(self) -> tuple[DecisionRequest, DecisionOutcome] | None:
-        """The lane's finished call, concluded (checked, recorded in the history), with its request."""
-        asked = self.lane.take() if self.lane is not None else None
-        if asked is None:
-            return None
-        outcome, self.history = asked.conclude(asked, self.history)
-        return asked.state.request, outcome
+    def _read_late(self, answers: CompiledStateGraph, state: AgentState) -> DecisionOutcome:
+        """A late reply through the answer path (checked, recorded in the history as it is by now)."""
+        result = answers.invoke(state.model_copy(update={"history": self.history}))
+        self.history = result["history"]
+        return result["outcome"]
 
     def opening(self, buffer) -> DecisionOutcome | None:
         """An empty buffer is filled from the first minibatch on (the guard's fill rule, before any request)."""

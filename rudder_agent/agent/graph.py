@@ -8,7 +8,8 @@
     swap_test -(route_swap_test)-> fallback | record;  fallback -> record -> end
 
 Every node appends its name to the state's ``route``, which Record copies into the outcome.
-In asynchronous mode the reply comes back later through the answer path alone (:func:`answer_graph`).
+In asynchronous mode the reply comes back later through the answer path alone (:func:`answer_graph`),
+run by the controller with its history when the deciding thread takes the answer.
 """
 
 from __future__ import annotations
@@ -20,28 +21,26 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.configuration import AgentConfig
-from rudder_agent.agent.context import ChatModel, Context
-from rudder_agent.agent.lane import Asked, ModelLane
+from rudder_agent.agent.context import ChatModel, Context, HandOff
 from rudder_agent.agent.model_nodes import apply_swap_test, ask_model, fall_back, hand_off, read_answer
 from rudder_agent.agent.nodes import (apply_guard, build_context, collect_metrics, play_what_if, record,
                                       settle_no_difference)
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.routes import (route_answer, route_guard, route_no_difference, route_reply, route_swap_test,
                                        route_what_if)
-from rudder_agent.agent.state import AgentInput, AgentState, HistoryEntry
-from rudder_agent.decision import DecisionOutcome
+from rudder_agent.agent.state import AgentInput, AgentState
 
 Node = Callable[[AgentState], dict[str, Any]]
 
 
 def build_graph(chat: ChatModel, prompts: PromptSet, config: AgentConfig,
-                lane: ModelLane | None = None) -> CompiledStateGraph:
+                later: HandOff | None = None) -> CompiledStateGraph:
     """The compiled decision graph: one request in (facts, request, history), outcome and history out.
 
-    ``lane``: the model answers on a thread of its own (asynchronous mode); the graph then ends
-    without an outcome when the model must decide, and the lane's answer is read later.
+    ``later``: the model answers on a thread of its own (asynchronous mode); the graph then ends
+    without an outcome when the model must decide, and the reply is read when it is taken.
     """
-    context = Context(chat, prompts, config, lane)
+    context = Context(chat, prompts, config, later)
     builder = StateGraph(AgentState, input_schema=AgentInput)
     add_step(builder, "metrics_collector", collect_metrics)
     add_step(builder, "context_builder", build_context)
@@ -52,24 +51,23 @@ def build_graph(chat: ChatModel, prompts: PromptSet, config: AgentConfig,
     builder.add_edge("metrics_collector", "context_builder")
     builder.add_conditional_edges("context_builder", partial(route_what_if, context=context), ["what_if", "guard"])
     builder.add_edge("what_if", "guard")
-    ask = "ask_model" if lane is None else "hand_off"
+    ask = "ask_model" if later is None else "hand_off"
     builder.add_conditional_edges("guard", route_guard, {"record": "record", "no_difference": "no_difference",
                                                          "ask": ask})
     builder.add_conditional_edges("no_difference", route_no_difference, {"record": "record", "ask": ask})
-    if lane is None:
+    if later is None:
         add_step(builder, "ask_model", partial(ask_model, context=context))
         builder.add_conditional_edges("ask_model", route_reply, ["fallback", "read_answer"])
         add_answer_path(builder, context)
     else:
-        conclude = partial(conclude_late, answer_graph(context))
-        add_step(builder, "hand_off", partial(hand_off, context=context, conclude=conclude))
+        add_step(builder, "hand_off", partial(hand_off, context=context, answers=answer_graph(context)))
         builder.add_edge("hand_off", END)
     add_record(builder, context)
     return builder.compile(name="rudder_decision")
 
 
 def answer_graph(context: Context) -> CompiledStateGraph:
-    """The answer path alone, entered with the model's reply: how the lane's late answers are read."""
+    """The answer path alone, entered with the model's reply: how late answers are read."""
     builder = StateGraph(AgentState)
     builder.add_conditional_edges(START, route_reply, ["fallback", "read_answer"])
     add_answer_path(builder, context)
@@ -102,10 +100,3 @@ def add_step(builder: StateGraph, name: str, node: Node) -> None:
 
     builder.add_node(name, step)
 
-
-def conclude_late(answers: CompiledStateGraph, asked: Asked,
-                  history: list[HistoryEntry]) -> tuple[DecisionOutcome, list[HistoryEntry]]:
-    """A consultation the lane finished, through the answer path: its outcome, and ``history`` (the
-    controller's, by now) with it recorded."""
-    result = answers.invoke(asked.state.model_copy(update={"history": history, **asked.answer}))
-    return result["outcome"], result["history"]

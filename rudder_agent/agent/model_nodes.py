@@ -1,6 +1,6 @@
 """The nodes of the decision graph that ask the model and read its answer; graph.py wires them.
 
-Ask Model (or, asynchronously, Hand-off to the lane), Read Answer, Swap Test and Fallback. A
+Ask Model (or, asynchronously, Hand-off to the deciding thread's slow call), Read Answer, Swap Test and Fallback. A
 failed call or an answer that cannot be read leaves a ``fault`` in the state; the fallback
 turns it into a decision, counted invalid, so training never stops on the model.
 """
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langgraph.graph.state import CompiledStateGraph
 
 from rudder_agent.agent.context import Context
 from rudder_agent.agent.guard import rule_decision
-from rudder_agent.agent.lane import Asked
 from rudder_agent.agent.state import AgentState, Reply
-from rudder_agent.decision import Action, DecisionOutcome
+from rudder_agent.decision import Action, DecisionOutcome, Unanswered
 from rudder_agent.llm.output import InvalidAnswer, decision_logodds, parse_answer
 from rudder_agent.log import get_logger
 
@@ -42,11 +42,19 @@ def ask_model(state: AgentState, context: Context) -> dict[str, Any]:
     return {"reply": reply.model_copy(update={"seconds": time.perf_counter() - tic}), "fault": fault}
 
 
-def hand_off(state: AgentState, context: Context, conclude: Callable[[Asked, list], tuple]) -> dict[str, Any]:
-    """Hand-off (asynchronous mode): :func:`ask_model` runs on the lane's thread and the graph ends unanswered;
-    ``conclude`` reads the reply when the controller takes it. Busy: the model still answers an earlier request."""
-    asked = context.lane.ask(state, partial(ask_model, context=context), conclude)
-    return {"outcome": None, "model_call": "asked" if asked else "busy"}
+def hand_off(state: AgentState, context: Context, answers: CompiledStateGraph) -> dict[str, Any]:
+    """Hand-off (asynchronous mode): :func:`ask_model` runs on a thread of its own and the graph ends unanswered;
+    ``answers`` (the answer path) reads the reply when it is taken. Busy: the model still answers an earlier
+    request."""
+    handed = context.hand_off
+    asked = handed.late.ask(state.request, partial(ask_model, state, context=context),
+                            partial(read_reply, handed.read, answers, state))
+    return {"outcome": None, "model_call": Unanswered.ASKED if asked else Unanswered.BUSY}
+
+
+def read_reply(read, answers: CompiledStateGraph, state: AgentState, reply: dict[str, Any]) -> DecisionOutcome:
+    """The hand-off's reply (Ask Model's update) read by ``read`` on the answer path, from the state asked from."""
+    return read(answers, state.model_copy(update=reply))
 
 
 def read_answer(state: AgentState, context: Context) -> dict[str, Any]:

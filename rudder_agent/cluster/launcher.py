@@ -29,12 +29,12 @@ from pathlib import Path
 from rudder_agent.cluster import isolation
 from rudder_agent.cluster.netns import INNER_IF, EmulatedNetwork
 from rudder_agent.config import TrainConfig
-from rudder_agent.controllers.base import SharedRuntime
+from rudder_agent.controllers.capabilities import SharedRuntime
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
 from rudder_agent.records.stream import read_jsonl
 from rudder_agent.progress import progress
-from rudder_agent.registry import controller_class
+from rudder_agent.registry import shared_runtime
 
 log = get_logger(__name__)
 
@@ -245,7 +245,7 @@ class LocalCluster:
 
     def _start_shared_runtime(self) -> dict[str, str]:
         """The controller's host-wide service (one embedded model server for every trainer), if it has one."""
-        self.shared_runtime = controller_class(self.cfg.buffer.controller.name).shared_runtime(
+        self.shared_runtime = shared_runtime(
             self.cfg.buffer.controller, seed=self.cfg.seed, parallel=self.cfg.parts,
             host=self.network.host_ip if self.network else "127.0.0.1", nice=self.llm_nice)
         return self.shared_runtime.start() if self.shared_runtime is not None else {}

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rudder_agent.decision import DecisionOutcome, DecisionRecord, DecisionRequest, LooksAhead, Unanswered
 from rudder_agent.metrics import MinibatchMetrics
@@ -40,13 +40,7 @@ class Decider(Protocol):
     spec: ControllerSpec
 
     def decide(self, request: DecisionRequest) -> DecisionOutcome | Unanswered:
-        """Answer one request (or leave it unanswered, once ``answer_later`` said yes)."""
-
-    def answer_later(self, notify: Callable[[], None]) -> bool:
-        """Whether slow answers may come later (see Controller.answer_later)."""
-
-    def late_answer(self) -> tuple[DecisionRequest, DecisionOutcome] | None:
-        """A request answered later, with its answer."""
+        """Answer one request (or leave it unanswered, for a controller that answers later)."""
 
     def close(self) -> None:
         """Release the controller."""
@@ -143,7 +137,7 @@ class DecisionChannel(ABC):
     """Where the step takes decisions from and sends metrics to.
 
     Args (of the channels that ask a controller after each minibatch):
-        opening: applied to the first minibatch, before any answer can arrive (Controller.opening).
+        opening: applied to the first minibatch, before any answer can arrive (capabilities.Opens).
         outlook: the step's view ahead, handed to the controller with each request.
         replaces_between_answers: the step replaces on minibatches without an answer if that is free
             (ControllerSpec.replaces_between_answers).

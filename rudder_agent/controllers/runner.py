@@ -3,10 +3,15 @@
 The prefetcher offers one request per minibatch into the shared :class:`RequestSlot` (drop and
 carry of stale requests are written there, once). The thread decides the pending request only
 when its previous answer has been taken and applied, so at most one answer waits, and, in
-asynchronous mode, after the rest its duty cycle asks for (:class:`Rest`). In asynchronous mode a
-controller may also answer later (``Controller.answer_later``: the agent's model on a thread of its
-own), and the prefetcher only polls and never waits; in synchronous mode it waits for the answer to
-its previous request before preparing the next minibatch (the wait is measured).
+asynchronous mode, after the rest its duty cycle asks for (:class:`Rest`), at the priority its spec
+names. In asynchronous mode a controller may also hand a request's slow part to a call on a thread
+of its own (:class:`rudder_agent.controllers.late.LateAnswers`, given to a controller that
+:class:`rudder_agent.controllers.capabilities.AnswersLater`)
+and leave the request unanswered; this thread takes the call's answer when it is ready. While that
+call runs, a request whose replacement is free is left unanswered at once (busy): the buffer re-ranks
+between answers anyway (``ControllerSpec.replaces_between_answers``). The prefetcher only polls and
+never waits; in synchronous mode it waits for the answer to its previous request before preparing
+the next minibatch (the wait is measured).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rudder_agent.controllers.channel import DecisionChannel, Decider, RequestSlot, RunnerStats, decide, request_after
-from rudder_agent.decision import DecisionOutcome, DecisionRequest, LooksAhead
+from rudder_agent.controllers.capabilities import AnswersLater
+from rudder_agent.controllers.late import LateAnswers
+from rudder_agent.decision import DecisionOutcome, DecisionRequest, LooksAhead, Unanswered
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 
@@ -85,8 +92,11 @@ class ControllerRunner(DecisionChannel):
         self._busy = False
         self._closed = False
         self._error: BaseException | None = None
-        self._later = mode == "async" and controller.answer_later(self._wake)
+        self._late: LateAnswers | None = None
         """Slow answers (the agent's model) come later, off this thread; requests settled without them never wait."""
+        if mode == "async" and isinstance(controller, AnswersLater):
+            self._late = LateAnswers(self._wake)
+            controller.answer_later(self._late)
         self._thread = threading.Thread(target=self._serve, name=f"rudder-{controller.name}", daemon=True)
         self._thread.start()
 
@@ -130,12 +140,21 @@ class ControllerRunner(DecisionChannel):
 
     def _late_answer(self) -> DecisionOutcome | None:
         """A late answer, counted like any other (None: none is ready)."""
-        late = self.controller.late_answer() if self._later else None
+        late = self._late.take() if self._late is not None else None
         if late is None:
             return None
         request, outcome = late
         self.stats.record(outcome, request)
         return outcome
+
+    def _decide(self, request: DecisionRequest) -> DecisionOutcome | None:
+        """The controller's answer (None: unanswered); busy without asking it when a slow call runs and
+        replacing is free."""
+        if self._late is not None and not self._late.free and request.outlook is not None \
+                and request.outlook.replacing_is_free:
+            self.stats.unanswered[Unanswered.BUSY] += 1
+            return None
+        return decide(self.controller, request, self.stats)
 
     def _serve(self) -> None:
         if self.mode == "async":
@@ -159,7 +178,7 @@ class ControllerRunner(DecisionChannel):
                 request, self._busy = self._slot.pop(), True
             cpu = time.thread_time()
             try:
-                outcome = decide(self.controller, request, self.stats)
+                outcome = self._decide(request)
             except BaseException as exc:  # surfaced to the prefetcher by take()
                 log.error("controller failed", controller=self.controller.name, error=repr(exc))
                 with self._cv:

@@ -26,6 +26,7 @@ class RecordedDecisions(Controller):
     """Replay-only: the live run's own decisions, warm start and agent record."""
 
     name = "recorded"
+    replay_options = None  # it takes the recorded run's decisions, whatever the overrides
 
     def __init__(self, recording: Recording):
         missing = [s for s in recording.steps if s not in recording.minibatches]

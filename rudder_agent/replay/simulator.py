@@ -21,7 +21,9 @@ from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.controllers.base import Controller
+from rudder_agent.controllers.capabilities import ReadsReplay
 from rudder_agent.controllers.channel import DecisionChannel
+from rudder_agent.controllers.wiring import open_channel
 from rudder_agent.errors import RudderError
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.progress import progress as progress_display
@@ -86,11 +88,12 @@ def replay(recording: Recording, controller: Controller | str = "recorded", emit
     warm_rows = 0
     try:
         ctl.setup(recording.meta.facts.model_copy(update={"capacity": capacity}))
-        ctl.bind(engine, recording)
+        if isinstance(ctl, ReadsReplay):
+            ctl.bind(engine, recording)
         if buffer is not None:
             warm = warm_ids(ctl, recording, capacity)
             warm_rows = buffer.warm_load(warm) if warm.shape[0] else 0
-            channel = ctl.open_channel(buffer, mode, outlook, latency_minibatches or recording.latency_minibatches())
+            channel = open_channel(ctl, buffer, mode, outlook, latency_minibatches or recording.latency_minibatches())
         judge = (OracleJudge(engine, recording.steps, recording.inputs, label_horizon,
                              windows=lambda i: recording.window(i, engine.keep.window)) if label_horizon else None)
         _run(recording, MinibatchStep(engine, channel, outlook, rank=recording.rank, row_bytes=recording.meta.row_bytes,

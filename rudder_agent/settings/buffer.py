@@ -9,7 +9,7 @@ is valued by the field that holds the variant; a variant takes the values of its
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
@@ -70,9 +70,12 @@ class BufferConfig(BaseModel):
 
 
 def variants(info: FieldInfo) -> tuple[type[BaseModel], ...]:
-    """The models a union field may hold (one for a plain sub-model, none for a value)."""
-    kinds = get_args(info.annotation) or (info.annotation,)
-    return tuple(k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel))
+    """The models a union field may hold (one for a plain sub-model, none for a value); a variant without a
+    name of its own (one that holds any other name) is not one of them."""
+    kinds = [get_args(k)[0] if get_origin(k) is Annotated else k for k in get_args(info.annotation) or
+             (info.annotation,)]
+    return tuple(k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)
+                 and not ("name" in k.model_fields and k.model_fields["name"].is_required()))
 
 
 def is_union(info: FieldInfo) -> bool:

@@ -1,14 +1,16 @@
 """Each live controller's own settings, one variant per controller, picked by its ``name`` (``--controller``).
 
-The registry (:mod:`rudder_agent.registry`) builds the controller a variant names from the variant alone.
+A controller with nothing to set needs no variant of its own: any other name is held by
+:class:`PlainSettings`, and the registry (:mod:`rudder_agent.registry`), which knows the controllers,
+refuses a name it does not know. The registry builds the controller a variant names from the variant alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.settings.flags import flag
@@ -46,10 +48,32 @@ class ClassifierSettings(BaseModel):
     finetune_every: int = Field(0, ge=0, description="classifier: refit the decision head every N decisions (0: never)")
 
 
-ControllerSettings = Annotated[Union[NoneSettings, FixedSettings, MassiveGNNSettings, AgentConfig, ClassifierSettings],
-                               Field(discriminator="name")]
-"""One live controller's settings, picked by its ``name``."""
+class PlainSettings(BaseModel):
+    """A controller without settings of its own: its name only."""
 
-CONTROLLER_NAMES: tuple[str, ...] = tuple(kind.model_fields["name"].default for kind in get_args(get_args(
-    ControllerSettings)[0]))
-"""The controllers a live run can use, by name."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+
+
+OWN_SETTINGS: tuple[type[BaseModel], ...] = (NoneSettings, FixedSettings, MassiveGNNSettings, AgentConfig,
+                                             ClassifierSettings)
+"""The controllers with a settings variant of their own."""
+
+CONTROLLER_NAMES: tuple[str, ...] = tuple(kind.model_fields["name"].default for kind in OWN_SETTINGS)
+"""The controllers with a settings variant of their own, by name."""
+
+PLAIN = "plain"
+"""The tag of :class:`PlainSettings` among the variants (never a controller's name)."""
+
+
+def variant_tag(settings: Any) -> str:
+    """The variant that holds ``settings`` (data or a model): its name's own, else the plain one."""
+    name = settings.get("name") if isinstance(settings, dict) else getattr(settings, "name", None)
+    return name if name in CONTROLLER_NAMES else PLAIN
+
+
+ControllerSettings = Annotated[Union[tuple(Annotated[kind, Tag(name)] for kind, name in zip(OWN_SETTINGS,
+                                                                                          CONTROLLER_NAMES))
+                                     + (Annotated[PlainSettings, Tag(PLAIN)],)],
+                               Discriminator(variant_tag)]
+"""One live controller's settings, picked by its ``name``."""

@@ -1,4 +1,4 @@
-"""The model lane: in asynchronous mode the agent answers settled requests while its model still thinks.
+"""Late answers: in asynchronous mode the agent answers settled requests while its model still thinks.
 
 Deterministic: the model answers only when the test opens its gate; waits have a timeout that only
 turns a hang into a failure.
@@ -128,7 +128,7 @@ def test_sync_mode_waits_for_the_model_itself(agent):
         outcome = runner.take()
     finally:
         runner.close()
-    assert agent.lane is None and (outcome.source, outcome.request_step) == ("model", 9)
+    assert runner._late is None and (outcome.source, outcome.request_step) == ("model", 9)
     assert not runner.stats.unanswered
 
 

