@@ -19,7 +19,7 @@ import json
 import statistics
 from pathlib import Path
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import make_backend
 from rudder_agent.agent.context import Context
 from rudder_agent.agent.model_nodes import answer_logprobs

@@ -13,7 +13,7 @@ import argparse
 import random
 import statistics
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.decision import DecisionRequest, StaticFacts
 from rudder_agent.log import configure_logging

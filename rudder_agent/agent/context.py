@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 from langchain_core.messages import BaseMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.guard import Guard
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.context import HandOff
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import make_backend
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.context import ChatModel, Context, HandOff
 from rudder_agent.agent.model_nodes import apply_swap_test, ask_model, fall_back, hand_off, read_answer
 from rudder_agent.agent.nodes import (apply_guard, build_context, collect_metrics, play_what_if, record,

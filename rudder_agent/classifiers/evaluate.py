@@ -71,7 +71,7 @@ def closed_loop(make: Callable[[], Controller | str], run_dir: Path, horizon: in
 
 def _agent(model: str) -> Controller:
     """The Rudder LLM agent on ``model`` (imported late: it pulls in LangGraph)."""
-    from rudder_agent.agent.configuration import AgentConfig
+    from rudder_agent.settings.agent import AgentConfig
     from rudder_agent.agent.controller import LLMController
 
     return LLMController(AgentConfig(model=model))

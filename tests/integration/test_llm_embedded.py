@@ -25,7 +25,7 @@ import time
 import httpx
 import pytest
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionRequest, StaticFacts

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.agent.nodes import collect_metrics
 from rudder_agent.agent.state import AgentState, HistoryEntry

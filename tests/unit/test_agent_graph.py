@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import LLMController, make_backend
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet

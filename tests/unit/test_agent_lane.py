@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.controllers.runner import ControllerRunner
 from rudder_agent.decision import DecisionRequest, WhatIf

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
 from rudder_agent.agent import model_nodes
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.guard import Guard, rule_decision
 from rudder_agent.agent.nodes import build_context, collect_metrics

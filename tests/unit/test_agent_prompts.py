@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.agent.prompts import (
     SYSTEM_VARIABLES,

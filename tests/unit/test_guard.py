@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.agent.guard import Guard
 from rudder_agent.agent.state import Progress, WindowSummary

@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.llm import backends
 from rudder_agent.llm.backends import (
     BackendOptions,

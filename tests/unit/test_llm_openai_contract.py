@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.controller import make_backend
 from rudder_agent.agent.controller import LLMController
 from rudder_agent.config import BufferConfig

@@ -12,7 +12,7 @@ import typer.main
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from rudder_agent.agent.configuration import SWAP_TEST_TOP_LOGPROBS, AgentConfig
+from rudder_agent.settings.agent import SWAP_TEST_TOP_LOGPROBS, AgentConfig
 from rudder_agent.config import BufferConfig, GNNConfig, TrainConfig, TrainSettings, read_run_config
 from rudder_agent.llm.backends import BackendOptions
 from rudder_agent.llm.output import answer_schema

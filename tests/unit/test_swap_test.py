@@ -7,7 +7,7 @@ import json
 import pytest
 from langchain_core.messages import AIMessage
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.context import Context
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.model_nodes import swap_test

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from langchain_core.messages import AIMessage
 
-from rudder_agent.agent.configuration import AgentConfig
+from rudder_agent.settings.agent import AgentConfig
 from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
