@@ -15,12 +15,12 @@ from rudder_agent.decision import DEFAULT_HORIZON
 from rudder_agent.errors import RudderError
 from rudder_agent.options import option_group, recorded, setting_options, setting_values
 from rudder_agent.records.run_summary import RunSummary
-from rudder_agent.settings.agent import AgentConfig
+from rudder_agent.settings.agent import CLOSED_LOOP_ONLY, AgentConfig
 
 RUN_DIR = typer.Argument(..., exists=True, file_okay=False, help="a run recorded with `rudder train --trace`")
 SETTINGS = setting_options(recorded=True, skip=("controller",))
 """replay: every buffer setting (unset: the recorded run's); --controller is the replay's own (recorded, oracle too)."""
-MODEL = setting_options(recorded=True, only=AgentConfig, skip=("whatif", "duty_cycle"))
+MODEL = setting_options(recorded=True, only=AgentConfig, skip=CLOSED_LOOP_ONLY)
 """replay-metrics: the agent's settings an open-loop replay uses (it plays no what-if and never rests)."""
 
 

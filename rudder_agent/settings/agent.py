@@ -127,3 +127,14 @@ class AgentConfig(BaseModel):
                               seed=self.seed, max_tokens=self.answer_tokens, n_threads=self.n_threads,
                               ollama_host=self.ollama_host,
                               top_logprobs=SWAP_TEST_TOP_LOGPROBS if self.reads_logprobs else 0)
+
+
+CLOSED_LOOP_ONLY: tuple[str, ...] = ("whatif", "duty_cycle")
+"""Agent settings that act only in a closed loop: an open-loop replay reads each decision's what-if from the
+record and paces no live thread, so it cannot override them."""
+
+
+def open_loop_settings() -> tuple[str, ...]:
+    """The agent settings an open-loop replay may override: every flagged one but :data:`CLOSED_LOOP_ONLY`."""
+    return tuple(name for name, info in AgentConfig.model_fields.items()
+                 if name != "name" and flag_of(info) is not None and name not in CLOSED_LOOP_ONLY)

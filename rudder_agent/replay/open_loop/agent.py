@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from rudder_agent.config import BufferConfig
-from rudder_agent.settings.agent import AgentConfig
+from rudder_agent.settings.agent import AgentConfig, open_loop_settings
 from rudder_agent.settings.upgrade import current_values
 from rudder_agent.decision import StaticFacts
 from rudder_agent.errors import InputError
 
-AGENT_SETTINGS = ("model", "prompt_version", "cot", "fallback", "n_threads", "timeout_s", "min_difference_pct",
-                  "swap_test")
+AGENT_SETTINGS = open_loop_settings()
 """The agent settings an open-loop replay may override (unset: the recorded run's)."""
 
 
