@@ -21,7 +21,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from rudder_agent.buffer import BufferEngine, FetchCounts, PersistentBuffer, ScoringPolicy
+from rudder_agent.buffer.engine import BufferEngine, FetchCounts
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
 
 
 def parse_args() -> argparse.Namespace:

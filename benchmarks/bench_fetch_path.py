@@ -38,7 +38,9 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from rudder_agent.buffer import BufferEngine, FetchCounts, PersistentBuffer, ScoringPolicy
+from rudder_agent.buffer.engine import BufferEngine, FetchCounts
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.buffer.idtable import IdTable, as_ids
 from rudder_agent.settings.keep import keep_policy
 from rudder_agent.buffer.persistent import ReplacementPlan

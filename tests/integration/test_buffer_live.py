@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rudder_agent.buffer import BufferEngine, PersistentBuffer, ScoringPolicy
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.cluster.fetch import CORRUPT_ENV
 from rudder_agent.records.stream import read_jsonl
 from rudder_agent.records.trace import read_trace, read_trace_meta

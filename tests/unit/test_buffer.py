@@ -10,7 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rudder_agent.buffer import PersistentBuffer, ScoringPolicy
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
 
 UNIVERSE = 24
 TABLE = torch.arange(UNIVERSE * 3, dtype=torch.float32).reshape(UNIVERSE, 3)  # the "true" feature rows

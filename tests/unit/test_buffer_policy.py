@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from rudder_agent.buffer import PersistentBuffer, ScoringPolicy
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
 
 
 def reference_score(policy: ScoringPolicy, rounds: int, accessed: set[int]) -> float:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from rudder_agent.buffer import BufferEngine, PersistentBuffer, ScoringPolicy
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
 
 NUM_NODES, DIM = 3000, 6
 BOUNDS = np.array([700, 1500, 2300, 3000])  # 4 partitions, contiguous id ranges

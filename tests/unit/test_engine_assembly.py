@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.bench_fetch_path import OldEngine
-from rudder_agent.buffer import BufferEngine, PersistentBuffer, ScoringPolicy
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.settings.keep import keep_policy
 from rudder_agent.buffer.persistent import copy_rows
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from rudder_agent.buffer import BufferEngine, PersistentBuffer
+from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.decision import DecisionRequest
 from rudder_agent.replay.oracle import Oracle, OracleJudge
 from rudder_agent.buffer.counterfactual import fork
