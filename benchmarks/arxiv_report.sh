@@ -55,7 +55,7 @@ timed() {  # timed NAME CMD...: run, log to $OUT/logs/NAME.log, print the wall t
   "$@" > "$OUT/logs/$name.log" 2>&1
   echo "$name: $(( $(date +%s) - t0 )) s"
 }
-TRAIN=(train --dataset ogbn-arxiv --parts 2 --epochs 3 --trace)
+TRAIN=(train --dataset ogbn-arxiv --parts 2 --epochs 3 --trace --policy decay)  # the report's runs: the paper's keep policy
 
 # 1. live runs (DistDGL, 2 trainers, 3 epochs, traces recorded)
 if has live; then
