@@ -22,7 +22,7 @@ from rudder_agent.llm.backends import make_chat_model
 from rudder_agent.llm.output import InvalidAnswer, decision_logodds
 from rudder_agent.paths import PROMPTS_DIR
 from tests.unit.test_agent_graph import FACTS, REPLACE
-from tests.unit.test_agent_lane import CONTESTED, request
+from tests.unit.test_agent_late_answers import CONTESTED, request
 
 
 def tokens(text_before: str, alternatives: dict[str, float]) -> list[dict]:
