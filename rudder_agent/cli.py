@@ -81,6 +81,7 @@ OWN_GRAPH = {  # partition, train, compare: your own graph instead of a named da
 }
 RUN = {  # train, compare: how the cluster trains
     "part_method": (str, opt(T, "part_method", "--method")),
+    "trainers_per_machine": (int, opt(T, "trainers_per_machine")),
     "batch_size": (int, opt(T, "batch_size")),
     "fanouts": (str, opt(T, "fanouts")),
     "hidden": (int, opt(G, "hidden")),
@@ -208,7 +209,7 @@ def train_settings(ctx: typer.Context, options: dict[str, Any], *, dataset: str,
     run, graph = ({k: options[k] for k in group} for group in (RUN, OWN_GRAPH))
     source = own_graph(ctx, **graph)
     return TrainSettings(
-        part_method=run["part_method"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
+        part_method=run["part_method"], trainers_per_machine=run["trainers_per_machine"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
         gnn=GNNConfig(hidden=run["hidden"], lr=run["lr"]), prefetch=run["prefetch"], network=run["network"],
         link_rate=run["link_rate"], buffer=BufferConfig.from_values(buffer_values(options)), **settings,
         **dataset_settings(dataset, source))

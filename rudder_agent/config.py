@@ -84,7 +84,10 @@ class TrainSettings(BaseModel):
                                                    "graph is named graph:<name>")
     own_graph: GraphSource | None = Field(None, description="your own graph (--graph or --part-config) instead of a "
                                                             "named dataset")
-    parts: int = Field(2, ge=1, description="partitions = machines = trainers")
+    parts: int = Field(2, ge=1, description="partitions = machines")
+    trainers_per_machine: int = Field(1, ge=1, description="trainer processes per machine (DistDGL's num_trainers), "
+                                                           "sharing its server; each has its own buffer, controller, "
+                                                           "metrics and trace, and the seeds are split across all")
     part_method: Literal["metis", "random"] = Field("metis", description="partitioning: metis or random")
     epochs: int = Field(3, ge=1, description="training epochs")
     batch_size: int = Field(1000, ge=1, description="seed nodes per minibatch")
@@ -113,6 +116,12 @@ class TrainSettings(BaseModel):
         if not v or any(f < 1 for f in v):
             raise ValueError("fanouts must be a non-empty list of positive integers, e.g. 10,25")
         return v
+
+
+    @property
+    def trainers(self) -> int:
+        """Trainer processes in all: ``trainers_per_machine`` on each of the ``parts`` machines."""
+        return self.parts * self.trainers_per_machine
 
 
 class TrainConfig(TrainSettings):

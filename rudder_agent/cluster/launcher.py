@@ -163,7 +163,7 @@ class LocalCluster:
         return self.cfg.out_dir
 
     def _common_env(self, ip_config: Path) -> dict[str, str]:
-        n = self.cfg.parts
+        n = self.cfg.trainers
         env = dict(os.environ)
         env.update(
             DGL_NUM_SERVER="1",
@@ -221,7 +221,8 @@ class LocalCluster:
                 [],
                 is_trainer=False,
             )
-        for k in range(self.cfg.parts):
+        for rank in range(self.cfg.trainers):
+            k = rank // self.cfg.trainers_per_machine  # the machine: its trainers are consecutive ranks
             trainer_env = {
                 **env,
                 "DGL_ROLE": "client",
@@ -229,15 +230,15 @@ class LocalCluster:
                 "DGL_GROUP_ID": "0",
                 "MASTER_ADDR": self._address(0),
                 "MASTER_PORT": master_port,
-                "RANK": str(k),
-                "WORLD_SIZE": str(self.cfg.parts),
+                "RANK": str(rank),
+                "WORLD_SIZE": str(self.cfg.trainers),
                 isolation.MACHINE_ENV: str(k),
                 **({"GLOO_SOCKET_IFNAME": INNER_IF} if self.network else {}),
             }
-            self._start(f"trainer-{k}", k, self.trainer or "rudder_agent.cluster.trainer", trainer_env,
+            self._start(f"trainer-{rank}", k, self.trainer or "rudder_agent.cluster.trainer", trainer_env,
                         ["--config", str(config_path)], True)
         self._write_cluster_json()
-        log.info("cluster started", machines=self.cfg.parts, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
+        log.info("cluster started", machines=self.cfg.parts, trainers=self.cfg.trainers, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
 
     def _address(self, machine: int) -> str:
         """The address machine ``machine`` is reached at."""
@@ -246,7 +247,7 @@ class LocalCluster:
     def _start_shared_runtime(self) -> dict[str, str]:
         """The controller's host-wide service (one embedded model server for every trainer), if it has one."""
         self.shared_runtime = shared_runtime(
-            self.cfg.buffer.controller, seed=self.cfg.seed, parallel=self.cfg.parts,
+            self.cfg.buffer.controller, seed=self.cfg.seed, parallel=self.cfg.trainers,
             host=self.network.host_ip if self.network else "127.0.0.1", nice=self.llm_nice)
         return self.shared_runtime.start() if self.shared_runtime is not None else {}
 

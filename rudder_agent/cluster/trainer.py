@@ -81,9 +81,10 @@ def run(cfg: TrainConfig) -> None:
     g = dgl.distributed.DistGraph(cfg.graph_name, part_config=str(cfg.part_config))
     pb = g.get_partition_book()
     my_part = pb.partid
-    train_nid = dgl.distributed.node_split(g.ndata["train_mask"], pb, force_even=True)
-    val_nid = dgl.distributed.node_split(g.ndata["val_mask"], pb, force_even=True)
-    test_nid = dgl.distributed.node_split(g.ndata["test_mask"], pb, force_even=True)
+    # split by this process's own rank: DGL's trainer rank follows the order trainers connect, so with several
+    # trainers on a machine it would hand them each other's seeds from run to run
+    train_nid, val_nid, test_nid = (dgl.distributed.node_split(g.ndata[mask], pb, rank=rank, force_even=True)
+                                    for mask in ("train_mask", "val_mask", "test_mask"))
     n_classes = int(json.loads((cfg.part_config.parent / META_FILE).read_text())["num_classes"])
     feat_dim = g.ndata["feat"].shape[1]
     log.info("trainer ready", partition=my_part, train_nodes=len(train_nid), feat_dim=feat_dim)
