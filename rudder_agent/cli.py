@@ -89,6 +89,8 @@ RUN = {  # train, compare: how the cluster trains
     "prefetch": (int, opt(T, "prefetch")),
     "network": (str, opt(T, "network")),
     "link_rate": (str, opt(T, "link_rate")),
+    "hosts": (Optional[Path], opt(T, "hosts")),
+    "ssh_config": (Optional[Path], opt(T, "ssh_config")),
 }
 COMPARED = ("controller", "fraction")
 """Buffer settings `compare` takes as lists of its own (--controllers, --fractions)."""
@@ -207,11 +209,15 @@ def train_settings(ctx: typer.Context, options: dict[str, Any], *, dataset: str,
     """The run settings of train and compare: their own options, and the groups they share (RUN, the buffer's
     settings, OWN_GRAPH) as ``options``."""
     run, graph = ({k: options[k] for k in group} for group in (RUN, OWN_GRAPH))
+    if run["hosts"] is not None and not given(ctx, "parts"):  # one machine per host, unless --parts says otherwise
+        from rudder_agent.cluster.hosts import read_hosts
+
+        settings["parts"] = len(read_hosts(run["hosts"]))
     source = own_graph(ctx, **graph)
     return TrainSettings(
         part_method=run["part_method"], trainers_per_machine=run["trainers_per_machine"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
         gnn=GNNConfig(hidden=run["hidden"], lr=run["lr"]), prefetch=run["prefetch"], network=run["network"],
-        link_rate=run["link_rate"], buffer=BufferConfig.from_values(buffer_values(options)), **settings,
+        link_rate=run["link_rate"], hosts=run["hosts"], ssh_config=run["ssh_config"], buffer=BufferConfig.from_values(buffer_values(options)), **settings,
         **dataset_settings(dataset, source))
 
 

@@ -104,6 +104,12 @@ class TrainSettings(BaseModel):
         "loopback", description="loopback, or netns: one network namespace per machine, links shaped to link_rate "
                                 "(root only)")
     link_rate: str | None = Field("1gbit", description="netns: tc tbf rate of each machine's link, e.g. 1gbit, 200mbit")
+    hosts: Path | None = Field(None, description="start each machine on its own host over ssh: a file in DGL's "
+                                                 "ip_config format, one ADDRESS [PORT] per line, line k = machine k; "
+                                                 "every host sees this directory, the run and the partition at the "
+                                                 "same paths")
+    ssh_config: Path | None = Field(None, description="--hosts: an ssh_config file for reaching the hosts (ssh -F): "
+                                                      "user, port, key; default: your own ~/.ssh/config")
     verify: bool = Field(False, description="compare every served feature row with a direct DistTensor read")
     prefetch: int = Field(1, ge=1, le=16, description="minibatches sampled and fetched ahead of training (each holds "
                                                      "its blocks and features until trained on)")

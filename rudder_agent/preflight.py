@@ -99,6 +99,27 @@ def run_settings(settings: TrainSettings, timeout: float) -> None:
         if not TC_RATE.fullmatch(settings.link_rate or ""):
             raise SettingError("link_rate",
                                f"{settings.link_rate!r} is not a rate tc understands, e.g. 1gbit or 200mbit")
+    if settings.hosts is not None:
+        hosts(settings)
+
+
+def hosts(settings: TrainSettings) -> None:
+    """A hosts file with one line per machine, ssh to reach them, and no emulated network on top."""
+    import shutil
+
+    from rudder_agent.cluster.hosts import read_hosts
+
+    if settings.network == "netns":
+        raise SettingError("hosts", "--hosts and --network netns are mutually exclusive: the hosts' own network "
+                                    "carries the run")
+    named = read_hosts(settings.hosts)
+    if len(named) != settings.parts:
+        raise SettingError("hosts", f"{settings.hosts} names {len(named)} host(s) but the run has {settings.parts} "
+                                    f"machines (--parts): one line per machine")
+    if settings.ssh_config is not None and not settings.ssh_config.is_file():
+        raise SettingError("ssh_config", f"{settings.ssh_config} is not a file")
+    if shutil.which("ssh") is None:
+        raise SettingError("hosts", "ssh was not found on PATH (Debian: apt-get install openssh-client)")
 
 
 def train(settings: TrainSettings, *, timeout: float, trainer: Path | None) -> None:

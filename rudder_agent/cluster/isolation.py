@@ -3,9 +3,11 @@
 DGL 2.1 derives a client's machine id from the first ip_config line whose address is
 local (so every trainer on one host thinks it is machine 0) and names shared-memory
 segments only after the graph and tensor names (so a second server maps the first
-one's segments). When ``RUDDER_MACHINE_ID`` is set, this module pins the machine id and
-prefixes every shared-memory name with ``RUDDER_SHM_PREFIX`` + the machine id. Import it
-before DGL starts any role; it is a no-op on a real cluster (variables unset).
+one's segments). When ``RUDDER_MACHINE_ID`` is set (loopback), this module pins the
+machine id and prefixes every shared-memory name with ``RUDDER_SHM_PREFIX`` + the machine
+id. Where each machine has its own address (the emulated network, hosts over ssh) only the
+names carry the run's prefix, so that a run's segments can be found and removed on every
+host; DGL finds the machine id itself. Import it before DGL starts any role.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ MACHINE_ENV = "RUDDER_MACHINE_ID"
 PREFIX_ENV = "RUDDER_SHM_PREFIX"
 
 _applied = False
-_RUN_PREFIX = re.compile(r"^(rudder_[0-9a-f]{8}_)m\d+_")
+_pinned = False
+_RUN_PREFIX = re.compile(r"^(rudder_[0-9a-f]{8}_)")
 
 
 def machine_prefix(run_prefix: str, machine_id: int) -> str:
@@ -32,12 +35,14 @@ def _prefixed(name: str, prefix: str) -> str:
 
 
 def apply() -> bool:
-    """Install the machine-id pin and shared-memory renaming if this process runs on a shared host."""
-    global _applied
-    if _applied or MACHINE_ENV not in os.environ:
+    """Install the shared-memory renaming (and, on a shared host, the machine-id pin) if the launcher asked."""
+    global _applied, _pinned
+    if _applied or PREFIX_ENV not in os.environ:
         return _applied
-    machine_id = int(os.environ[MACHINE_ENV])
-    prefix = machine_prefix(os.environ.get(PREFIX_ENV, "rudder_"), machine_id)
+    run_prefix = os.environ[PREFIX_ENV]
+    pin = MACHINE_ENV in os.environ
+    machine_id = int(os.environ.get(MACHINE_ENV, 0))
+    prefix = machine_prefix(run_prefix, machine_id) if pin else run_prefix
 
     import dgl.distributed.dist_graph as dist_graph
     import dgl.distributed.graph_partition_book as gpb
@@ -66,13 +71,19 @@ def apply() -> bool:
     raw_get = dist_graph._get_graph_from_shared_mem
     dist_graph._copy_graph_to_shared_mem = lambda g, name, *a, **k: raw_copy(g, prefix + name, *a, **k)
     dist_graph._get_graph_from_shared_mem = lambda name, *a, **k: raw_get(prefix + name, *a, **k)
-    rpc_client.get_local_machine_id = lambda server_namebook: machine_id
-    _applied = True
+    if pin:
+        rpc_client.get_local_machine_id = lambda server_namebook: machine_id
+    _applied, _pinned = True, pin
     return True
 
 
+def pinned() -> bool:
+    """Whether this process's machine id is pinned by the shim (False: DGL found it from the host's address)."""
+    return _pinned
+
+
 def initialize(ip_config: str) -> None:
-    """``dgl.distributed.initialize`` with the single-host isolation applied first (a no-op on a real cluster).
+    """``dgl.distributed.initialize`` with the isolation applied first (a no-op without the launcher's variables).
 
     Applied before DGL starts any role, so the sampler processes it forks inherit it too.
     """

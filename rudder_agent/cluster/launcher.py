@@ -1,10 +1,14 @@
-"""Runs a whole DistDGL job on one host: N servers + N trainers, one partition per "machine".
+"""Runs a whole DistDGL job: N servers + N x T trainers, one partition per machine.
 
-No ssh: processes are started directly with the environment DGL's ``tools/launch.py``
-would set. The single-host collisions (machine id, shared-memory names) are solved by
-:mod:`rudder_agent.cluster.isolation`, which needs no root. Every process runs in its own
-session so that shutdown (success, Ctrl-C, or any process failing) ends all of them, and
-the run's shared-memory segments are removed afterwards.
+Processes get the environment DGL's ``tools/launch.py`` would give them. Where the machines are:
+- loopback: processes of this host; the single-host collisions (machine id, shared-memory names) are
+  solved by :mod:`rudder_agent.cluster.isolation`, which needs no root;
+- the emulated network: one namespace, address and ``/dev/shm`` per machine; DGL finds each machine's
+  id from its address, as on a cluster;
+- hosts over ssh (``--hosts``): each role is started on its host through ssh and
+  :mod:`rudder_agent.cluster.remote`, which ends it when the launcher goes away.
+Every process runs in its own session so that shutdown (success, Ctrl-C, or any process failing)
+ends all of them, on every host, and the run's shared-memory segments are removed afterwards.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 
 from rudder_agent.cluster import isolation
+from rudder_agent.cluster.hosts import Host, read_hosts, ssh_command
 from rudder_agent.cluster.netns import INNER_IF, EmulatedNetwork
 from rudder_agent.config import TrainConfig
 from rudder_agent.controllers.capabilities import SharedRuntime
@@ -44,9 +49,10 @@ PR_SET_PDEATHSIG = 1
 class ClusterFailure(RudderError):
     """A server or trainer failed; carries the failing role and the tail of its log."""
 
-    def __init__(self, role: str, returncode: int | None, tail: str):
-        self.role, self.returncode, self.tail = role, returncode, tail
-        super().__init__(f"{role} failed (exit code {returncode}). Last log lines:\n{tail}")
+    def __init__(self, role: str, returncode: int | None, tail: str, host: str | None = None):
+        self.role, self.returncode, self.tail, self.host = role, returncode, tail, host
+        where = f"{role} on host {host}" if host else role
+        super().__init__(f"{where} failed (exit code {returncode}). Last log lines:\n{tail}")
 
 
 class ClusterTimeout(RudderError):
@@ -65,6 +71,11 @@ class Proc:
     popen: subprocess.Popen
     log_path: Path
     is_trainer: bool
+    host: str | None = None
+    """The host it runs on, when started over ssh."""
+
+    def failure(self) -> ClusterFailure:
+        return ClusterFailure(self.role, self.popen.returncode, self.tail(), self.host)
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -86,6 +97,10 @@ def _die_with_launcher() -> None:
     """In the child before exec: get SIGTERM when the launcher dies, even by SIGKILL (Linux prctl)."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
+
+FORWARDED_PREFIXES = ("RUDDER_", "DGL_", "GLOO_", "TP_", "OMP_")
+FORWARDED = {"PYTHONPATH", "VIRTUAL_ENV"}
+"""The launcher's own variables a role started over ssh also gets."""
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LISTEN_PORTS = (10000, 30000)
@@ -150,6 +165,8 @@ class LocalCluster:
     """A user's trainer script to run instead of the built-in one; it gets ``--config <run>/config.json``."""
     network: EmulatedNetwork | None = None
     """One network namespace per machine with rate-limited links; None = everything on loopback."""
+    hosts: list[Host] | None = None
+    """The machines, reached over ssh (``cfg.hosts``); None = this host."""
     procs: list[Proc] = field(default_factory=list)
     shared_runtime: SharedRuntime | None = None
     _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -157,6 +174,8 @@ class LocalCluster:
     def __post_init__(self) -> None:
         if self.network is None and self.cfg.network == "netns":
             self.network = EmulatedNetwork(self.cfg.parts, self.cfg.link_rate)
+        if self.hosts is None and self.cfg.hosts is not None:
+            self.hosts = read_hosts(self.cfg.hosts)
 
     @property
     def run_dir(self) -> Path:
@@ -185,18 +204,33 @@ class LocalCluster:
         log_path = self.run_dir / "logs" / f"{role}.log"
         fh = log_path.open("w")
         entry = [str(Path(target).resolve())] if isinstance(target, Path) else ["-m", target]
-        prefix = self.network.exec_prefix(machine) if self.network else []
+        command = [self.python, *entry, *args]
+        host = self.hosts[machine] if self.hosts else None
+        if host is not None:
+            # the remote wrapper ends the role when this ssh's stdin ends; a server's also cleans its host's shm
+            clean = ["--clean-shm", self.run_prefix] if not is_trainer else []
+            command = ssh_command(host, [self.python, "-m", "rudder_agent.cluster.remote", *clean, "--", *command],
+                                  self._remote_env(env), Path.cwd(), self.cfg.ssh_config)
+        elif self.network:
+            command = [*self.network.exec_prefix(machine), *command]
         popen = subprocess.Popen(
-            [*prefix, self.python, *entry, *args],
+            command,
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if host else subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=_die_with_launcher,
         )
         fh.close()
-        self.procs.append(Proc(role, popen, log_path, is_trainer))
+        self.procs.append(Proc(role, popen, log_path, is_trainer, host.address if host else None))
+
+    @staticmethod
+    def _remote_env(env: dict[str, str]) -> dict[str, str]:
+        """What a role over ssh gets: what the launcher set, and the user's settings for Rudder, DGL, gloo and
+        Python; the remote shell's own environment gives the rest, as with DGL's launch tool."""
+        return {k: v for k, v in env.items()
+                if os.environ.get(k) != v or k.startswith(FORWARDED_PREFIXES) or k in FORWARDED}
 
     def start(self) -> None:
         """Write the ip_config and run config, then start servers first and trainers after."""
@@ -206,7 +240,7 @@ class LocalCluster:
         if self.network is not None:
             self.network.setup()
         ip_config = self.run_dir / "ip_config.txt"
-        ip_config.write_text("".join(f"{self._address(k)} {free_port()}\n" for k in range(self.cfg.parts)))
+        ip_config.write_text("".join(f"{self._address(k)} {self._port(k)}\n" for k in range(self.cfg.parts)))
         config_path = self.run_dir / "config.json"
         config_path.write_text(self.cfg.model_dump_json(indent=2))
         env = self._common_env(ip_config)
@@ -217,7 +251,7 @@ class LocalCluster:
                 f"server-{k}",
                 k,
                 "rudder_agent.cluster.server",
-                {**env, "DGL_ROLE": "server", "DGL_SERVER_ID": str(k), isolation.MACHINE_ENV: str(k)},
+                {**env, "DGL_ROLE": "server", "DGL_SERVER_ID": str(k), **self._machine_pin(k)},
                 [],
                 is_trainer=False,
             )
@@ -232,7 +266,7 @@ class LocalCluster:
                 "MASTER_PORT": master_port,
                 "RANK": str(rank),
                 "WORLD_SIZE": str(self.cfg.trainers),
-                isolation.MACHINE_ENV: str(k),
+                **self._machine_pin(k),
                 **({"GLOO_SOCKET_IFNAME": INNER_IF} if self.network else {}),
             }
             self._start(f"trainer-{rank}", k, self.trainer or "rudder_agent.cluster.trainer", trainer_env,
@@ -240,9 +274,20 @@ class LocalCluster:
         self._write_cluster_json()
         log.info("cluster started", machines=self.cfg.parts, trainers=self.cfg.trainers, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
 
+    def _machine_pin(self, machine: int) -> dict[str, str]:
+        """The isolation shim's machine id, on loopback only: on the emulated network each machine has its own
+        address and ``/dev/shm``, and DGL finds its id from its address, as on a real cluster."""
+        return {} if self.network or self.hosts else {isolation.MACHINE_ENV: str(machine)}
+
     def _address(self, machine: int) -> str:
         """The address machine ``machine`` is reached at."""
+        if self.hosts:
+            return self.hosts[machine].address
         return self.network.ip(machine) if self.network else "127.0.0.1"
+
+    def _port(self, machine: int) -> int:
+        """The port machine ``machine``'s server listens on: the hosts file's, or one free here."""
+        return (self.hosts[machine].port if self.hosts else None) or free_port()
 
     def _start_shared_runtime(self) -> dict[str, str]:
         """The controller's host-wide service (one embedded model server for every trainer), if it has one."""
@@ -270,7 +315,7 @@ class LocalCluster:
                 self._raise_if_interrupted()
                 failed = self._first_failure()
                 if failed is not None:
-                    raise ClusterFailure(failed.role, failed.popen.returncode, failed.tail())
+                    raise failed.failure()
                 if metrics_path.exists():
                     epochs = read_jsonl(metrics_path, kind="epoch")
                     for rec in epochs[seen_epochs:]:
@@ -294,10 +339,11 @@ class LocalCluster:
                 self._raise_if_interrupted()
                 time.sleep(0.1)
             if p.popen.poll() not in (None, 0):
-                raise ClusterFailure(p.role, p.popen.returncode, p.tail())
+                raise p.failure()
 
     def stop(self) -> None:
         """End every process (SIGTERM, then SIGKILL) and remove the run's shared memory."""
+        self._end_remote_roles()
         alive = [p for p in self.procs if p.popen.poll() is None]
         signalled: dict[str, str] = {}
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -322,6 +368,17 @@ class LocalCluster:
             self._write_cluster_json(stopped_by_launcher=signalled,
                                      exit_codes={p.role: p.popen.returncode for p in self.procs})
         log.debug("cluster stopped", shm_removed=removed, signalled=signalled)
+
+    def _end_remote_roles(self) -> None:
+        """Close every ssh's stdin, the remote wrapper's signal to stop its role and clean its host's shared
+        memory, and give them the grace time to finish before the ssh processes themselves are signalled."""
+        remote = [p for p in self.procs if p.host is not None]
+        for p in remote:
+            with contextlib.suppress(OSError):
+                p.popen.stdin.close()
+        end = time.monotonic() + self.shutdown_grace_s
+        while time.monotonic() < end and any(p.popen.poll() is None for p in remote):
+            time.sleep(0.1)
 
     def _write_cluster_json(self, **after_stop) -> None:
         """Pids and shared-memory prefix at start; which processes the launcher signalled and how each ended, at stop."""

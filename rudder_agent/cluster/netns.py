@@ -4,7 +4,10 @@ Machine k lives in namespace ``<tag>k`` with one veth link to a bridge in the ro
 namespace; every address is on a private /24 that only these namespaces use. With a rate
 (``tc tbf``, both directions of every link), feature traffic costs what it would on a real
 network. ``netem`` delays are not available in this kernel, so only bandwidth is limited.
-Needs root and iproute2; :func:`availability` says why not otherwise.
+Each machine also has a ``/dev/shm`` of its own (a tmpfs bind-mounted over it in every
+process started there), as separate hosts have: DistDGL's shared-memory segments of one
+machine are invisible to the others and to the host, and DGL finds each machine's id from
+its address, with no shim. Needs root and iproute2; :func:`availability` says why not otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from rudder_agent.log import get_logger
 log = get_logger(__name__)
 
 INNER_IF = "eth0"
+SHM_ROOT = Path("/run/rudder-shm")
+"""Where each emulated machine's own ``/dev/shm`` (a tmpfs) is mounted on the host."""
+PRIVATE_SHM = 'mount --bind "$0" /dev/shm && exec "$@"'
+"""Run inside the namespace's own mount namespace (``ip netns exec`` makes one per command, a slave of the
+host's): the machine's tmpfs replaces ``/dev/shm`` for this process and everything it starts."""
 
 
 def availability() -> str | None:
@@ -77,9 +85,13 @@ class EmulatedNetwork:
     def namespace(self, k: int) -> str:
         return f"{self.tag}m{k}"
 
+    def shm_dir(self, k: int) -> Path:
+        """Machine k's own ``/dev/shm``, as the host sees it."""
+        return SHM_ROOT / self.namespace(k)
+
     def exec_prefix(self, k: int) -> list[str]:
-        """Prepend to a command to run it on machine k."""
-        return ["ip", "netns", "exec", self.namespace(k)]
+        """Prepend to a command to run it on machine k: its network, its ``/dev/shm``."""
+        return ["ip", "netns", "exec", self.namespace(k), "sh", "-c", PRIVATE_SHM, str(self.shm_dir(k))]
 
     def setup(self) -> None:
         """Create the bridge, one namespace and shaped link per machine."""
@@ -101,6 +113,10 @@ class EmulatedNetwork:
                 _sh("ip", "-n", ns, "addr", "add", f"{self.ip(k)}/24", "dev", INNER_IF)
                 _sh("ip", "-n", ns, "link", "set", INNER_IF, "up")
                 _sh("ip", "-n", ns, "link", "set", "lo", "up")
+                self.shm_dir(k).mkdir(parents=True, exist_ok=True)
+                self._made.append(("rmdir", str(self.shm_dir(k))))
+                _sh("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", str(self.shm_dir(k)))
+                self._made.append(("umount", "--lazy", str(self.shm_dir(k))))
                 if self.rate:
                     shape = ["root", "tbf", "rate", self.rate, "burst", "256kb", "latency", "50ms"]
                     _sh("tc", "qdisc", "add", "dev", outer, *shape)  # towards the machine

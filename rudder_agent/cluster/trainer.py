@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from rudder_agent.cluster import isolation
 from rudder_agent.cluster.fetch import FeatureSource
+from rudder_agent.cluster.hosts import cluster_interface
 from rudder_agent.cluster.netns import link_bytes
 from rudder_agent.cluster.partition import META_FILE
 from rudder_agent.config import TrainConfig
@@ -87,7 +88,8 @@ def run(cfg: TrainConfig) -> None:
                                     for mask in ("train_mask", "val_mask", "test_mask"))
     n_classes = int(json.loads((cfg.part_config.parent / META_FILE).read_text())["num_classes"])
     feat_dim = g.ndata["feat"].shape[1]
-    log.info("trainer ready", partition=my_part, train_nodes=len(train_nid), feat_dim=feat_dim)
+    log.info("trainer ready", partition=my_part, train_nodes=len(train_nid), feat_dim=feat_dim,
+             machine_id_from="shim" if isolation.pinned() else "address", shm_device=os.stat("/dev/shm").st_dev)
 
     sampler = dgl.dataloading.NeighborSampler(cfg.fanouts)
     loader = dgl.dataloading.DistNodeDataLoader(
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(os.environ.get("RUDDER_LOG_LEVEL", "info"), role=f"trainer-{os.environ.get('RANK', '?')}")
     torch.set_num_threads(int(os.environ.get("RUDDER_TORCH_THREADS", "1")))
     isolation.initialize(os.environ["DGL_IP_CONFIG"])
+    if "GLOO_SOCKET_IFNAME" not in os.environ and (iface := cluster_interface(Path(os.environ["DGL_IP_CONFIG"]))):
+        os.environ["GLOO_SOCKET_IFNAME"] = iface
     try:
         torch.distributed.init_process_group("gloo")  # inside: a failed rendezvous must end the process too
         run(cfg)
