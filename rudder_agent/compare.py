@@ -102,6 +102,18 @@ def comparison_table(summaries: list[tuple[str, RunSummary]]) -> str:
     return "\n".join(lines)
 
 
+def machine_table(summaries: list[tuple[str, RunSummary]]) -> str:
+    """Markdown table of comm rows/epoch per machine (its trainers summed), one row per variant."""
+    machines = sorted({m.machine for _, s in summaries for m in s.machines})
+    lines = ["| variant | buffer | " + " | ".join(f"machine {k} rows/epoch" for k in machines) + " |",
+             "|---|---|" + "---|" * len(machines)]
+    for label, s in summaries:
+        rows = {m.machine: m.comm_rows_per_epoch for m in s.machines}
+        lines.append(f"| {label} | {100 * s.buffer_fraction:.0f}% | "
+                     + " | ".join(f"{rows[k]:,.0f}" if k in rows else "-" for k in machines) + " |")
+    return "\n".join(lines)
+
+
 def wire_mb(summary: RunSummary) -> str:
     """Megabytes per epoch into the machines over their links (all traffic; emulated network only, else -)."""
     wire = summary.wire_bytes_per_epoch
@@ -110,6 +122,8 @@ def wire_mb(summary: RunSummary) -> str:
 
 def write_comparison(out_dir: Path, summaries: list[tuple[str, RunSummary]]) -> str:
     """Write ``comparison.md`` beside the runs and return its text."""
-    text = comparison_table(summaries)
+    trainers = summaries[0][1].trainers_per_machine or 1
+    text = (f"{comparison_table(summaries)}\n\nPer machine ({trainers} trainer(s) each):\n\n"
+            f"{machine_table(summaries)}")
     (out_dir / "comparison.md").write_text(text + "\n")
     return text

@@ -343,9 +343,8 @@ class LocalCluster:
 
     def stop(self) -> None:
         """End every process (SIGTERM, then SIGKILL) and remove the run's shared memory."""
-        self._end_remote_roles()
+        signalled: dict[str, str] = self._end_remote_roles()
         alive = [p for p in self.procs if p.popen.poll() is None]
-        signalled: dict[str, str] = {}
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for p in alive:
                 try:
@@ -369,16 +368,19 @@ class LocalCluster:
                                      exit_codes={p.role: p.popen.returncode for p in self.procs})
         log.debug("cluster stopped", shm_removed=removed, signalled=signalled)
 
-    def _end_remote_roles(self) -> None:
+    def _end_remote_roles(self) -> dict[str, str]:
         """Close every ssh's stdin, the remote wrapper's signal to stop its role and clean its host's shared
-        memory, and give them the grace time to finish before the ssh processes themselves are signalled."""
+        memory, and give them the grace time to finish before the ssh processes themselves are signalled.
+        Returns the roles that were still running, as ``{role: "input closed"}``."""
         remote = [p for p in self.procs if p.host is not None]
+        running = {p.role: "input closed" for p in remote if p.popen.poll() is None}
         for p in remote:
             with contextlib.suppress(OSError):
                 p.popen.stdin.close()
         end = time.monotonic() + self.shutdown_grace_s
         while time.monotonic() < end and any(p.popen.poll() is None for p in remote):
             time.sleep(0.1)
+        return running
 
     def _write_cluster_json(self, **after_stop) -> None:
         """Pids and shared-memory prefix at start; which processes the launcher signalled and how each ended, at stop."""

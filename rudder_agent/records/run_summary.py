@@ -17,16 +17,29 @@ from rudder_agent.records.replayed import ReplayBlock
 SUMMARY_FILE = "summary.json"
 
 
+class MachineTotals(BaseModel):
+    """One machine's trainers together: what crosses that machine's link for the buffer's rows."""
+
+    machine: int
+    ranks: list[int] = Field(description="its trainers' ranks")
+    remote_inputs: int
+    hits: int
+    comm_rows: int = Field(description="rows fetched by its trainers: misses, replacements and warm starts")
+    comm_rows_per_epoch: float
+
+
 class RunSummary(BaseModel):
     """What ``rudder train`` and ``rudder replay`` leave in ``summary.json``."""
 
     dataset: str | None = None
-    parts: int | None = None
+    parts: int | None = Field(None, description="machines (one partition each)")
+    trainers_per_machine: int | None = None
     part_method: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     fanouts: list[int] = Field(default_factory=list)
-    network: str | None = Field(None, description="'loopback', or 'netns@RATE' on the emulated network")
+    network: str | None = Field(None, description="'loopback', 'netns@RATE' on the emulated network, or 'ssh' "
+                                                  "(hosts over ssh)")
     controller: str | None = None
     buffer_fraction: float | None = Field(None, description="0.0 without a buffer")
     policy: str | None = Field(None, description="the keep policy (None without a buffer)")
@@ -56,6 +69,7 @@ class RunSummary(BaseModel):
     test_acc: float | None = None
     majority_test_acc: float | None = None
     capacity: list[int] = Field(default_factory=list, description="buffer rows per trainer, by rank")
+    machines: list[MachineTotals] = Field(default_factory=list, description="totals per machine, over its trainers")
     decisions: dict[str, int] = Field(default_factory=dict)
     requests: int | None = None
     dropped_requests: int | None = None

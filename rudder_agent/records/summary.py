@@ -12,7 +12,7 @@ from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.epoch import median_after_first
 from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.records.run import RunRecords, read_run
-from rudder_agent.records.run_summary import RunSummary
+from rudder_agent.records.run_summary import MachineTotals, RunSummary
 
 
 def summarize(run_dir: Path) -> RunSummary:
@@ -46,11 +46,12 @@ def summarize_records(run: RunRecords) -> RunSummary:
     return RunSummary.model_validate({
         "dataset": cfg.dataset,
         "parts": cfg.parts,
+        "trainers_per_machine": cfg.trainers_per_machine,
         "part_method": cfg.part_method,
         "epochs": n_epochs,
         "batch_size": cfg.batch_size,
         "fanouts": cfg.fanouts,
-        "network": cfg.network if cfg.network == "loopback" else f"netns@{cfg.link_rate or 'unlimited'}",
+        "network": network_label(cfg),
         "controller": cfg.buffer.controller.name,
         "buffer_fraction": cfg.buffer.fraction if buffered else 0.0,
         "policy": cfg.buffer.policy.name if buffered else None,
@@ -77,7 +78,33 @@ def summarize_records(run: RunRecords) -> RunSummary:
         "test_acc": ev.get("test_acc"),
         "majority_test_acc": ev.get("majority_test_acc"),
         **controller_summary(controllers, minibatches),
+        "machines": machine_totals(minibatches, controllers, cfg.trainers_per_machine, n_epochs),
     })
+
+
+def network_label(cfg) -> str:
+    """Where the run's machines were: loopback, the emulated network at its link rate, or hosts over ssh."""
+    if cfg.hosts is not None:
+        return "ssh"
+    return cfg.network if cfg.network == "loopback" else f"netns@{cfg.link_rate or 'unlimited'}"
+
+
+def machine_totals(minibatches: Sequence[MinibatchMetrics], controllers: list[dict], trainers_per_machine: int,
+                   n_epochs: int) -> list[MachineTotals]:
+    """Each machine's trainers summed (machine k runs ranks k*T .. k*T + T-1, as the launcher starts them)."""
+    machines: dict[int, dict] = defaultdict(lambda: {"ranks": set(), "remote_inputs": 0, "hits": 0, "comm_rows": 0})
+    for m in minibatches:
+        t = machines[m.rank // trainers_per_machine]
+        t["ranks"].add(m.rank)
+        t["remote_inputs"] += m.remote_inputs
+        t["hits"] += m.hits
+        t["comm_rows"] += m.comm_rows
+    for c in controllers:
+        machines[c["rank"] // trainers_per_machine]["comm_rows"] += c.get("warm_rows", 0)
+    return [MachineTotals(machine=k, ranks=sorted(t["ranks"]), remote_inputs=int(t["remote_inputs"]),
+                          hits=int(t["hits"]), comm_rows=int(t["comm_rows"]),
+                          comm_rows_per_epoch=t["comm_rows"] / n_epochs if n_epochs else 0.0)
+            for k, t in sorted(machines.items())]
 
 
 def replacement_interval(minibatches: Sequence[MinibatchMetrics]) -> float | None:

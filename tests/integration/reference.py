@@ -22,6 +22,12 @@ SHAPED = ["--network", "netns", "--link-rate", "200mbit"] if availability() is N
 DECAY = [*BUFFER, "--controller", "fixed", "--policy", "decay"]
 LOOKAHEAD = [*BUFFER, "--controller", "fixed", "--policy", "lookahead", "--lookahead", "3"]
 
+CORA_T2 = ["--dataset", "cora", "--parts", "2", "--trainers-per-machine", "2", "--batch-size", "8", "--epochs", "2",
+           "--trace", "--verify"]
+"""Two machines x two trainers: cora's 140 training nodes give each trainer 35 seeds, 5 minibatches an epoch."""
+T2_DECAY = [*CORA_T2, *DECAY]
+"""What the emulated network and the hosts over ssh both run (no rate: the ssh hosts' links are not shaped)."""
+
 REFERENCE: dict[str, list[str]] = {
     # DistDGL as shipped
     "none": [*TINY, *EXACT, "--controller", "none"],
@@ -33,6 +39,10 @@ REFERENCE: dict[str, list[str]] = {
     "fixed-decay-trace-only": [*TINY, "--epochs", "3", "--trace-only", *DECAY],
     # the default keep policy, with a window of 3
     "fixed-lookahead": [*TINY, *EXACT, *LOOKAHEAD],
+    # two trainers per machine: DistDGL as shipped on loopback (the shim pins machine ids), and the paper's keep
+    # policy on the emulated network, where each machine has its own address and /dev/shm and no shim
+    "none-t2": [*CORA_T2, "--controller", "none"],
+    "fixed-decay-t2": [*T2_DECAY, *(["--network", "netns", "--link-rate", "1gbit"] if availability() is None else [])],
     # the agent with scripted answers (SCRIPT), synchronous: every request answered, in order; no trace, so
     # `rudder replay-metrics` replays it from its recorded windows alone
     "llm-scripted-sync": [*TINY, "--epochs", "2", "--verify", "--controller", "llm", "--model", "scripted:{script}",
