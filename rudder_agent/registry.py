@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from rudder_agent.controllers.base import Controller
-from rudder_agent.controllers.capabilities import Checked, Configured, ReplayOnly, SharedRuntime, SharesRuntime
+from rudder_agent.controllers.capabilities import Checked, Configured, Place, ReplayOnly, SharedRuntime, SharesRuntime
 from rudder_agent.errors import RudderError, SettingError
 from rudder_agent.settings.buffer import BufferConfig
 from rudder_agent.settings.controllers import CONTROLLER_NAMES
@@ -103,9 +103,10 @@ def preflight_replay(cls: type[Controller], recorded: BufferConfig, **overrides)
         cls.preflight(settings)
 
 
-def shared_runtime(settings: Any, *, seed: int, parallel: int, host: str, nice: int) -> SharedRuntime | None:
-    """The host-wide service the controller ``settings`` configure needs, started once by the launcher (or None)."""
+def shared_runtime(settings: Any, *, seed: int, parallel: int, host: str, nice: int,
+                   place: Place | None = None) -> SharedRuntime | None:
+    """The machine-wide service the controller ``settings`` configure needs, started by the launcher (or None)."""
     cls = controller_class(settings.name)
     if not isinstance(cls, SharesRuntime):
         return None
-    return cls.shared_runtime(settings, seed=seed, parallel=parallel, host=host, nice=nice)
+    return cls.shared_runtime(settings, seed=seed, parallel=parallel, host=host, nice=nice, place=place)

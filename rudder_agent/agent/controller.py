@@ -14,7 +14,7 @@ from rudder_agent.agent.graph import build_graph
 from rudder_agent.agent.prompts import PromptSet, PromptTemplateError, system_values
 from rudder_agent.agent.state import AgentState, HistoryEntry
 from rudder_agent.controllers.base import Controller
-from rudder_agent.controllers.capabilities import SharedRuntime
+from rudder_agent.controllers.capabilities import Place, SharedRuntime
 from rudder_agent.controllers.late import LateAnswers
 from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
@@ -72,11 +72,11 @@ class LLMController(Controller):
             raise SettingError("model", str(err)) from None
 
     @classmethod
-    def shared_runtime(cls, config: AgentConfig, *, seed: int, parallel: int, host: str,
-                       nice: int) -> SharedRuntime | None:
-        """One embedded model server per host for `llamacpp:` models (one slot per trainer)."""
+    def shared_runtime(cls, config: AgentConfig, *, seed: int, parallel: int, host: str, nice: int,
+                       place: Place | None = None) -> SharedRuntime | None:
+        """One embedded model server per machine for `llamacpp:` models (one slot per trainer)."""
         return shared_server(config.model, n_threads=config.n_threads, seed=seed, parallel=parallel, host=host,
-                             nice=nice)
+                             nice=nice, place=place)
 
     def setup(self, facts: StaticFacts) -> None:
         """Build and check the backend, then the graph; any problem raises before training starts."""

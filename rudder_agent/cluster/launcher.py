@@ -34,7 +34,7 @@ from rudder_agent.cluster import isolation
 from rudder_agent.cluster.hosts import Host, read_hosts, ssh_command
 from rudder_agent.cluster.netns import INNER_IF, EmulatedNetwork
 from rudder_agent.config import TrainConfig
-from rudder_agent.controllers.capabilities import SharedRuntime
+from rudder_agent.controllers.capabilities import Place, SharedRuntime
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
 from rudder_agent.records.stream import read_jsonl
@@ -168,7 +168,7 @@ class LocalCluster:
     hosts: list[Host] | None = None
     """The machines, reached over ssh (``cfg.hosts``); None = this host."""
     procs: list[Proc] = field(default_factory=list)
-    shared_runtime: SharedRuntime | None = None
+    shared_runtimes: list[SharedRuntime] = field(default_factory=list)
     _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
@@ -244,7 +244,7 @@ class LocalCluster:
         config_path = self.run_dir / "config.json"
         config_path.write_text(self.cfg.model_dump_json(indent=2))
         env = self._common_env(ip_config)
-        env.update(self._start_shared_runtime())
+        runtime_env = self._start_shared_runtimes()
         master_port = str(free_port())
         for k in range(self.cfg.parts):
             self._start(
@@ -259,6 +259,7 @@ class LocalCluster:
             k = rank // self.cfg.trainers_per_machine  # the machine: its trainers are consecutive ranks
             trainer_env = {
                 **env,
+                **runtime_env[k],
                 "DGL_ROLE": "client",
                 "DGL_DIST_MODE": "distributed",
                 "DGL_GROUP_ID": "0",
@@ -289,12 +290,31 @@ class LocalCluster:
         """The port machine ``machine``'s server listens on: the hosts file's, or one free here."""
         return (self.hosts[machine].port if self.hosts else None) or free_port()
 
-    def _start_shared_runtime(self) -> dict[str, str]:
-        """The controller's host-wide service (one embedded model server for every trainer), if it has one."""
-        self.shared_runtime = shared_runtime(
-            self.cfg.buffer.controller, seed=self.cfg.seed, parallel=self.cfg.trainers,
-            host=self.network.host_ip if self.network else "127.0.0.1", nice=self.llm_nice)
-        return self.shared_runtime.start() if self.shared_runtime is not None else {}
+    def _start_shared_runtimes(self) -> list[dict[str, str]]:
+        """The controller's machine-wide service (one embedded model server per machine, one slot per trainer), if
+        it has one; the environment each machine's trainers need to reach theirs. On loopback every machine is
+        this host, so one service serves all trainers."""
+        if self.network is None and self.hosts is None:
+            where: list[tuple[Place | None, str, int]] = [(None, "127.0.0.1", self.cfg.trainers)]
+        else:
+            where = [(self._place(k), self._address(k), self.cfg.trainers_per_machine) for k in range(self.cfg.parts)]
+        envs = []
+        for place, host, parallel in where:
+            runtime = shared_runtime(self.cfg.buffer.controller, seed=self.cfg.seed, parallel=parallel, host=host,
+                                     nice=self.llm_nice, place=place)
+            if runtime is None:
+                return [{}] * self.cfg.parts
+            self.shared_runtimes.append(runtime)
+            envs.append(runtime.start())
+        return envs * self.cfg.parts if len(envs) == 1 else envs
+
+    def _place(self, machine: int) -> Place:
+        """Turns a command into one that runs on machine ``machine``: ssh to its host, or into its namespace."""
+        if self.hosts:
+            host = self.hosts[machine]
+            return lambda command: ssh_command(host, command, self._remote_env(dict(os.environ)), Path.cwd(),
+                                               self.cfg.ssh_config)
+        return lambda command: [*self.network.exec_prefix(machine), *command]
 
     def _first_failure(self) -> Proc | None:
         for p in self.procs:
@@ -358,8 +378,8 @@ class LocalCluster:
             alive = [p for p in alive if p.popen.poll() is None]
             if not alive:
                 break
-        if self.shared_runtime is not None:
-            self.shared_runtime.close()
+        for runtime in self.shared_runtimes:
+            runtime.close()
         if self.network is not None:
             self.network.close()
         removed = isolation.remove_segments(self.run_prefix)

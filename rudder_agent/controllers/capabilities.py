@@ -9,7 +9,7 @@ an empty warm start, no opening decision, answers on the deciding thread, the ch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -61,8 +61,12 @@ class ReplayOnly(Protocol):
         """Check the overrides it takes, before the replay starts."""
 
 
+Place = Callable[[list[str]], list[str]]
+"""Turns a command line into one that runs it on a given machine (its namespace, or ssh to its host)."""
+
+
 class SharedRuntime(Protocol):
-    """A host-wide service (e.g. an embedded model server) the launcher starts before the trainers."""
+    """A service of one machine (e.g. an embedded model server) the launcher starts there before its trainers."""
 
     def start(self) -> dict[str, str]:
         """Start it; the environment variables trainers need to reach it."""
@@ -73,12 +77,13 @@ class SharedRuntime(Protocol):
 
 @runtime_checkable
 class SharesRuntime(Protocol):
-    """A class whose trainers on one host share a service, started once by the launcher."""
+    """A class whose trainers on one machine share a service, started once per machine by the launcher."""
 
     @classmethod
-    def shared_runtime(cls, settings: Any, *, seed: int, parallel: int, host: str,
-                       nice: int) -> SharedRuntime | None:
-        """The service its settings need (None: none for these settings)."""
+    def shared_runtime(cls, settings: Any, *, seed: int, parallel: int, host: str, nice: int,
+                       place: Place | None = None) -> SharedRuntime | None:
+        """The service its settings need (None: none for these settings), for ``parallel`` trainers, listening
+        on ``host``; ``place`` starts its processes on the machine (None: here)."""
 
 
 @runtime_checkable

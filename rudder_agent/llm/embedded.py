@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from rudder_agent.llm.errors import BackendError
 from rudder_agent.llm.serve_gguf import set_priority
@@ -25,7 +26,7 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 4096
 GGUF_MAGIC = b"GGUF"
 SHARED_ENDPOINT_ENV = "RUDDER_LLM_ENDPOINT"
-"""Set by the local launcher: the /v1 URL of one embedded server shared by every trainer of the host."""
+"""Set by the launcher: the /v1 URL of the embedded server shared by every trainer of a machine."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 _CHILD = Path(__file__).with_name("serve_gguf.py")
@@ -69,13 +70,16 @@ class EmbeddedServer:
     """One llama.cpp server child process; close() (or our death, via its stdin) stops it."""
 
     def __init__(self, gguf: Path, n_threads: int, seed: int, parallel: int = 1, host: str = "127.0.0.1",
-                 nice: int = 0):
+                 nice: int = 0, place: Callable[[list[str]], list[str]] | None = None):
         self.gguf = gguf
         self.n_threads = n_threads
         self.seed = seed
         self.parallel = parallel
         self.host = host
         self.nice = nice
+        self.place = place or (lambda command: command)
+        """Runs the child on the machine it serves (a namespace, ssh to a host; here by default): its stdin and
+        address line travel with it, so it stops when we close its input wherever it runs."""
         self.address: str | None = None
         self._proc: subprocess.Popen | None = None
 
@@ -89,7 +93,7 @@ class EmbeddedServer:
         with tempfile.TemporaryFile() as stderr:
             # unbuffered stdout, so select() sees every byte the child wrote
             # a session (and CPU autogroup) of its own, whose priority the child lowers; stdin still ties it to us
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0,
+            self._proc = subprocess.Popen(self.place(cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0,
                                           start_new_session=self.nice > 0)
             address = self._await_address(time.monotonic() + START_TIMEOUT_S)
             if address is None:
@@ -134,7 +138,7 @@ class EmbeddedServer:
 
 
 class SharedServer:
-    """One embedded server for every trainer of a host; trainers find it through ``RUDDER_LLM_ENDPOINT``."""
+    """One embedded server for every trainer of a machine; trainers find it through ``RUDDER_LLM_ENDPOINT``."""
 
     def __init__(self, server: EmbeddedServer):
         self.server = server
@@ -147,10 +151,11 @@ class SharedServer:
         self.server.close()
 
 
-def shared_server(model: str, *, n_threads: int, seed: int, parallel: int, host: str, nice: int) -> SharedServer | None:
-    """The host-wide server a `llamacpp:` model string needs; None for models served elsewhere."""
+def shared_server(model: str, *, n_threads: int, seed: int, parallel: int, host: str, nice: int,
+                  place: Callable[[list[str]], list[str]] | None = None) -> SharedServer | None:
+    """The machine-wide server a `llamacpp:` model string needs; None for models served elsewhere."""
     kind, _, target = model.partition(":")
     if kind != "llamacpp":
         return None
     return SharedServer(EmbeddedServer(resolve_gguf(target), n_threads=n_threads, seed=seed, parallel=parallel,
-                                       host=host, nice=nice))
+                                       host=host, nice=nice, place=place))
