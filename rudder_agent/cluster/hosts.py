@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from rudder_agent.errors import InputError
+from rudder_agent.errors import SettingError
 
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5",
                "-o", "ServerAliveCountMax=3"]
@@ -32,35 +32,36 @@ class Host:
 
 
 def read_hosts(path: Path) -> list[Host]:
-    """The hosts of ``path``; a malformed line is an InputError naming the file and line."""
+    """The hosts of ``path``; a malformed line is a SettingError naming the file and line."""
     try:
         text = path.read_text()
     except OSError as e:
-        raise InputError(f"--hosts {path}: cannot read it ({e.strerror or e})") from None
+        raise SettingError("hosts", f"cannot read {path} ({e.strerror or e})") from None
     hosts = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         fields = line.split()
-        where = f"--hosts {path}, line {number} ({raw.strip()!r})"
+        where = f"{path}, line {number} ({raw.strip()!r})"
         if len(fields) > 2:
-            raise InputError(f"{where}: expected ADDRESS [PORT]")
+            raise SettingError("hosts", f"{where}: expected ADDRESS [PORT]")
         try:
             address = str(ipaddress.ip_address(fields[0]))
         except ValueError:
-            raise InputError(f"{where}: {fields[0]!r} is not an IP address (DGL matches hosts by address)") from None
+            raise SettingError("hosts", f"{where}: {fields[0]!r} is not an IP address (DGL matches hosts by "
+                                        "address)") from None
         port = None
         if len(fields) == 2:
             if not fields[1].isdigit() or not 0 < int(fields[1]) < 65536:
-                raise InputError(f"{where}: the port must be a number in 1-65535")
+                raise SettingError("hosts", f"{where}: the port must be a number in 1-65535")
             port = int(fields[1])
         hosts.append(Host(address, port))
     if not hosts:
-        raise InputError(f"--hosts {path} names no host: write one ADDRESS [PORT] per line")
+        raise SettingError("hosts", f"{path} names no host: write one ADDRESS [PORT] per line")
     if len({h.address for h in hosts}) < len(hosts):
-        raise InputError(f"--hosts {path} names an address twice: one line per machine (its trainers are "
-                         "--trainers-per-machine)")
+        raise SettingError("hosts", f"{path} names an address twice: one line per machine (its trainers are "
+                                    "--trainers-per-machine)")
     return hosts
 
 

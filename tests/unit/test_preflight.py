@@ -56,7 +56,10 @@ def files(tmp_path_factory) -> dict[str, str]:
                       trace=True)
     (run / "config.json").write_text(cfg.model_dump_json())
     (run / "trace-rank0.json").write_text("{}")  # ranks are found by name; preflight reads no trace
-    return {"gguf": str(text), "empty": str(root / "empty.jsonl"), "not_zip": str(not_zip),
+    hosts = {"names": "# the machines\n10.0.0.1\nnode-b 30050\n", "one": "10.0.0.1\n", "two": "10.0.0.1\n10.0.0.2\n"}
+    for name, content in hosts.items():
+        (root / f"hosts-{name}").write_text(content)
+    return {**{f"hosts_{name}": str(root / f"hosts-{name}") for name in hosts}, "gguf": str(text), "empty": str(root / "empty.jsonl"), "not_zip": str(not_zip),
             "old_schema": str(old_schema), "run": str(run), "no_run": str(root)}
 
 
@@ -98,6 +101,15 @@ CASES = [  # (id, command line, option the message must name, words it must cont
     ("compare-controllers", ["compare", *BASE, "--controllers", "none,bogus"], "--controllers", "unknown: bogus"),
     ("compare-prompt", ["compare", *BASE, "--controllers", "llm", "--prompt-version", "v9"], "--prompt-version",
      "not found"),
+    ("hosts-missing", ["train", *BASE, "--hosts", "/nonexistent/hosts"], "--hosts", "cannot read"),
+    ("hosts-not-an-address", ["train", *BASE, "--hosts", "{hosts_names}"], "--hosts", "line 3 ('node-b 30050'): 'node-b' is not an IP"),
+    ("hosts-count", ["train", *BASE, "--hosts", "{hosts_one}"], "--hosts", "names 1 host(s) but the run has 2"),
+    ("hosts-and-netns", ["train", *BASE, "--hosts", "{hosts_two}", "--network", "netns"], "--hosts",
+     "mutually exclusive"),
+    ("ssh-config-missing", ["train", *BASE, "--hosts", "{hosts_two}", "--ssh-config", "/nonexistent/cfg"],
+     "--ssh-config", "not a file"),
+    ("trainers-per-machine", ["train", *BASE, "--trainers-per-machine", "0"], "--trainers-per-machine",
+     "greater than or equal to 1"),
     ("replay-not-a-run", ["replay", "{no_run}"], "TRACE", "not a recorded run"),
     ("replay-rank", ["replay", "{run}", "--rank", "5"], "--rank", "traced ranks: 0"),
     ("replay-model", ["replay", "{run}", "--controller", "llm", "--model", "ollama:"], "--model", "model string"),

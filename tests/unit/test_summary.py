@@ -54,3 +54,26 @@ def test_trainers_are_pooled_in_the_order_of_their_file_names(tmp_path: Path) ->
         writer.close()
     s = write_summary(run)
     assert s.agent == {"rank": 10} and s.capacity == [2, 10]
+
+
+def test_machine_totals_sum_each_machines_consecutive_ranks_with_their_warm_rows(tmp_path: Path) -> None:
+    """Two machines of two trainers: ranks 0,1 are machine 0 and ranks 2,3 machine 1, as the launcher starts them."""
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = TrainConfig(dataset="cora", parts=2, trainers_per_machine=2, part_config=run / "p.json", graph_name="g",
+                      out_dir=run, buffer=BufferConfig.from_values({"controller": "fixed"}))
+    (run / "config.json").write_text(cfg.model_dump_json())
+    for rank in range(4):
+        writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")
+        for epoch in range(2):
+            writer.write(MinibatchMetrics(rank=rank, epoch=epoch, step=epoch, input_nodes=10, remote_inputs=4 + rank,
+                                          hits=rank, misses=4, comm_rows=4 + 10 * rank, comm_bytes=32), "minibatch")
+            writer.write({"rank": rank, "epoch": epoch, "epoch_time_s": 1.0}, "epoch")
+        writer.write({"rank": rank, "capacity": 5, "warm_rows": 100 * rank}, "controller")
+        writer.close()
+    s = write_summary(run)
+    assert [(m.machine, m.ranks) for m in s.machines] == [(0, [0, 1]), (1, [2, 3])]
+    assert [m.comm_rows for m in s.machines] == [2 * (4 + 14) + 100, 2 * (24 + 34) + 500]
+    assert [m.hits for m in s.machines] == [2 * 1, 2 * 5]
+    assert [m.comm_rows_per_epoch for m in s.machines] == [68.0, 308.0]
+    assert sum(m.comm_rows for m in s.machines) == s.comm_rows
