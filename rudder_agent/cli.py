@@ -294,16 +294,16 @@ def compare(
 def format_summary(s: RunSummary) -> str:
     """A few human lines for the end of a run."""
     acc = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    trainers = f", {s.trainers_per_machine} trainers each" if (s.trainers_per_machine or 1) > 1 else ""
     return (
-        f"{s.dataset} x{s.parts} machines x{s.trainers_per_machine or 1} trainers [{s.controller}]: "
-        f"{s.epochs} epochs, {s.minibatches} minibatches\n"
+        f"{s.dataset} x{s.parts}{trainers} [{s.controller}]: {s.epochs} epochs, {s.minibatches} minibatches\n"
         f"  epoch time (median after first): {s.epoch_time_s:.2f} s\n"
         f"  remote share of input nodes: {100 * s.remote_share:.1f}%  comm rows/epoch: {s.comm_rows_per_epoch:.0f}"
         f"  %-Hits: {s.hit_pct:.1f}\n"
         f"  val acc {acc(s.val_acc)}  test acc {acc(s.test_acc)}  (majority class {acc(s.majority_test_acc)})"
         + "".join(f"\n  machine {m.machine} (ranks {','.join(map(str, m.ranks))}): comm rows/epoch "
                   f"{m.comm_rows_per_epoch:,.0f}, %-Hits {100 * m.hits / m.remote_inputs if m.remote_inputs else 0:.1f}"
-                  for m in s.machines)
+                  for m in s.machines if (s.trainers_per_machine or 1) > 1)
     )
 
 

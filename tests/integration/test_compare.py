@@ -77,8 +77,12 @@ def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:
     assert printed == table_rows((out / "comparison.md").read_text())
     assert printed[0] == HEADER
     paper = json.loads((out / "paper-0.25" / "summary.json").read_text())
-    assert printed[2:] == [expected_row(none, none, "none"), expected_row(fixed, none, "fixed@lfu"),
-                           expected_row(paper, none, "paper")]
+    assert printed[2:5] == [expected_row(none, none, "none"), expected_row(fixed, none, "fixed@lfu"),
+                            expected_row(paper, none, "paper")]
+    # then each machine's rows per epoch (one trainer each here: its rank's)
+    assert printed[5] == ["variant", "buffer", "machine 0 rows/epoch", "machine 1 rows/epoch"]
+    assert printed[7:] == [[label, row[2], *(f"{m['comm_rows_per_epoch']:,.0f}" for m in s["machines"])]
+                           for label, row, s in zip(("none", "fixed@lfu", "paper"), printed[2:5], (none, fixed, paper))]
     assert printed[2][4] == printed[2][8] == "1.000"  # rows and epoch time of none vs none
     assert float(printed[3][4]) < 1.0  # fewer rows than none, as the summaries say
 

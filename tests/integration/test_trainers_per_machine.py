@@ -49,8 +49,8 @@ def test_each_machines_trainers_serve_its_partition_with_buffers_and_streams_of_
     assert sum(m.comm_rows for m in s.machines) == s.comm_rows
     assert [m.comm_rows for m in s.machines] == [
         sum(mb["comm_rows"] for r in (k * T, k * T + 1) for mb in minibatches(run, r)) for k in (0, 1)]
-    if name == "fixed":
-        assert len(set(s.capacity)) == 2 and s.capacity[0] == s.capacity[1] and s.capacity[2] == s.capacity[3]
+    if name == "fixed":  # each trainer's buffer is sized from its machine's halo
+        assert s.capacity[0] == s.capacity[1] > 0 and s.capacity[2] == s.capacity[3] > 0
 
 
 @pytest.mark.parametrize("name", ["none", "fixed"])
