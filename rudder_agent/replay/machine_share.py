@@ -96,19 +96,19 @@ def merge(recordings: Sequence[Recording]) -> SharedRecording:
     first = recordings[0].meta
     if any(r.meta.partition != first.partition or r.meta.part_bounds != first.part_bounds for r in recordings):
         raise InputError("only trainers of one machine (one partition) can share a buffer")
-    epoch, position, trainer, which = (np.concatenate(a) for a in zip(*(
-        (np.asarray(r.steps, np.int64) // r.meta.minibatches_per_epoch,
-         np.asarray(r.steps, np.int64) % r.meta.minibatches_per_epoch,
-         np.full(len(r.steps), t, np.int64), np.arange(len(r.steps), dtype=np.int64))
-        for t, r in enumerate(recordings))))
+    steps = [np.asarray(r.steps, np.int64) for r in recordings]
+    epoch = np.concatenate([s // r.meta.minibatches_per_epoch for s, r in zip(steps, recordings)])
+    position = np.concatenate([s % r.meta.minibatches_per_epoch for s, r in zip(steps, recordings)])
+    trainer = np.concatenate([np.full(s.shape[0], t, np.int64) for t, s in enumerate(steps)])
+    which = np.concatenate([np.arange(s.shape[0], dtype=np.int64) for s in steps])  # index in its trainer's stream
     order = np.lexsort((trainer, position, epoch))
     per_epoch = sum(r.meta.minibatches_per_epoch for r in recordings)
     epochs = epoch[order]
     starts = np.searchsorted(epochs, epochs, side="left")  # first merged index of each minibatch's epoch
-    steps = epochs * per_epoch + (np.arange(order.shape[0]) - starts)
+    merged_steps = epochs * per_epoch + (np.arange(order.shape[0]) - starts)
     return SharedRecording(run_dir=recordings[0].run_dir,
                            meta=first.model_copy(update={"minibatches_per_epoch": per_epoch}),
-                           steps=steps.tolist(),
+                           steps=merged_steps.tolist(),
                            inputs=[recordings[trainer[k]].inputs[which[k]] for k in order],
                            buffers=len(recordings))
 
