@@ -12,7 +12,7 @@ import typer
 
 from rudder_agent.config import BufferConfig
 from rudder_agent.decision import DEFAULT_HORIZON
-from rudder_agent.errors import RudderError
+from rudder_agent.errors import InputError, RudderError
 from rudder_agent.options import option_group, recorded, setting_options, setting_values
 from rudder_agent.records.run_summary import RunSummary
 from rudder_agent.settings.agent import CLOSED_LOOP_ONLY, AgentConfig
@@ -73,23 +73,53 @@ def bounds_command(
     rank: Optional[int] = typer.Option(None, help="one rank (default: every traced rank)"),
     fraction: Optional[float] = recorded(BufferConfig, "fraction", "--fraction", "--buffer-fraction"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle look-ahead in minibatches"),
+    machine: bool = typer.Option(False, "--machine", help="per machine instead of per rank: rows of its T trainers' "
+                                 "separate buffers of C rows against one buffer of T x C rows shared by them, by "
+                                 "Belady and the look-ahead policy (a run with --trainers-per-machine 1 is refused)"),
+    lookahead: Optional[int] = typer.Option(None, min=1, help="--machine: each trainer's look-ahead window W (default: "
+                                            "the recorded run's); the shared buffer sees T x W, at most 32"),
     out: Optional[Path] = typer.Option(None, help="also write the figures to this JSON file"),
 ) -> None:
-    """Compulsory rows, Belady's MIN and the decision oracle for a recorded run, beside what it did."""
-    from rudder_agent.replay.bounds import bounds
-    from rudder_agent.records.trace import recorded_ranks
+    """Compulsory rows, Belady's MIN and the decision oracle for a recorded run, beside what it did.
 
-    results = [bounds(trace, r, fraction=fraction, horizon=horizon, progress=True)
-               for r in ([rank] if rank is not None else recorded_ranks(trace))]
-    for b in results:
-        typer.echo(f"rank {b['rank']}: capacity {b['capacity']}, {b['minibatches']} minibatches, "
-                   f"{b['remote_inputs']} remote inputs")
-        for name in ("recorded", "oracle", "belady", "compulsory"):
-            if name in b:
-                typer.echo(f"  {name:10s} %-Hits {b[name]['hit_pct']:6.2f}  comm rows {b[name]['comm_rows']}")
+    With --machine: what each machine's trainers could save by sharing one buffer (see docs/machines.md).
+    """
+    if machine:
+        if rank is not None:
+            raise InputError("--machine covers every trainer of each machine: drop --rank")
+        results = bounds_by_machine(trace, fraction, lookahead)
+    else:
+        from rudder_agent.replay.bounds import bounds
+        from rudder_agent.records.trace import recorded_ranks
+
+        results = [bounds(trace, r, fraction=fraction, horizon=horizon, progress=True)
+                   for r in ([rank] if rank is not None else recorded_ranks(trace))]
+        for b in results:
+            typer.echo(f"rank {b['rank']}: capacity {b['capacity']}, {b['minibatches']} minibatches, "
+                       f"{b['remote_inputs']} remote inputs")
+            for name in ("recorded", "oracle", "belady", "compulsory"):
+                if name in b:
+                    typer.echo(f"  {name:10s} %-Hits {b[name]['hit_pct']:6.2f}  comm rows {b[name]['comm_rows']}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))
+
+
+def bounds_by_machine(trace: Path, fraction: float | None, lookahead: int | None) -> list[dict]:
+    """`rudder bounds --machine`: one table per machine; returns what --out writes."""
+    from rudder_agent.replay.machine_share import machine_view
+
+    shares = machine_view(trace, fraction, lookahead)
+    for m in shares:
+        r = m.ratios()
+        typer.echo(f"machine {m.machine}: trainers {', '.join(map(str, m.ranks))} (T={m.trainers}), C={m.capacity} rows "
+                   f"each, W={m.window}, {m.minibatches} minibatches, {m.remote_inputs} remote inputs")
+        typer.echo(f"  {'policy':10s} {'separate':>15s} {'shared T*C':>13s} {'ratio':>6s} "
+                   f"{'shared C':>9s} {'ratio':>6s}")
+        for p in m.separate:
+            c = f"{m.shared_c[p]:9d} {r[f'shared_c_{p}']:6.3f}" if p in m.shared_c else f"{'-':>9s} {'-':>6s}"
+            typer.echo(f"  {p:10s} {m.separate[p]:15d} {m.shared[p]:13d} {r[p]:6.3f} {c}")
+    return [m.to_json() for m in shares]
 
 
 @option_group("agent", MODEL)

@@ -175,16 +175,21 @@ class Pooled(BaseModel):
     seconds: float = 0.0
 
 
+def replay_counts(recording: Recording, controller: Controller | str, **options) -> Pooled:
+    """Replay one recording in memory with one controller; its hits, remote inputs and rows (``options``: :func:`replay`)."""
+    seen: list[MinibatchMetrics] = []
+    tic = time.perf_counter()
+    replay(recording, controller, lambda record, kind: seen.append(record) if kind == "minibatch" else None,
+           progress=False, **options)
+    return Pooled(hits=sum(m.hits for m in seen), remote_inputs=sum(m.remote_inputs for m in seen),
+                  comm_rows=sum(m.comm_rows for m in seen), seconds=time.perf_counter() - tic)
+
+
 def replay_pooled(run_dir: Path, ranks: list[int], controller: Controller | str, **options) -> Pooled:
     """Replay ``ranks`` of ``run_dir`` in memory with one controller; their hits, remote inputs and rows summed."""
     pooled = Pooled()
     for rank in ranks:
-        seen: list[MinibatchMetrics] = []
-        tic = time.perf_counter()
-        replay(load_recording(Path(run_dir), rank), controller,
-               lambda record, kind: seen.append(record) if kind == "minibatch" else None, progress=False, **options)
-        pooled = Pooled(hits=pooled.hits + sum(m.hits for m in seen),
-                        remote_inputs=pooled.remote_inputs + sum(m.remote_inputs for m in seen),
-                        comm_rows=pooled.comm_rows + sum(m.comm_rows for m in seen),
-                        seconds=pooled.seconds + time.perf_counter() - tic)
+        one = replay_counts(load_recording(Path(run_dir), rank), controller, **options)
+        pooled = Pooled(hits=pooled.hits + one.hits, remote_inputs=pooled.remote_inputs + one.remote_inputs,
+                        comm_rows=pooled.comm_rows + one.comm_rows, seconds=pooled.seconds + one.seconds)
     return pooled
