@@ -42,7 +42,13 @@ def summarize_records(run: RunRecords) -> RunSummary:
     row_bytes = total("comm_bytes") // total("comm_rows") if total("comm_rows") else 0
     buffered = cfg.buffer.controller.name != "none"
     window = cfg.buffer.window if buffered else 0  # minibatches sampled ahead
-    wire = [e.wire_rx_bytes for e in epochs if e.wire_rx_bytes is not None]
+    # every trainer of a machine reads that machine's one link: count each machine once per epoch
+    wire_by_machine: dict[tuple[int, int], int] = {}
+    for e in epochs:
+        if e.wire_rx_bytes is not None:
+            key = (e.rank // cfg.trainers_per_machine, e.epoch)
+            wire_by_machine[key] = max(wire_by_machine.get(key, 0), e.wire_rx_bytes)
+    wire = list(wire_by_machine.values())
     return RunSummary.model_validate({
         "dataset": cfg.dataset,
         "parts": cfg.parts,

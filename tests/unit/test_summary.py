@@ -77,3 +77,19 @@ def test_machine_totals_sum_each_machines_consecutive_ranks_with_their_warm_rows
     assert [m.hits for m in s.machines] == [2 * 1, 2 * 5]
     assert [m.comm_rows_per_epoch for m in s.machines] == [68.0, 308.0]
     assert sum(m.comm_rows for m in s.machines) == s.comm_rows
+
+
+def test_a_machines_link_is_counted_once_however_many_trainers_read_it(tmp_path: Path) -> None:
+    """Both trainers of a machine read the same link counter (at their own epoch ends): once per machine."""
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = TrainConfig(dataset="cora", parts=2, trainers_per_machine=2, part_config=run / "p.json", graph_name="g",
+                      out_dir=run, network="netns", buffer=BufferConfig.from_values({"controller": "none"}))
+    (run / "config.json").write_text(cfg.model_dump_json())
+    for rank, wire in enumerate([1000, 1010, 500, 490]):
+        writer = MetricsWriter(run / f"metrics-rank{rank}.jsonl")
+        writer.write(MinibatchMetrics(rank=rank, epoch=0, step=0, input_nodes=10, remote_inputs=4, misses=4,
+                                      comm_rows=4, comm_bytes=32), "minibatch")
+        writer.write({"rank": rank, "epoch": 0, "epoch_time_s": 1.0, "wire_rx_bytes": wire}, "epoch")
+        writer.close()
+    assert write_summary(run).wire_bytes_per_epoch == 1010 + 500
