@@ -304,6 +304,7 @@ def format_summary(s: RunSummary) -> str:
         + "".join(f"\n  machine {m.machine} (ranks {','.join(map(str, m.ranks))}): comm rows/epoch "
                   f"{m.comm_rows_per_epoch:,.0f}, %-Hits {100 * m.hits / m.remote_inputs if m.remote_inputs else 0:.1f}"
                   for m in s.machines if (s.trainers_per_machine or 1) > 1)
+        + (f"\n  {s.model_share.sentence()}" if s.model_share and s.controller == "llm" else "")
     )
 
 

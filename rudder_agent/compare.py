@@ -10,6 +10,7 @@ from typing import Any
 from rudder_agent.cluster.training import run_training
 from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.errors import RudderError
+from rudder_agent.records.model_share import ModelShare
 from rudder_agent.records.run_summary import RunSummary, read_summary
 from rudder_agent.registry import controller_class
 
@@ -86,17 +87,19 @@ def comparison_table(summaries: list[tuple[str, RunSummary]]) -> str:
     ratio = lambda a, b: f"{a / b:.3f}" if b else "n/a"  # noqa: E731
     lines = [
         "| variant | policy | buffer | comm rows/epoch | vs none | wire MB/epoch | %-Hits | epoch s | vs none "
-        "| decisions r/s/i/g/n | agent wait s | test acc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| decisions r/s/i/g/n | model asked/answered | decided by model/guard/no-diff/idle/fallback/rule "
+        "| agent wait s | test acc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, s in summaries:
-        d = s.decisions
+        d, share = s.decisions, s.model_share or ModelShare()
         lines.append(
             f"| {label} | {s.policy or '-'} | {100 * s.buffer_fraction:.0f}% | {s.comm_rows_per_epoch:,.0f} "
             f"| {ratio(s.comm_rows_per_epoch, base.comm_rows_per_epoch)} | {wire_mb(s)} | {s.hit_pct:.1f} "
             f"| {s.epoch_time_s:.2f} | {ratio(s.epoch_time_s, base.epoch_time_s)} "
             f"| {d.get('replace', 0)}/{d.get('skip', 0)}/{d.get('invalid', 0)}/{d.get('guarded', 0)}"
             f"/{d.get('no-difference', 0)} "
+            f"| {share.asked_answered()} | {share.decided_by()} "
             f"| {s.agent_wait_s:.3f} | {s.test_acc:.4f} |"
         )
     return "\n".join(lines)

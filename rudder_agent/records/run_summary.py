@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rudder_agent.records.model_share import ModelShare
 from rudder_agent.records.replayed import ReplayBlock
 
 SUMMARY_FILE = "summary.json"
@@ -71,6 +72,8 @@ class RunSummary(BaseModel):
     capacity: list[int] = Field(default_factory=list, description="buffer rows per trainer, by rank")
     machines: list[MachineTotals] = Field(default_factory=list, description="totals per machine, over its trainers")
     decisions: dict[str, int] = Field(default_factory=dict)
+    model_share: ModelShare | None = Field(None, description="how often the model was asked and answered, and who "
+                                                             "decided each applied decision")
     requests: int | None = None
     dropped_requests: int | None = None
     unanswered: dict[str, int] = Field(default_factory=dict)

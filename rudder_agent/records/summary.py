@@ -12,6 +12,7 @@ from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.epoch import median_after_first
 from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.records.run import RunRecords, read_run
+from rudder_agent.records.model_share import ModelShare
 from rudder_agent.records.run_summary import MachineTotals, RunSummary
 
 
@@ -133,6 +134,7 @@ def controller_summary(controllers: list[dict], minibatches: list[MinibatchMetri
     return {
         "capacity": [c["capacity"] for c in sorted(controllers, key=lambda c: c["rank"])],
         "decisions": {k: decisions.get(k, 0) for k in ("replace", "skip", "invalid", "guarded", "no-difference")},
+        "model_share": ModelShare.from_records(controllers, minibatches),
         "requests": int(sum(c.get("requests", 0) for c in controllers)),
         "dropped_requests": int(sum(c.get("dropped", 0) for c in controllers)),
         "unanswered": dict(sum((Counter(c.get("unanswered", {})) for c in controllers), Counter())),

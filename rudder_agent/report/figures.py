@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.passk import PassOptions, PassRate, judge, pass_rate
 from rudder_agent.records.decisions import decided
+from rudder_agent.records.model_share import ModelShare
 from rudder_agent.records.summary import replacement_interval
 from rudder_agent.report.runs import Run
 
@@ -51,6 +52,11 @@ def decision_figures(streams: Sequence[list[MinibatchMetrics]], labels: Sequence
     }
 
 
+def model_columns(share: ModelShare) -> dict:
+    """Who decided: the model's calls and answers, and the applied decisions by source."""
+    return {"model_asked_answered": share.asked_answered(), "decided_by": share.decided_by()}
+
+
 def identity(run: Run, rank: int | str) -> dict:
     """The columns that say which run (and rank) a row is."""
     return {"run": run.name, "rank": rank, "dataset": run.config.dataset, "parts": run.config.parts,
@@ -68,6 +74,8 @@ def run_row(run: Run, labels: dict[int, Labels], opts: PassOptions) -> dict:
         "comm_rows_per_epoch": s.comm_rows_per_epoch,
         "replacement_interval": s.replacement_interval,
         **decision_figures([run.minibatches[r] for r in ranks], [labels.get(r) for r in ranks], opts),
+        **model_columns(ModelShare.from_records(run.controllers.values(),
+                                                (m for r in ranks for m in run.minibatches[r]))),
     }
 
 
@@ -85,6 +93,7 @@ def rank_row(run: Run, rank: int, labels: Labels | None, opts: PassOptions) -> d
         "comm_rows_per_epoch": comm / epochs if epochs else 0.0,
         "replacement_interval": replacement_interval(rows),
         **decision_figures([rows], [labels], opts),
+        **model_columns(ModelShare.from_records([run.controllers.get(rank, {})], rows)),
     }
 
 

@@ -59,6 +59,8 @@ FIGURES: list[Column] = [
     ("repl. interval", field("replacement_interval")),
     ("valid/invalid %", pair("valid_pct", "invalid_pct")),
     ("replace/skip %", pair("replace_pct", "skip_pct", "guarded_pct")),
+    ("model asked/answered", lambda r: r["model_asked_answered"]),
+    ("decided by model/guard/no-diff/idle/fallback/rule", lambda r: r["decided_by"]),
     ("Pass@1 %-Hits", rate("pass1_hits")),
     ("Pass@1 comm", rate("pass1_comm")),
     ("oracle agreement %", rate("oracle_agree")),

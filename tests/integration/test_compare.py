@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rudder_agent.records.model_share import SOURCES
 from rudder_agent.records.stream import read_jsonl
 from tests.integration.helpers import TINY, rudder
 
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.integration
 ARGS = [*TINY, "--epochs", "1", "--controllers", "none,fixed@lfu,paper", "--fractions", "0.25"]
 PAPER_SCRIPT = {"decision": "skip", "hits": "unchanged", "comm": "unchanged", "reason": "stable"}
 HEADER = ["variant", "policy", "buffer", "comm rows/epoch", "vs none", "wire MB/epoch", "%-Hits", "epoch s", "vs none",
-          "decisions r/s/i/g/n", "agent wait s", "test acc"]
+          "decisions r/s/i/g/n", "model asked/answered", "decided by model/guard/no-diff/idle/fallback/rule",
+          "agent wait s", "test acc"]
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -28,11 +30,12 @@ def table_rows(text: str) -> list[list[str]]:
 
 def expected_row(s: dict, none: dict, variant: str) -> list[str]:
     """What the table must say about run ``s``, derived from its summary.json and none's."""
-    d = s["decisions"]
+    d, m = s["decisions"], s["model_share"]
     return [variant, s["policy"] or "-", f"{round(100 * s['buffer_fraction'])}%", f"{s['comm_rows_per_epoch']:,.0f}",
             f"{s['comm_rows_per_epoch'] / none['comm_rows_per_epoch']:.3f}", "-", f"{s['hit_pct']:.1f}",
             f"{s['epoch_time_s']:.2f}", f"{s['epoch_time_s'] / none['epoch_time_s']:.3f}",
-            f"{d['replace']}/{d['skip']}/{d['invalid']}/{d['guarded']}/{d['no-difference']}", f"{s['agent_wait_s']:.3f}",
+            f"{d['replace']}/{d['skip']}/{d['invalid']}/{d['guarded']}/{d['no-difference']}",
+            f"{m['asked']}/{m['answered']}", "/".join(str(m["decided"][k]) for k in SOURCES), f"{s['agent_wait_s']:.3f}",
             f"{s['test_acc']:.4f}"]
 
 
@@ -84,6 +87,9 @@ def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:
     assert printed[7:] == [[label, row[2], *(f"{m['comm_rows_per_epoch']:,.0f}" for m in s["machines"])]
                            for label, row, s in zip(("none", "fixed@lfu", "paper"), printed[2:5], (none, fixed, paper))]
     assert printed[2][4] == printed[2][8] == "1.000"  # rows and epoch time of none vs none
+    # the paper's agent with scripted answers: the model was asked and answered, and decided minibatches
+    asked, answered = map(int, printed[4][10].split("/"))
+    assert asked >= answered > 0 and int(printed[4][11].split("/")[0]) > 0
     assert float(printed[3][4]) < 1.0  # fewer rows than none, as the summaries say
 
 

@@ -11,7 +11,7 @@ KEYS = ["dataset", "parts", "trainers_per_machine", "part_method", "epochs", "ba
         "buffer_fraction", "policy", "window", "minibatches", "input_nodes", "remote_inputs", "remote_share", "hits",
         "hit_pct", "miss_rows", "replace_rows", "warm_rows", "comm_rows", "comm_bytes", "comm_rows_per_epoch",
         "wire_bytes_per_epoch", "epoch_time_s", "epoch_times_s", "agent_wait_s", "window_ids_bytes",
-        "keep_ms_median", "val_acc", "test_acc", "majority_test_acc", "capacity", "machines", "decisions", "requests",
+        "keep_ms_median", "val_acc", "test_acc", "majority_test_acc", "capacity", "machines", "decisions", "model_share", "requests",
         "dropped_requests", "unanswered", "agent_cpu_s", "latency_p50_s", "latency_p95_s", "replacement_interval",
         "applied", "verified_rows", "keep_memory_bytes", "agent"]
 
@@ -32,6 +32,7 @@ def test_what_is_read_is_written_back_byte_for_byte(tmp_path):
         "dataset": "cora", "parts": 2, "fanouts": [10, 25], "controller": "fixed", "buffer_fraction": 0.25,
         "remote_share": 0.5, "hit_pct": 50.0, "comm_rows_per_epoch": 12.0, "epoch_times_s": [2.0, 1.25],
         "capacity": [3, 4], "machines": [], "decisions": {"replace": 1},
+        "model_share": {"requests": 5, "asked": 2, "answered": 1, "valid": 1, "decided": {"model": 1}},
         "unanswered": {"timeout": 2}, "applied": {"model:skip": 3}, "agent": {"model": "m", "cot": False},
         "replay": {"of": "runs/a", "mode": "async", "latency_minibatches": 2, "overrides": {"horizon": 3}}}
     original = json.dumps(values, indent=2)
