@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -144,17 +145,46 @@ def replay_metrics_command(
     No trace needed; the decisions do not change the stream. Measures decisions, validity, latency and agreement.
     """
     from rudder_agent.errors import InputError
-    from rudder_agent.replay.open_loop import check_run_dir, format_table, open_loop
+    from rudder_agent.replay.open_loop import check_run_dir, format_side_by_side, format_table, prompt_variants
 
     ranks = check_run_dir(run)
     if rank is not None and rank not in ranks:
         raise InputError(f"{run} has no metric stream for rank {rank} (ranks present: {', '.join(map(str, ranks))})")
     if labels is not None and not labels.is_dir():
         raise InputError(f"--labels {labels} is not a directory")
+    values = setting_values(agent, recorded=True)
+    variants = prompt_variants(values.pop("prompt_version", None), values.get("cot"))  # every one checked first
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise RudderError(f"{out} is not empty; pass --overwrite or choose another --out")
         shutil.rmtree(out)
+    replay_one = functools.partial(_open_loop_into, run, rank=rank, limit=limit, labels=labels, horizon=horizon,
+                                   oracle=oracle, guard=guard)
+    if len(variants) == 1:
+        ((_, overrides),) = variants
+        summary = replay_one(out, {**values, **overrides})
+        a = summary["agent"]
+        typer.echo(f"open-loop replay of {run} [{a['model']}, prompt {a['prompt_version']}"
+                   f"{', cot' if a['cot'] else ''}{', no guard' if not a['guard'] else ''}]: the decisions do not "
+                   "change the stream\n")
+        typer.echo(format_table(summary))
+        typer.echo(f"\nwritten to {out / 'windows.jsonl'} and {out / 'summary.json'}")
+        return
+    summaries = [(label, replay_one(out / label, {**values, **overrides})) for label, overrides in variants]
+    table = format_side_by_side(summaries)
+    (out / "comparison.md").write_text(table + "\n")
+    typer.echo(f"open-loop replay of {run}, {len(variants)} variants over the same windows: the decisions do not "
+               "change the stream\n")
+    typer.echo(table)
+    typer.echo(f"\nwritten to {out}/<variant>/ (windows.jsonl, summary.json) and {out / 'comparison.md'}")
+
+
+def _open_loop_into(run: Path, out: Path, overrides: dict, *, rank: int | None, limit: int | None,
+                    labels: Path | None, horizon: int, oracle: bool, guard: bool) -> dict:
+    """One open-loop replay of ``run`` with agent settings ``overrides``: windows.jsonl and summary.json in ``out``
+    (nothing written when it cannot start); returns the summary."""
+    from rudder_agent.replay.open_loop import open_loop
+
     notes: list[str] = []
     files: list = []  # windows.jsonl, opened at the first row: a run that cannot start leaves no output behind
 
@@ -168,16 +198,12 @@ def replay_metrics_command(
     try:
         _, summary = open_loop(run, [rank] if rank is not None else None, limit=limit, labels_dir=labels,
                                horizon=horizon, compute_labels=oracle, notes=notes, on_row=write, guard=guard,
-                               **setting_values(agent, recorded=True))
+                               **overrides)
     finally:
         for fh in files:
             fh.close()
+    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     for note in notes:
         typer.echo(f"note: {note}", err=True)
-    a = summary["agent"]
-    typer.echo(f"open-loop replay of {run} [{a['model']}, prompt {a['prompt_version']}"
-               f"{', cot' if a['cot'] else ''}{', no guard' if not a['guard'] else ''}]: the decisions do not change "
-               "the stream\n")
-    typer.echo(format_table(summary))
-    typer.echo(f"\nwritten to {out / 'windows.jsonl'} and {out / 'summary.json'}")
+    return summary

@@ -13,11 +13,13 @@ agreement (with the recorded decisions, the oracle, the what-if), never their ef
 Modules, one job each: ``stream`` (one rank's records), ``windows`` (the requests rebuilt),
 ``facts`` (the static facts the agent was given), ``labels`` (oracle labels), ``agent`` (the
 controller the settings name), ``scoring`` (one row per window and their roll-up), ``run``
-(all of it, rank by rank) and ``table`` (the Markdown table).
+(all of it, rank by rank), ``variants`` (several prompt variants in one replay) and ``table`` (the Markdown
+tables).
 """
 
 from rudder_agent.replay.open_loop.run import open_loop
 from rudder_agent.replay.open_loop.stream import check_run_dir
-from rudder_agent.replay.open_loop.table import format_table
+from rudder_agent.replay.open_loop.table import format_side_by_side, format_table
+from rudder_agent.replay.open_loop.variants import prompt_variants
 
-__all__ = ["check_run_dir", "format_table", "open_loop"]
+__all__ = ["check_run_dir", "format_side_by_side", "format_table", "open_loop", "prompt_variants"]

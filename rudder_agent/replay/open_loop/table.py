@@ -45,3 +45,10 @@ def format_table(summary: dict) -> str:
     lines = [header, "|" + "---|" * (len(columns) + 1)]
     lines += ["| " + name + " | " + " | ".join(cell(s) for _, s in columns) + " |" for name, cell in TABLE]
     return "\n".join(lines)
+
+
+def format_side_by_side(summaries: list[tuple[str, dict]]) -> str:
+    """A Markdown table: one column per variant (its summary over every rank), the rows of :data:`TABLE`."""
+    lines = ["| open loop | " + " | ".join(label for label, _ in summaries) + " |", "|" + "---|" * (len(summaries) + 1)]
+    lines += ["| " + name + " | " + " | ".join(cell(s) for _, s in summaries) + " |" for name, cell in TABLE]
+    return "\n".join(lines)
