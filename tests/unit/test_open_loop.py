@@ -194,7 +194,7 @@ def test_summary_counts_validity_latency_and_sources():
             {**row, "source": "model", "valid": True, "latency_s": 2.0, "decision": "replace"}]
     s = summarize_rows(rows)
     assert (s["windows"], s["model_calls"], s["valid_pct"]) == (4, 3, pytest.approx(200 / 3))
-    assert (s["latency_mean_s"], s["latency_median_s"]) == (2.0, 2.0)  # model calls only: the guard is free
+    assert (s["latency_mean_s"], s["latency_median_s"], s["latency_p95_s"]) == (2.0, 2.0, pytest.approx(2.9))  # model calls only: the guard is free
     assert s["sources"] == {"model": 2, "guard": 1, "no-difference": 0, "fallback": 1}
     assert s["agree_oracle"] == {"pct": None, "agreed": 0, "n": 0, "lo": None, "hi": None}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+import numpy as np
+
 from rudder_agent.decision import DecisionOutcome
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.passk import PassOptions, PassRate, Target, direction, pass_rate, window_change
@@ -87,6 +89,7 @@ def summarize_rows(rows: Sequence[dict]) -> dict:
         "valid_pct": 100.0 * sum(r["valid"] for r in asked) / len(asked) if asked else None,
         "latency_mean_s": statistics.fmean(latencies) if latencies else None,
         "latency_median_s": statistics.median(latencies) if latencies else None,
+        "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else None,
         "decisions": {d: sum(r["decision"] == d for r in rows) for d in ("replace", "skip")},
         "sources": {s: sum(r["source"] == s for r in rows) for s in SOURCES},
         "agree_recorded": rate([r["agrees_recorded"] for r in rows]),

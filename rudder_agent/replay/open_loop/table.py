@@ -24,6 +24,7 @@ TABLE: list[tuple[str, Callable[[dict], str]]] = [
     ("model calls", lambda s: str(s["model_calls"])),
     ("valid %", lambda s: _pct(s["valid_pct"])),
     ("latency mean / median s", lambda s: f"{_seconds(s['latency_mean_s'])} / {_seconds(s['latency_median_s'])}"),
+    ("latency p95 s", lambda s: _seconds(s.get("latency_p95_s"))),
     ("replace / skip", lambda s: f"{s['decisions']['replace']} / {s['decisions']['skip']}"),
     ("model / guard / no-diff / fallback", lambda s: " / ".join(str(s["sources"][k]) for k in SOURCES)),
     ("agrees with recorded", lambda s: _rate(s["agree_recorded"])),
