@@ -87,9 +87,10 @@ def test_printed_table_has_the_ratios_of_the_summaries(compared) -> None:
     assert printed[7:] == [[label, row[2], *(f"{m['comm_rows_per_epoch']:,.0f}" for m in s["machines"])]
                            for label, row, s in zip(("none", "fixed@lfu", "paper"), printed[2:5], (none, fixed, paper))]
     assert printed[2][4] == printed[2][8] == "1.000"  # rows and epoch time of none vs none
-    # the paper's agent with scripted answers: the model was asked and answered, and decided minibatches
-    asked, answered = map(int, printed[4][10].split("/"))
-    assert asked >= answered > 0 and int(printed[4][11].split("/")[0]) > 0
+    # who decided the paper agent's minibatches: each applied decision once, by its source
+    decided = dict(zip(SOURCES, map(int, printed[4][11].split("/"))))
+    assert sum(decided.values()) == sum(paper["applied"].values()) > 0
+    assert decided["guard"] == sum(n for key, n in paper["applied"].items() if key.startswith("guard:"))
     assert float(printed[3][4]) < 1.0  # fewer rows than none, as the summaries say
 
 
