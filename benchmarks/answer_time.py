@@ -15,6 +15,7 @@ warm-up call (the product's, at set-up) is not counted. Versions alternate when 
 Columns (per answer = one window the model decided; median / p95 over the answers of that version):
     answers     windows decided by a model call (a swap test would make it two calls; ``calls`` says so)
     valid %     answers the schema accepted (the rest fell back, counted invalid)
+    replace / skip  what the answers decided (a change that alters them is not only a speed-up)
     wall s      the controller's whole decision: graph, LangChain, HTTP and the server's work
     prompt tok  prompt tokens of the request (llama.cpp's prompt_n + cache_n)
     cached tok  of them, tokens reused from the slot's KV cache (cache_n), not processed again
@@ -54,6 +55,7 @@ class Answer:
 
     version: str
     valid: bool
+    decision: str
     calls: int
     wall_s: float
     prompt_tok: int
@@ -109,11 +111,11 @@ class TimingsTap:
         return out
 
 
-def answer(version: str, valid: bool, wall_s: float, timings: list[dict]) -> Answer:
+def answer(version: str, valid: bool, decision: str, wall_s: float, timings: list[dict]) -> Answer:
     """One answer's row from its calls' timings."""
     total = {k: sum(t.get(k, 0) for t in timings) for k in ("prompt_n", "cache_n", "prompt_ms", "predicted_n",
                                                                "predicted_ms")}
-    return Answer(version=version, valid=valid, calls=len(timings), wall_s=wall_s,
+    return Answer(version=version, valid=valid, decision=decision, calls=len(timings), wall_s=wall_s,
                   prompt_tok=total["prompt_n"] + total["cache_n"], cached_tok=total["cache_n"],
                   prompt_ms=total["prompt_ms"], gen_tok=total["predicted_n"], gen_ms=total["predicted_ms"],
                   left_ms=1000 * wall_s - total["prompt_ms"] - total["predicted_ms"])
@@ -138,7 +140,7 @@ def replay_version(run_dir: Path, rank: int, limit: int, version: str, model: st
             wall = time.perf_counter() - tic
             timings = tap.take()
             if timings:
-                rows.append(answer(version, bool(outcome.valid), wall, timings))
+                rows.append(answer(version, bool(outcome.valid), outcome.decision, wall, timings))
     finally:
         controller.close()
     return rows
@@ -152,8 +154,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def table(rows: Sequence[Answer], versions: Sequence[str]) -> str:
     """One Markdown row per prompt version: answers, valid %, then median / p95 of each column."""
-    head = "| prompt | answers | calls | valid % | " + " | ".join(f"{c} p50 / p95" for c in COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (4 + len(COLUMNS))]
+    head = "| prompt | answers | calls | valid % | replace / skip | " + " | ".join(f"{c} p50 / p95" for c in COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (5 + len(COLUMNS))]
     for version in versions:
         mine = [r for r in rows if r.version == version]
         if not mine:
@@ -164,8 +166,9 @@ def table(rows: Sequence[Answer], versions: Sequence[str]) -> str:
             fmt = "{:.2f}" if column == "wall_s" else "{:.0f}"
             cells.append(f"{fmt.format(statistics.median(values))} / {fmt.format(percentile(values, 95))}")
         valid = 100 * sum(r.valid for r in mine) / len(mine)
-        lines.append(f"| {version} | {len(mine)} | {sum(r.calls for r in mine)} | {valid:.0f} | " + " | ".join(cells)
-                     + " |")
+        replace = sum(r.decision == "replace" for r in mine)
+        lines.append(f"| {version} | {len(mine)} | {sum(r.calls for r in mine)} | {valid:.0f} | "
+                     f"{replace} / {len(mine) - replace} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
