@@ -12,9 +12,10 @@ from rudder_agent.llm.embedded import CACHE_REUSE_TOKENS, EmbeddedServer
 from rudder_agent.paths import PROMPTS_DIR
 
 
-def test_v2_shows_the_history_before_this_windows_figures():
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_history_comes_before_this_windows_figures(version):
     """The history changes by a row per request; the window's figures change entirely: the history goes first."""
-    text = (PROMPTS_DIR / "decision" / "v2" / "user.md").read_text()
+    text = (PROMPTS_DIR / "decision" / version / "user.md").read_text()
     names = [name for _, name, _, _ in string.Formatter().parse(text) if name]
     assert names[0] == "history"
 
