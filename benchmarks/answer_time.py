@@ -154,7 +154,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def table(rows: Sequence[Answer], versions: Sequence[str]) -> str:
     """One Markdown row per prompt version: answers, valid %, then median / p95 of each column."""
-    head = "| prompt | answers | calls | valid % | replace / skip | " + " | ".join(f"{c} p50 / p95" for c in COLUMNS) + " |"
+    head = ("| prompt | answers | calls | valid % | replace / skip | "
+            + " | ".join(f"{c} p50 / p95" for c in COLUMNS) + " |")
     lines = [head, "|" + "---|" * (5 + len(COLUMNS))]
     for version in versions:
         mine = [r for r in rows if r.version == version]

@@ -55,7 +55,8 @@ class Context:
 
     @property
     def schema(self) -> AnswerModel:
-        """The answer the model must give (with a reasoning field under chain-of-thought)."""
+        """The answer the model must give (with a reasoning field under chain-of-thought; no reason text from the
+        embedded model)."""
         return answer_model(self.config.model, self.config.cot)
 
     def prompt(self, state: AgentState) -> list[BaseMessage]:

@@ -97,8 +97,8 @@ class LLMController(Controller):
         A cold ~750-token prompt is the slow part of a small local model's first answers; the
         same prefix starts every later prompt, so they only process the per-request part.
         """
-        system = self.prompts.system.render(
-            system_values(self.facts, answer_model(self.config.model, self.config.cot), self.config.guard_end_fraction))
+        schema = answer_model(self.config.model, self.config.cot)
+        system = self.prompts.system.render(system_values(self.facts, schema, self.config.guard_end_fraction))
         tic = time.perf_counter()
         try:
             self.backend.invoke([SystemMessage(system), HumanMessage("Warm-up: answer with any valid decision.")])

@@ -286,15 +286,20 @@ BACKENDS: dict[str, type[ChatBackend]] = {"ollama": OllamaBackend, "llamacpp": L
 KINDS = tuple(BACKENDS)
 
 
+def backend_class(model: str) -> type[ChatBackend] | None:
+    """The backend class a model string names (None for an unknown kind)."""
+    return BACKENDS.get(model.partition(":")[0])
+
+
 def returns_logprobs(model: str) -> bool:
     """Whether the backend a model string names returns answer log-probabilities (its class says)."""
-    backend = BACKENDS.get(model.partition(":")[0])
+    backend = backend_class(model)
     return backend is not None and backend.returns_logprobs
 
 
 def answer_model(model: str, cot: bool) -> AnswerModel:
     """The answer the backend a model string names is asked for (brief where its class says so)."""
-    backend = BACKENDS.get(model.partition(":")[0])
+    backend = backend_class(model)
     return answer_schema(cot, brief=backend is not None and backend.brief_answers)
 
 

@@ -58,7 +58,8 @@ def main() -> None:
     parser.add_argument("--nice", type=int, default=0, help="lower CPU priority (0-19): training comes first")
     parser.add_argument("--parallel", type=int, default=1, help="slots (concurrent clients), each with --ctx tokens")
     parser.add_argument("--cache-reuse", type=int, default=0,
-                        help="reuse cached chunks of at least this many tokens after the common prefix (0: prefix only)")
+                        help="reuse cached chunks of at least this many tokens after the common prefix "
+                             "(0: the prefix only)")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     lower_priority(args.nice)
