@@ -19,7 +19,8 @@ from rudder_agent.agent.prompts import PromptSet
 from rudder_agent.agent.state import AgentState
 from rudder_agent.controllers.late import LateAnswers
 from rudder_agent.decision import DecisionOutcome
-from rudder_agent.llm.output import AnswerModel, answer_schema
+from rudder_agent.llm.backends import answer_model
+from rudder_agent.llm.output import AnswerModel
 
 
 class ChatModel(Protocol):
@@ -54,8 +55,9 @@ class Context:
 
     @property
     def schema(self) -> AnswerModel:
-        """The answer the model must give (with a reasoning field under chain-of-thought)."""
-        return answer_schema(self.config.cot)
+        """The answer the model must give (with a reasoning field under chain-of-thought; no reason text from the
+        embedded model)."""
+        return answer_model(self.config.model, self.config.cot)
 
     def prompt(self, state: AgentState) -> list[BaseMessage]:
         """The messages the model is sent for this state (the run's prompt version)."""

@@ -19,10 +19,9 @@ from rudder_agent.controllers.late import LateAnswers
 from rudder_agent.controllers.spec import ControllerSpec
 from rudder_agent.decision import DecisionOutcome, DecisionRequest, StaticFacts, Unanswered
 from rudder_agent.errors import SettingError
-from rudder_agent.llm.backends import ChatBackend, make_chat_model
+from rudder_agent.llm.backends import ChatBackend, answer_model, make_chat_model
 from rudder_agent.llm.embedded import shared_server
 from rudder_agent.llm.errors import BackendError
-from rudder_agent.llm.output import answer_schema
 from rudder_agent.log import get_logger
 
 log = get_logger(__name__)
@@ -98,8 +97,8 @@ class LLMController(Controller):
         A cold ~750-token prompt is the slow part of a small local model's first answers; the
         same prefix starts every later prompt, so they only process the per-request part.
         """
-        system = self.prompts.system.render(
-            system_values(self.facts, answer_schema(self.config.cot), self.config.guard_end_fraction))
+        schema = answer_model(self.config.model, self.config.cot)
+        system = self.prompts.system.render(system_values(self.facts, schema, self.config.guard_end_fraction))
         tic = time.perf_counter()
         try:
             self.backend.invoke([SystemMessage(system), HumanMessage("Warm-up: answer with any valid decision.")])

@@ -31,9 +31,10 @@ from langchain_core.runnables import Runnable
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 
+from rudder_agent.llm.compact import one_line_grammar
 from rudder_agent.llm.embedded import SHARED_ENDPOINT_ENV, EmbeddedServer, resolve_gguf
 from rudder_agent.llm.errors import BackendError
-from rudder_agent.llm.output import AnswerModel
+from rudder_agent.llm.output import AnswerModel, answer_schema
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 PROBE_TIMEOUT_S = 5.0
@@ -65,6 +66,8 @@ class ChatBackend(ABC):
     """A real model keeps the static prompt prefix cached server-side, so one warm-up call pays off."""
     returns_logprobs = False
     """The answers carry token log-probabilities when asked (the swap test reads them)."""
+    brief_answers = False
+    """Every generated token is slow here (a small model on a CPU thread): the plain answer has no reason text."""
 
     def __init__(self, model: str, target: str, options: BackendOptions):
         self.model = model
@@ -170,7 +173,6 @@ class _OpenAICompatible(ChatBackend):
         """Base URL of the endpoint, ending in /v1 (or the server's equivalent)."""
 
     def _build(self) -> Runnable:
-        schema = self.options.schema
         chat = ChatOpenAI(
             model=self.target,
             base_url=self._endpoint(),
@@ -181,12 +183,14 @@ class _OpenAICompatible(ChatBackend):
             timeout=self.options.timeout_s,
             max_retries=0,
         )
-        response_format = {
-            "type": "json_schema",
-            "json_schema": {"name": schema.model_config["title"], "schema": self._json_schema(), "strict": True},
-        }
         logprobs = {"logprobs": True, "top_logprobs": self.options.top_logprobs} if self.options.top_logprobs else {}
-        return chat.bind(response_format=response_format, **logprobs)
+        return chat.bind(**self._constraint(), **logprobs)
+
+    def _constraint(self) -> dict:
+        """How the answer's schema reaches the server: OpenAI's ``response_format`` (json_schema, strict)."""
+        name = self.options.schema.model_config["title"]
+        return {"response_format": {"type": "json_schema",
+                                    "json_schema": {"name": name, "schema": self._json_schema(), "strict": True}}}
 
     def _probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         url = f"{self._endpoint()}/models"
@@ -215,6 +219,8 @@ class LlamaCppBackend(_OpenAICompatible):
     """A local GGUF served by llama.cpp: the host's shared server if the launcher started one
     (``$RUDDER_LLM_ENDPOINT``), else a child process that this backend owns."""
 
+    brief_answers = True
+
     def __init__(self, model: str, target: str, options: BackendOptions):
         gguf = resolve_gguf(target)
         super().__init__(model, gguf.stem, options)
@@ -223,6 +229,10 @@ class LlamaCppBackend(_OpenAICompatible):
 
     def _endpoint(self) -> str:
         return self.shared or f"{self.server.start()}/v1"
+
+    def _constraint(self) -> dict:
+        """The schema as llama.cpp's own grammar, on one line: no whitespace tokens to generate."""
+        return {"extra_body": {"grammar": one_line_grammar(self._json_schema())}}
 
     def preflight(self, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
         """The GGUF file was found and read when this backend was built; its server starts with the run."""
@@ -276,10 +286,21 @@ BACKENDS: dict[str, type[ChatBackend]] = {"ollama": OllamaBackend, "llamacpp": L
 KINDS = tuple(BACKENDS)
 
 
+def backend_class(model: str) -> type[ChatBackend] | None:
+    """The backend class a model string names (None for an unknown kind)."""
+    return BACKENDS.get(model.partition(":")[0])
+
+
 def returns_logprobs(model: str) -> bool:
     """Whether the backend a model string names returns answer log-probabilities (its class says)."""
-    backend = BACKENDS.get(model.partition(":")[0])
+    backend = backend_class(model)
     return backend is not None and backend.returns_logprobs
+
+
+def answer_model(model: str, cot: bool) -> AnswerModel:
+    """The answer the backend a model string names is asked for (brief where its class says so)."""
+    backend = backend_class(model)
+    return answer_schema(cot, brief=backend is not None and backend.brief_answers)
 
 
 def make_chat_model(model: str, options: BackendOptions) -> ChatBackend:

@@ -27,6 +27,9 @@ CONTEXT_TOKENS = 4096
 GGUF_MAGIC = b"GGUF"
 SHARED_ENDPOINT_ENV = "RUDDER_LLM_ENDPOINT"
 """Set by the launcher: the /v1 URL of the embedded server shared by every trainer of a machine."""
+CACHE_REUSE_TOKENS = 16
+"""Chunks of the slot's last prompt this long or longer are reused after the common prefix, shifted into place:
+a history that drops its oldest row keeps the rest of its rows cached (llama.cpp's --cache-reuse)."""
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 _CHILD = Path(__file__).with_name("serve_gguf.py")
@@ -89,7 +92,7 @@ class EmbeddedServer:
             return self.address
         cmd = [sys.executable, str(_CHILD), "--model", str(self.gguf), "--threads", str(self.n_threads),
                "--ctx", str(CONTEXT_TOKENS), "--seed", str(self.seed), "--parallel", str(self.parallel), "--host", self.host,
-               "--nice", str(self.nice)]
+               "--nice", str(self.nice), "--cache-reuse", str(CACHE_REUSE_TOKENS)]
         with tempfile.TemporaryFile() as stderr:
             # unbuffered stdout, so select() sees every byte the child wrote
             # a session (and CPU autogroup) of its own, whose priority the child lowers; stdin still ties it to us

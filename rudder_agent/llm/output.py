@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,16 +51,34 @@ class ReasonedDecisionAnswer(BaseModel):
     reason: Reason
 
 
-AnswerModel = type[DecisionAnswer] | type[ReasonedDecisionAnswer]
+class BriefDecisionAnswer(BaseModel):
+    """The plain answer without the ``reason`` text: for a model whose every generated token is slow.
+
+    A small model's reasons say nothing (docs/agent.md) yet are half of what it generates; readers
+    still find ``reason`` on the answer, empty.
+    """
+
+    model_config = ConfigDict(extra="forbid", title="decision")
+
+    decision: Action
+    hits: Hits
+    comm: Comm
+    reason: ClassVar[str] = ""
+
+
+AnswerModel = type[DecisionAnswer] | type[ReasonedDecisionAnswer] | type[BriefDecisionAnswer]
 
 
 class InvalidAnswer(ValueError):
     """The model's text holds no schema-valid decision."""
 
 
-def answer_schema(cot: bool) -> AnswerModel:
-    """The answer model for a run: chain-of-thought adds a bounded `reasoning` field."""
-    return ReasonedDecisionAnswer if cot else DecisionAnswer
+def answer_schema(cot: bool, brief: bool = False) -> AnswerModel:
+    """The answer model for a run: chain-of-thought adds a bounded `reasoning` field; ``brief`` drops the plain
+    answer's `reason` (chain-of-thought keeps it)."""
+    if cot:
+        return ReasonedDecisionAnswer
+    return BriefDecisionAnswer if brief else DecisionAnswer
 
 
 def extract_json_object(text: str) -> dict:

@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--nice", type=int, default=0, help="lower CPU priority (0-19): training comes first")
     parser.add_argument("--parallel", type=int, default=1, help="slots (concurrent clients), each with --ctx tokens")
+    parser.add_argument("--cache-reuse", type=int, default=0,
+                        help="reuse cached chunks of at least this many tokens after the common prefix "
+                             "(0: the prefix only)")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     lower_priority(args.nice)
@@ -72,6 +75,7 @@ def main() -> None:
     # No busy-wait polling: beside training, spinning threads starve the trainers and themselves.
     params.cpuparams.poll = 0
     params.cpuparams_batch.poll = 0
+    params.n_cache_reuse = args.cache_reuse
     params.sampling.temp = 0.0
     params.sampling.seed = args.seed
     params.hostnames = [args.host]

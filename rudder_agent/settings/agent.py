@@ -120,12 +120,11 @@ class AgentConfig(BaseModel):
 
     def backend_options(self) -> BackendOptions:
         """What the chat backend needs besides the model string, all taken from here."""
-        from rudder_agent.llm.backends import BackendOptions
-        from rudder_agent.llm.output import answer_schema
+        from rudder_agent.llm.backends import BackendOptions, answer_model
 
-        return BackendOptions(schema=answer_schema(self.cot), timeout_s=self.timeout_s, retries=self.retries,
-                              seed=self.seed, max_tokens=self.answer_tokens, n_threads=self.n_threads,
-                              ollama_host=self.ollama_host,
+        return BackendOptions(schema=answer_model(self.model, self.cot), timeout_s=self.timeout_s,
+                              retries=self.retries, seed=self.seed, max_tokens=self.answer_tokens,
+                              n_threads=self.n_threads, ollama_host=self.ollama_host,
                               top_logprobs=SWAP_TEST_TOP_LOGPROBS if self.reads_logprobs else 0)
 
 

@@ -22,6 +22,9 @@ from rudder_agent.llm.backends import make_chat_model
 from rudder_agent.llm.output import InvalidAnswer, decision_logodds
 from rudder_agent.paths import PROMPTS_DIR
 from tests.unit.test_agent_graph import FACTS, REPLACE
+
+BRIEF = {k: v for k, v in REPLACE.items() if k != "reason"}
+"""The embedded model's answer (no reason text)."""
 from tests.unit.test_agent_late_answers import CONTESTED, request
 
 
@@ -63,14 +66,14 @@ def test_swap_test_reads_the_difference_not_the_bias(shown, swapped, said, expec
 class BiasedReader:
     """Always says replace; its log-odds for replace are 1.0 plus 0.3 per call in ``reads`` (the figures it 'saw')."""
 
-    def __init__(self, reads: list[float]):
-        self.reads, self.seen = list(reads), []
+    def __init__(self, reads: list[float], answer: dict = REPLACE):
+        self.reads, self.seen, self.answer = list(reads), [], answer
 
     def invoke(self, messages):
         self.seen.append(messages)
         logodds = 1.0 + self.reads.pop(0)
         content = tokens('{"decision": "', {"replace": -0.2, "skip": -0.2 - logodds})
-        return AIMessage(json.dumps(REPLACE), response_metadata={"logprobs": {"content": content}})
+        return AIMessage(json.dumps(self.answer), response_metadata={"logprobs": {"content": content}})
 
 
 def state_of(req) -> AgentState:
@@ -97,7 +100,7 @@ def test_the_model_is_asked_again_with_the_figures_swapped(reads, expected):
 
 
 def test_without_the_swap_test_one_call_and_the_models_word():
-    chat = BiasedReader([0.0, 0.3])
+    chat = BiasedReader([0.0, 0.3], BRIEF)
     graph = build_graph(chat, PromptSet.load(PROMPTS_DIR, "v2"), AgentConfig(model="llamacpp:smollm2-135m",
                                                                            swap_test="off"))
     outcome = graph.invoke(state_of(request(9, *CONTESTED)))["outcome"]
@@ -115,7 +118,7 @@ def test_by_default_the_swap_test_decides_where_replacing_costs_rows(replace_is_
     """auto (the default): decay's what-ifs go to the swap test; a free re-ranking keeps the model's word."""
     config = AgentConfig(model="llamacpp:smollm2-135m")
     assert config.swap_test == "auto" and config.backend_options().top_logprobs > 0
-    chat = BiasedReader([0.0, 0.3])  # reads the figures: prefers replace less when they favour replace
+    chat = BiasedReader([0.0, 0.3], BRIEF)  # reads the figures: prefers replace less when they favour replace
     graph = build_graph(chat, PromptSet.load(PROMPTS_DIR, "v2"), config)
     req = request(9, *CONTESTED)
     outcome = graph.invoke(state_of(free(req) if replace_is_free else req))["outcome"]
