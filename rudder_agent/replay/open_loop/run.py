@@ -126,11 +126,14 @@ def replay_one_rank(controller: Any, stream: RecordedStream, run_dir: Path, *, l
 
 @contextlib.contextmanager
 def shared_model_server(model: str, n_threads: int, ranks: int) -> Iterator[int]:
-    """For an embedded (`llamacpp:`) model and several ranks: one server with a slot per rank, which every rank's
-    backend uses (``RUDDER_LLM_ENDPOINT``); yields its slots (1: none started, the ranks run one after another)."""
+    """For an embedded (`llamacpp:`) model and several ranks: one server with a slot and ``n_threads`` threads per
+    rank (up to the cores), which every rank's backend uses (``RUDDER_LLM_ENDPOINT``); yields its slots (1: none
+    started, the ranks run one after another)."""
     from rudder_agent.llm.embedded import SHARED_ENDPOINT_ENV, shared_server
 
-    server = shared_server(model, n_threads=n_threads, seed=0, parallel=ranks, host="127.0.0.1",
+    # llama.cpp decodes its slots together in one batch: the threads, not the slots, set how many cores it uses
+    threads = min(n_threads * ranks, os.cpu_count() or 1)
+    server = shared_server(model, n_threads=threads, seed=0, parallel=ranks, host="127.0.0.1",
                            nice=0) if ranks > 1 and SHARED_ENDPOINT_ENV not in os.environ else None
     if server is None:
         yield 1
