@@ -143,6 +143,7 @@ def replay_metrics_command(
     """Open loop: feed a run's recorded metric windows through the decision graph with any model, prompt or CoT.
 
     No trace needed; the decisions do not change the stream. Measures decisions, validity, latency and agreement.
+    Several variants over the same windows, side by side: --prompt-version v1,v2,v2+cot (+cot/+nocot per variant).
     """
     from rudder_agent.errors import InputError
     from rudder_agent.replay.open_loop import check_run_dir, format_side_by_side, format_table, prompt_variants
