@@ -294,7 +294,8 @@ def compare(
 def format_summary(s: RunSummary) -> str:
     """A few human lines for the end of a run."""
     acc = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
-    trainers = f", {s.trainers_per_machine} trainers each" if (s.trainers_per_machine or 1) > 1 else ""
+    several = (s.trainers_per_machine or 1) > 1
+    trainers = f", {s.trainers_per_machine} trainers each" if several else ""
     return (
         f"{s.dataset} x{s.parts}{trainers} [{s.controller}]: {s.epochs} epochs, {s.minibatches} minibatches\n"
         f"  epoch time (median after first): {s.epoch_time_s:.2f} s\n"
@@ -303,7 +304,7 @@ def format_summary(s: RunSummary) -> str:
         f"  val acc {acc(s.val_acc)}  test acc {acc(s.test_acc)}  (majority class {acc(s.majority_test_acc)})"
         + "".join(f"\n  machine {m.machine} (ranks {','.join(map(str, m.ranks))}): comm rows/epoch "
                   f"{m.comm_rows_per_epoch:,.0f}, %-Hits {100 * m.hits / m.remote_inputs if m.remote_inputs else 0:.1f}"
-                  for m in s.machines if (s.trainers_per_machine or 1) > 1)
+                  for m in s.machines if several)
         + (f"\n  {s.model_share.sentence()}" if s.model_share and s.controller == "llm" else "")
     )
 

@@ -129,6 +129,10 @@ class TrainSettings(BaseModel):
         """Trainer processes in all: ``trainers_per_machine`` on each of the ``parts`` machines."""
         return self.parts * self.trainers_per_machine
 
+    def machine_of(self, rank: int) -> int:
+        """The machine trainer ``rank`` runs on: a machine's trainers are consecutive ranks."""
+        return rank // self.trainers_per_machine
+
 
 class TrainConfig(TrainSettings):
     """Everything one trainer needs; serialised to JSON by the launcher."""

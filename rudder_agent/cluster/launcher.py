@@ -256,7 +256,7 @@ class LocalCluster:
                 is_trainer=False,
             )
         for rank in range(self.cfg.trainers):
-            k = rank // self.cfg.trainers_per_machine  # the machine: its trainers are consecutive ranks
+            k = self.cfg.machine_of(rank)
             trainer_env = {
                 **env,
                 **runtime_env[k],

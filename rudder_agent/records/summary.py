@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ def summarize_records(run: RunRecords) -> RunSummary:
     wire_by_machine: dict[tuple[int, int], int] = {}
     for e in epochs:
         if e.wire_rx_bytes is not None:
-            key = (e.rank // cfg.trainers_per_machine, e.epoch)
+            key = (cfg.machine_of(e.rank), e.epoch)
             wire_by_machine[key] = max(wire_by_machine.get(key, 0), e.wire_rx_bytes)
     wire = list(wire_by_machine.values())
     return RunSummary.model_validate({
@@ -85,7 +85,7 @@ def summarize_records(run: RunRecords) -> RunSummary:
         "test_acc": ev.get("test_acc"),
         "majority_test_acc": ev.get("majority_test_acc"),
         **controller_summary(controllers, minibatches),
-        "machines": machine_totals(minibatches, controllers, cfg.trainers_per_machine, n_epochs),
+        "machines": machine_totals(minibatches, controllers, cfg.machine_of, n_epochs),
     })
 
 
@@ -96,18 +96,18 @@ def network_label(cfg) -> str:
     return cfg.network if cfg.network == "loopback" else f"netns@{cfg.link_rate or 'unlimited'}"
 
 
-def machine_totals(minibatches: Sequence[MinibatchMetrics], controllers: list[dict], trainers_per_machine: int,
+def machine_totals(minibatches: Sequence[MinibatchMetrics], controllers: list[dict], machine_of: Callable[[int], int],
                    n_epochs: int) -> list[MachineTotals]:
-    """Each machine's trainers summed (machine k runs ranks k*T .. k*T + T-1, as the launcher starts them)."""
+    """Each machine's trainers summed, by the settings' own rank-to-machine rule (the launcher's)."""
     machines: dict[int, dict] = defaultdict(lambda: {"ranks": set(), "remote_inputs": 0, "hits": 0, "comm_rows": 0})
     for m in minibatches:
-        t = machines[m.rank // trainers_per_machine]
+        t = machines[machine_of(m.rank)]
         t["ranks"].add(m.rank)
         t["remote_inputs"] += m.remote_inputs
         t["hits"] += m.hits
         t["comm_rows"] += m.comm_rows
     for c in controllers:
-        machines[c["rank"] // trainers_per_machine]["comm_rows"] += c.get("warm_rows", 0)
+        machines[machine_of(c["rank"])]["comm_rows"] += c.get("warm_rows", 0)
     return [MachineTotals(machine=k, ranks=sorted(t["ranks"]), remote_inputs=int(t["remote_inputs"]),
                           hits=int(t["hits"]), comm_rows=int(t["comm_rows"]),
                           comm_rows_per_epoch=t["comm_rows"] / n_epochs if n_epochs else 0.0)
@@ -131,13 +131,16 @@ def controller_summary(controllers: list[dict], minibatches: list[MinibatchMetri
         decisions.update(c.get("decisions", {}))
         latencies += c.get("latencies_s", [])
     pct = lambda q: float(np.percentile(latencies, q)) if latencies else None  # noqa: E731
+    requests = int(sum(c.get("requests", 0) for c in controllers))
+    unanswered = sum((Counter(c.get("unanswered", {})) for c in controllers), Counter())
     return {
         "capacity": [c["capacity"] for c in sorted(controllers, key=lambda c: c["rank"])],
         "decisions": {k: decisions.get(k, 0) for k in ("replace", "skip", "invalid", "guarded", "no-difference")},
-        "model_share": ModelShare.from_records(controllers, minibatches),
-        "requests": int(sum(c.get("requests", 0) for c in controllers)),
+        "model_share": ModelShare.of(requests, decisions, unanswered,
+                                     (m.decision_source for m in minibatches if m.decision_applied)),
+        "requests": requests,
         "dropped_requests": int(sum(c.get("dropped", 0) for c in controllers)),
-        "unanswered": dict(sum((Counter(c.get("unanswered", {})) for c in controllers), Counter())),
+        "unanswered": dict(unanswered),
         "agent_cpu_s": float(sum(c.get("controller_cpu_s", 0.0) for c in controllers)),
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
