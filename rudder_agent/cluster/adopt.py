@@ -29,7 +29,7 @@ from rudder_agent.cluster.partition import (
 )
 from rudder_agent.config import MASK_KEYS, GraphSource
 from rudder_agent.data.own import PREFIX, bool_mask, check_splits, label_vector, run_name
-from rudder_agent.data.partition_json import PART_FILES, fingerprint, node_ranges, read_config
+from rudder_agent.data.partition_json import fingerprint, node_ranges, read_config
 from rudder_agent.errors import InputError, RudderError, first_line
 from rudder_agent.log import get_logger
 

@@ -4,7 +4,6 @@ stopped, with nothing left in any host's /dev/shm, however the run ends."""
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
