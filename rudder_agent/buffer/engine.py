@@ -65,6 +65,8 @@ class FetchPlan:
     replacement: ReplacementPlan | None  # None when not asked to replace; empty when skipped
     insert_src: np.ndarray  # row of pull_ids holding each replacement.insert_ids[i]
     counts: FetchCounts
+    staged: torch.Tensor | None = None  # a shared buffer's hit rows, copied out when the hits were decided
+    share: object = None  # a shared buffer's ShareStats (buffer/shared.py)
 
 
 _NONE = np.empty(0, dtype=np.int64)
@@ -74,7 +76,8 @@ class BufferEngine:
     """Runs the buffer protocol for one trainer; ``buffer=None`` is DistDGL as shipped."""
 
     def __init__(self, buffer: PersistentBuffer | None, part_bounds: np.ndarray, my_part: int,
-                 keep: KeepPolicy | None = None):
+                 keep: KeepPolicy | None = None, lane: int = 0):
+        """``lane``: this trainer's index among the trainers sharing ``buffer`` (0 when it is its own)."""
         bounds = as_ids(part_bounds)
         if bounds.ndim != 1 or not 0 <= my_part < bounds.shape[0] or np.any(np.diff(bounds) < 0):
             raise ValueError("part_bounds must be non-decreasing cumulative upper bounds and my_part one of them")
@@ -82,6 +85,7 @@ class BufferEngine:
         self.keep = keep or DecayKeep()
         self.keep_cpu_s = 0.0  # of the last prepare: the keep policy's round and plan, CPU time of the calling thread
         self.my_part = my_part
+        self.lane = lane
         self.local_lo = int(bounds[my_part - 1]) if my_part else 0
         self.local_hi = int(bounds[my_part])
         if buffer is not None and buffer.track_features and self.local_hi == self.local_lo:
@@ -108,7 +112,8 @@ class BufferEngine:
         miss_pos = remote_pos[~hit]
         miss_ids = ids[miss_pos]
         tic = time.thread_time()
-        stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming, (self.local_lo, self.local_hi))
+        stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming, (self.local_lo, self.local_hi),
+                                self.lane)
         replacement = self.keep.plan(buf) if replace else None
         self.keep_cpu_s = time.thread_time() - tic
 

@@ -38,10 +38,11 @@ class KeepPolicy(Protocol):
     """Whether a replacement may fetch rows the minibatch did not need (decay's candidates)."""
 
     def round(self, buffer: PersistentBuffer, hit_slots: np.ndarray, miss_ids: np.ndarray, remote_ids: np.ndarray,
-              upcoming: Sequence[np.ndarray], local: tuple[int, int] = (0, 0)) -> int:
+              upcoming: Sequence[np.ndarray], local: tuple[int, int] = (0, 0), lane: int = 0) -> int:
         """Account for this minibatch's accesses; the number of replaceable slots (``stale``).
 
         ``local``: this trainer's own id range [lo, hi), skipped in the upcoming minibatches.
+        ``lane``: which of the trainers sharing the buffer this minibatch is from (0 with one trainer).
         """
 
     def plan(self, buffer: PersistentBuffer) -> ReplacementPlan:
@@ -58,7 +59,7 @@ class DecayKeep:
     window = 0
     fetches_rows = True
 
-    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0)) -> int:
+    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0), lane=0) -> int:
         buffer.update_scores(hit_slots)
         buffer.record_misses(miss_ids)
         return buffer.stale_count()
@@ -249,6 +250,14 @@ class AccessLog:
     def __len__(self) -> int:
         return self.size
 
+    def __getstate__(self) -> dict:
+        """Copies (a what-if fork, a machine buffer's snapshot) keep the columns as views of ONE table."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("keys", "counts", "masks")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.keys, self.counts, self.masks = self.table[:, 0], self.table[:, 1], self.table[:, 2]
+
     @property
     def nbytes(self) -> int:
         return self.table.nbytes + self.held.nbytes + self.known.nbytes
@@ -328,31 +337,47 @@ MAX_WINDOW = 32
 
 
 class FrequencyKeep:
-    """``lfu`` (window 0) and ``lookahead`` (window W): keep the highest (next use, count) among rows in hand."""
+    """``lfu`` (window 0) and ``lookahead`` (window W): keep the highest (next use, count) among rows in hand.
+
+    With ``lanes`` = T trainers sharing one buffer, their minibatches interleave on one time line: trainer j's
+    i-th minibatch is position i·T + j, so the look-ahead window is the union of the T trainers' own windows
+    (T·W positions; their DDP steps keep them within a few minibatches of each other) and counts are the machine's.
+    """
 
     fetches_rows = False
 
-    def __init__(self, window: int = 0):
-        if not 0 <= window <= MAX_WINDOW:
-            raise ValueError(f"the look-ahead window must be 0..{MAX_WINDOW} minibatches")
+    def __init__(self, window: int = 0, lanes: int = 1):
+        if lanes < 1 or not 0 <= window * lanes <= MAX_WINDOW:
+            raise ValueError(f"the look-ahead window times the trainers sharing a buffer must be 0..{MAX_WINDOW} "
+                             f"minibatches (got {window} x {lanes})")
         self.window = window
+        self.lanes = lanes
         self.name = "lookahead" if window else "lfu"
         self.log = AccessLog()
-        self._position = 0  # of the minibatch being served
-        self._entered = 0  # minibatches [1, _entered) have entered the window
+        self._position = [0] * lanes  # per lane: its own index of the minibatch being served
+        self._entered = [0] * lanes  # per lane: its minibatches [1, _entered) have entered the window
         self._plan: ReplacementPlan | None = None
 
-    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0)) -> int:
-        t = self._position
+    def round(self, buffer, hit_slots, miss_ids, remote_ids, upcoming, local=(0, 0), lane=0) -> int:
+        t, at = self._position[lane], self._at(lane)
         self.log.follow(buffer.slot_ids)
-        self.log.access(hit_slots, miss_ids, t)
+        self.log.access(hit_slots, miss_ids, at(t))
         for d, ids in enumerate(list(upcoming)[: self.window]):
-            if t + 1 + d >= self._entered:
-                self.log.enter(ids, t + 1 + d, local, buffer.id_table)
-                self._entered = t + 2 + d
-        self._plan = self._rerank(buffer, as_ids(miss_ids), t + 1)
-        self._position += 1
+            if t + 1 + d >= self._entered[lane]:
+                self.log.enter(ids, at(t + 1 + d), local, buffer.id_table)
+                self._entered[lane] = t + 2 + d
+        self._plan = self._rerank(buffer, as_ids(miss_ids), at(t) + 1)
+        self._position[lane] += 1
         return len(self._plan)
+
+    def _at(self, lane: int):
+        """Position on the shared time line of this lane's i-th minibatch."""
+        return lambda i: i * self.lanes + lane
+
+    @property
+    def span(self) -> int:
+        """Positions the ranking looks ahead: the lanes' windows together."""
+        return self.window * self.lanes
 
     def memory_bytes(self) -> int:
         return self.log.nbytes
@@ -370,11 +395,11 @@ class FrequencyKeep:
         m = miss_ids.shape[0]
         low = (1 << _ID_BITS) - 1
         # one int64 sort key each: rank in the high bits, the tie rule in the low 32 bits
-        miss_key = np.sort((self.log.ranks(miss_ids, first, self.window) << _ID_BITS) | (low - miss_ids))[::-1]
+        miss_key = np.sort((self.log.ranks(miss_ids, first, self.span) << _ID_BITS) | (low - miss_ids))[::-1]
         best = int(miss_key[0] >> _ID_BITS) if m else 0
         need = m - (buffer.capacity - buffer.occupancy)  # only the weakest entries can be evicted, ...
         # ... and only those ranked below the best miss: the rest are never kept aside
-        free, held_key = self.log.weak_held(buffer.slot_ids, first, self.window, best, need)
+        free, held_key = self.log.weak_held(buffer.slot_ids, first, self.span, best, need)
         buf_key = np.concatenate((np.full(free.shape[0], -1 << _ID_BITS, dtype=np.int64), held_key))
         k = _admissions(miss_key, buf_key)
         evicted = low - (held_key[: max(0, k - free.shape[0])] & low)

@@ -21,7 +21,7 @@ class Decay(BaseModel):
     name: Literal["decay"] = "decay"
     looks_ahead: ClassVar[bool] = False
 
-    def build(self, window: int) -> KeepPolicy:
+    def build(self, window: int, lanes: int = 1) -> KeepPolicy:
         from rudder_agent.buffer.keep import DecayKeep
 
         return DecayKeep()
@@ -34,10 +34,10 @@ class Lfu(BaseModel):
     name: Literal["lfu"] = "lfu"
     looks_ahead: ClassVar[bool] = False
 
-    def build(self, window: int) -> KeepPolicy:
+    def build(self, window: int, lanes: int = 1) -> KeepPolicy:
         from rudder_agent.buffer.keep import FrequencyKeep
 
-        return FrequencyKeep(0)
+        return FrequencyKeep(0, lanes)
 
 
 class Lookahead(BaseModel):
@@ -47,12 +47,13 @@ class Lookahead(BaseModel):
     name: Literal["lookahead"] = "lookahead"
     looks_ahead: ClassVar[bool] = True
 
-    def build(self, window: int) -> KeepPolicy:
+    def build(self, window: int, lanes: int = 1) -> KeepPolicy:
+        """``lanes``: trainers sharing the buffer (their windows are one window of ``window`` x ``lanes``)."""
         from rudder_agent.buffer.keep import FrequencyKeep
 
         if window < 1:
             raise ValueError("lookahead needs a window of at least 1 minibatch (--lookahead W)")
-        return FrequencyKeep(window)
+        return FrequencyKeep(window, lanes)
 
 
 KeepSettings = Annotated[Union[Decay, Lfu, Lookahead], Field(discriminator="name")]

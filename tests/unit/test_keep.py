@@ -168,3 +168,19 @@ def test_lookahead_never_restarts_an_iterator():
     loader = Reshuffles()
     assert [item for item, _ in lookahead(iter(loader), 2)] == [0, 1, 2] and loader.iters == 1
     assert [item for item, _ in lookahead(iter(loader), 0)] == [0, 1, 2] and loader.iters == 2  # next epoch
+
+
+def test_a_copied_access_log_keeps_its_columns_views_of_one_table():
+    """A what-if fork (deepcopy) and a machine buffer's snapshot (pickle) must go on growing the table they probe."""
+    import copy
+    import pickle
+
+    from rudder_agent.buffer.keep import AccessLog
+
+    log = AccessLog(initial=4)
+    log.access(np.empty(0, dtype=np.int64), np.array([5, 6, 7]), 0)
+    for twin in (copy.deepcopy(log), pickle.loads(pickle.dumps(log))):
+        assert np.shares_memory(twin.keys, twin.table) and np.shares_memory(twin.masks, twin.table)
+        twin.access(np.empty(0, dtype=np.int64), np.arange(100, 140), 1)  # grows: the table is re-read
+        assert len(twin) == 43 and sorted(twin.keys[twin.keys >= 0].tolist()) == [5, 6, 7, *range(100, 140)]
+        assert int(twin.counts[twin.keys == 5][0]) == 1

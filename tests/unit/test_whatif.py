@@ -34,7 +34,7 @@ def test_replace_and_skip_played_by_hand() -> None:
     w = what_if(e, [B, B], "window")
     assert (w.replace_rows, w.skip_rows, w.replace_hits, w.skip_hits, w.remote_inputs) == (2, 4, 2, 0, 4)
     assert w.favours == "replace" and w.difference == 2 and w.hit_pct("replace") == 50.0
-    assert e.buffer.occupancy == 0 and e.keep._position == 0  # the real buffer was never touched
+    assert e.buffer.occupancy == 0 and e.keep._position == [0]  # the real buffer was never touched
 
 
 def test_fork_copies_ids_and_policy_but_no_rows() -> None:

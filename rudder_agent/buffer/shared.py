@@ -1,0 +1,336 @@
+"""One buffer per machine, shared by its trainers: a remote row is fetched once per machine, not once per trainer.
+
+The T trainers of a machine sample from the same partition, so they draw their remote inputs from the same
+halo; T private buffers hold T copies of the same hot rows. Here the rows live once, in files under the
+machine's ``/dev/shm`` (``MachineSegment``), and every trainer runs the ordinary :class:`BufferEngine` on a
+replica of the one machine-wide state (ids, scores, candidates, the keep policy's counts and look-ahead
+marks), kept in step through that segment (``SharedEngine``).
+
+The protocol, and why:
+
+- **One lock per machine, held only for bookkeeping.** ``flock`` on the segment's lock file: the kernel
+  releases it when its holder dies, so a killed trainer never leaves it held. It is never held over a network
+  read, the model, or training: a trainer holds it to play its minibatch's round and plan on the state, to copy
+  its hits out, and later to write the rows it fetched.
+- **The state moves as one snapshot with a generation number.** A trainer that finds the generation moved
+  since its own last write loads the snapshot, plays its minibatch with the unchanged engine code, applies the
+  planned replacement's ids at once, and writes the snapshot back. The machine's minibatches are thereby
+  ordered (the generation is each one's place in that order, recorded as ``machine_op`` for replay), and each
+  sees every earlier one's accesses and replacements: one buffer, one keep policy, T streams.
+- **Rows arrive later than ids.** A replaced slot is *assigned* its new id at once but marked *not ready*
+  until the trainer that planned it has read the row and written it (under the lock): ``assigned[s]`` and
+  ``ready[s]`` per slot. A hit is served only from a ready slot, and copied out under the lock, so a later
+  replacement can never overwrite a row while it is being read (no reader counts or double buffers needed: the
+  copy is the read, it is short, and the lock orders it against every write).
+- **A row being fetched is waited for, not fetched twice.** A hit on an assigned but not-ready slot waits
+  (outside the lock) until another trainer's read lands in it. If that slot is given to another id first, or
+  the fetching trainer dies (its pid, kept per slot, is gone; or ``wait_s`` passes), the row is read here
+  instead (``refetched_rows``): late, never wrong.
+
+Every served row is a copy of a DistTensor read for exactly that id, made under the lock from a ready slot.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import replace as with_fields
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from rudder_agent.buffer.engine import BufferEngine, FetchPlan
+from rudder_agent.buffer.idtable import EMPTY
+from rudder_agent.buffer.persistent import copy_rows
+
+SHM_DIR = Path("/dev/shm")
+WAIT_S = 30.0
+"""Longest wait for a row another trainer of the machine is fetching, before reading it here."""
+_MAGIC = 0x5255444452425546  # "RUDDRBUF"
+_HEADER = 8  # int64 words: magic, capacity, row bytes, generation, attached, spare...
+_GEN, _ATTACHED = 3, 4
+
+
+@dataclass(frozen=True, slots=True)
+class ShareStats:
+    """What sharing cost and saved in one minibatch (into its metrics)."""
+
+    machine_op: int  # this minibatch's place in the machine's order (the generation it wrote)
+    waited_rows: int  # hits on rows another trainer was fetching, waited for
+    refetched_rows: int  # such rows read here after all (their slot changed hands, or the wait ran out)
+    t_share_lock: float  # seconds waiting to take the machine lock (since the previous minibatch's prepare)
+    t_share_hold: float  # seconds holding it (likewise: its complete's row writes are counted here)
+    t_share_wait: float  # seconds waiting for rows other trainers were fetching
+    state_bytes: int  # the snapshot's size
+
+    def fields(self) -> dict:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+class MachineSegment:
+    """The machine's shared files: feature rows, per-slot assigned/ready ids, the state snapshot and the lock.
+
+    ``open`` creates them (the first trainer) or attaches to them (the others); ``close`` detaches, and the last
+    trainer removes them. A run launched by ``rudder train`` also removes its segments when it ends, so a
+    trainer killed before ``close`` leaves nothing behind.
+    """
+
+    def __init__(self, base: Path, capacity: int, feature_dim: int, dtype: torch.dtype):
+        self.base, self.capacity, self.feature_dim, self.dtype = base, capacity, feature_dim, dtype
+        np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+        self.row_bytes = feature_dim * np_dtype.itemsize
+        self._lock_fd = os.open(self._path("lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        self.waited_s = self.held_s = 0.0  # in all, waiting for the lock and holding it
+        self._state_fd = -1
+        with self.locked():
+            fresh = not self._path("slots").exists()
+            if fresh:
+                _allocate(self._path("rows"), max(1, capacity * self.row_bytes))
+                _allocate(self._path("slots"), 8 * (_HEADER + 3 * capacity))
+            self._slots = np.memmap(self._path("slots"), dtype=np.int64, mode="r+")
+            self.header = self._slots[:_HEADER]
+            if fresh:
+                self._slots[_HEADER:] = EMPTY
+                self.header[:3] = (_MAGIC, capacity, self.row_bytes)
+            elif tuple(self.header[:3]) != (_MAGIC, capacity, self.row_bytes):
+                raise RuntimeError(f"{self.base}: a machine buffer of another shape is already there "
+                                   f"(capacity {self.header[1]}, row bytes {self.header[2]}); another run's?")
+            self.assigned = self._slots[_HEADER:_HEADER + capacity]
+            self.ready = self._slots[_HEADER + capacity:_HEADER + 2 * capacity]
+            self.owner = self._slots[_HEADER + 2 * capacity:]  # pid of the trainer fetching a not-ready slot's row
+            raw = np.memmap(self._path("rows"), dtype=np_dtype, mode="r+", shape=(capacity, feature_dim)) \
+                if self.row_bytes else np.empty((capacity, 0), dtype=np_dtype)
+            self.rows = torch.from_numpy(raw)
+            self._state_fd = os.open(self._path("state"), os.O_RDWR | os.O_CREAT, 0o600)
+            self.header[_ATTACHED] += 1
+        self.created = fresh
+
+    def _path(self, part: str) -> Path:
+        return self.base.with_name(f"{self.base.name}.{part}")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the machine lock (timed into ``waited_s`` and ``held_s``)."""
+        tic = time.perf_counter()
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        got = time.perf_counter()
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self.waited_s += got - tic
+            self.held_s += time.perf_counter() - got
+
+    @property
+    def generation(self) -> int:
+        return int(self.header[_GEN])
+
+    def write_state(self, blob: bytes) -> int:
+        """Store the state snapshot (lock held); returns its new generation."""
+        os.pwrite(self._state_fd, blob, 0)
+        os.ftruncate(self._state_fd, len(blob))
+        self.header[_GEN] += 1
+        return self.generation
+
+    def read_state(self) -> bytes:
+        """The stored snapshot (lock held)."""
+        size = os.fstat(self._state_fd).st_size
+        return os.pread(self._state_fd, size, 0)
+
+    def files(self) -> list[Path]:
+        return [self._path(p) for p in ("lock", "slots", "rows", "state")]
+
+    def close(self) -> None:
+        """Detach; the last trainer to detach removes the files."""
+        if self._state_fd < 0:
+            return
+        with self.locked():
+            self.header[_ATTACHED] -= 1
+            last = self.header[_ATTACHED] <= 0
+            if last:
+                for p in self.files():
+                    p.unlink(missing_ok=True)
+        os.close(self._state_fd)
+        os.close(self._lock_fd)
+        self._state_fd = -1
+
+
+def _alive(pids: np.ndarray) -> np.ndarray:
+    """Whether each process still runs (the machine's trainers share its process table)."""
+    alive = {}
+    for pid in np.unique(pids).tolist():
+        try:
+            os.kill(pid, 0)
+            alive[pid] = True
+        except ProcessLookupError:
+            alive[pid] = False
+        except PermissionError:
+            alive[pid] = True
+    return np.array([alive[p] for p in pids.tolist()], dtype=bool)
+
+
+def _allocate(path: Path, nbytes: int) -> None:
+    with open(path, "wb") as f:
+        f.truncate(nbytes)  # zero-filled, pages allocated on first touch
+
+
+class SharedEngine:
+    """:class:`BufferEngine`'s ``prepare``/``complete`` for one trainer, on its machine's shared buffer.
+
+    ``engine`` holds this trainer's replica of the machine's state: an ids-only buffer of the machine's capacity
+    and a keep policy built with ``lanes`` = the trainers sharing it, ``engine.lane`` this trainer's lane.
+    """
+
+    def __init__(self, engine: BufferEngine, segment: MachineSegment, wait_s: float = WAIT_S):
+        if engine.buffer is None or engine.buffer.track_features or engine.buffer.capacity != segment.capacity:
+            raise ValueError("a shared engine plays an ids-only replica of the machine's capacity")
+        self.engine, self.segment, self.wait_s = engine, segment, wait_s
+        self._generation = -1
+        self._state_bytes = 0
+        self._lock_mark = (segment.waited_s, segment.held_s)
+        with segment.locked():
+            if segment.generation == 0:  # the first trainer here: its empty replica is the machine's state
+                self._save()
+            else:
+                self._load()
+
+    @property
+    def buffer(self):
+        """The replica of the machine's ids and scores (what controllers read)."""
+        return self.engine.buffer
+
+    @property
+    def keep(self):
+        return self.engine.keep
+
+    @property
+    def keep_cpu_s(self) -> float:
+        return self.engine.keep_cpu_s
+
+    def _load(self) -> None:
+        blob = self.segment.read_state()
+        buffer, keep = pickle.loads(blob)
+        self.engine.buffer.__dict__.update(buffer.__dict__)  # in place: controllers hold these objects
+        self.engine.keep.__dict__.update(keep.__dict__)
+        self._generation, self._state_bytes = self.segment.generation, len(blob)
+
+    def _save(self) -> None:
+        blob = pickle.dumps((self.engine.buffer, self.engine.keep), protocol=pickle.HIGHEST_PROTOCOL)
+        self._generation, self._state_bytes = self.segment.write_state(blob), len(blob)
+
+    def prepare(self, input_nodes, replace: bool, upcoming: Sequence[np.ndarray] = ()) -> FetchPlan:
+        """Play this minibatch on the machine's state, copy out its ready hits and wait for the pending ones."""
+        seg = self.segment
+        with seg.locked():
+            if seg.generation != self._generation:
+                self._load()
+            plan = self.engine.prepare(input_nodes, replace=replace, upcoming=upcoming)
+            hit_ids = plan.input_nodes[plan.hit_pos]
+            ready = seg.ready[plan.hit_slots] == hit_ids
+            staged = self._copy_out(plan.hit_slots[ready])
+            rep = plan.replacement
+            if rep is not None:
+                self.engine.complete(plan, None)  # the replica takes the new ids now; rows come in complete()
+                seg.assigned[rep.evict_slots] = rep.insert_ids
+                seg.ready[rep.evict_slots] = EMPTY
+                seg.owner[rep.evict_slots] = os.getpid()
+            self._save()
+        pos, slots = plan.hit_pos[ready], plan.hit_slots[ready]
+        pending = np.flatnonzero(~ready)
+        refetched, t_wait = 0, 0.0
+        if pending.shape[0]:
+            tic = time.perf_counter()
+            got_pos, got_slots, got_rows, lost = self._wait_for(plan.hit_pos[pending], plan.hit_slots[pending],
+                                                                 hit_ids[pending])
+            t_wait = time.perf_counter() - tic
+            pos, slots = np.concatenate((pos, got_pos)), np.concatenate((slots, got_slots))
+            if staged is not None:
+                staged = torch.cat((staged, got_rows))
+            refetched = lost.shape[0]
+            if refetched:
+                plan = self._refetch(plan, lost)
+        waited_s, held_s = seg.waited_s - self._lock_mark[0], seg.held_s - self._lock_mark[1]
+        self._lock_mark = (seg.waited_s, seg.held_s)
+        share = ShareStats(self._generation, int(pending.shape[0]), refetched, waited_s, held_s, t_wait,
+                           self._state_bytes)
+        return with_fields(plan, hit_pos=pos, hit_slots=slots, staged=staged, share=share)
+
+    def _copy_out(self, slots: np.ndarray) -> torch.Tensor | None:
+        """The rows of ready slots, copied while the lock is held (None for an ids-only segment)."""
+        if not self.segment.row_bytes:
+            return None
+        out = torch.empty((slots.shape[0], self.segment.feature_dim), dtype=self.segment.dtype)
+        copy_rows(out, np.arange(slots.shape[0]), self.segment.rows, slots)
+        return out
+
+    def _wait_for(self, pos: np.ndarray, slots: np.ndarray, ids: np.ndarray):
+        """Wait for rows other trainers are fetching: (positions, slots, rows) of those that came, positions lost.
+
+        A slot is peeked at without the lock and its row copied under it once ready. A row is lost when its slot
+        was given to another id before the row came, when its fetcher is dead, or when ``wait_s`` passes.
+        """
+        seg = self.segment
+        deadline = time.perf_counter() + self.wait_s
+        todo = np.ones(pos.shape[0], dtype=bool)
+        got = np.zeros(pos.shape[0], dtype=bool)
+        order, parts = [], []
+        nap = 0.0002
+        while todo.any():
+            if (todo & (seg.ready[slots] == ids)).any():
+                with seg.locked():
+                    ok = todo & (seg.ready[slots] == ids)
+                    part = self._copy_out(slots[ok])
+                order.append(np.flatnonzero(ok))
+                parts.append(part)
+                got |= ok
+                todo &= ~ok
+                continue
+            gone = todo & ((seg.assigned[slots] != ids) | ~_alive(seg.owner[slots]))
+            if gone.any() or time.perf_counter() > deadline:
+                todo &= ~(gone if gone.any() else todo)
+                continue
+            time.sleep(nap)
+            nap = min(2 * nap, 0.005)
+        idx = np.concatenate(order) if order else np.empty(0, dtype=np.int64)
+        rows = torch.cat(parts) if parts and parts[0] is not None else self._copy_out(idx)
+        return pos[idx], slots[idx], rows, pos[~got]
+
+    @staticmethod
+    def _refetch(plan: FetchPlan, lost_pos: np.ndarray) -> FetchPlan:
+        """Read these inputs after all: their own ids in the pull instead of a local stand-in."""
+        pull = plan.pull_ids.copy()
+        pull[lost_pos] = plan.input_nodes[lost_pos]
+        c, n = plan.counts, lost_pos.shape[0]
+        return with_fields(plan, pull_ids=pull, counts=with_fields(c, hits=c.hits - n, misses=c.misses + n,
+                                                            comm_rows=c.comm_rows + n))
+
+    def complete(self, plan: FetchPlan, pulled_rows: torch.Tensor | None) -> torch.Tensor | None:
+        """The input features (hits from the copies made in ``prepare``), then the fetched rows into their slots."""
+        if pulled_rows is None:
+            return None
+        if pulled_rows.shape[0] != plan.pull_ids.shape[0]:
+            raise ValueError(f"pulled {pulled_rows.shape[0]} rows for {plan.pull_ids.shape[0]} pull ids")
+        pulled_rows = pulled_rows.contiguous()
+        out = pulled_rows[: plan.input_nodes.shape[0]]
+        if plan.hit_pos.shape[0] and plan.staged is not None:
+            copy_rows(out, plan.hit_pos, plan.staged, np.arange(plan.hit_pos.shape[0]))
+        rep = plan.replacement
+        if rep is not None and len(rep):
+            seg = self.segment
+            with seg.locked():
+                mine = (seg.assigned[rep.evict_slots] == rep.insert_ids) & (seg.ready[rep.evict_slots] == EMPTY)
+                slots = rep.evict_slots[mine]
+                if slots.shape[0] and seg.row_bytes:
+                    copy_rows(seg.rows, slots, pulled_rows, plan.insert_src[mine])
+                seg.ready[slots] = rep.insert_ids[mine]
+        return out
+
+    def close(self) -> None:
+        self.segment.close()
+
