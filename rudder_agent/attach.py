@@ -15,8 +15,10 @@ waits for it in asynchronous mode. Every served row equals the DistTensor's row.
 from __future__ import annotations
 
 import math
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import dgl
 import numpy as np
@@ -26,6 +28,8 @@ from rudder_agent.buffer.counterfactual import Outlook
 from rudder_agent.buffer.engine import BufferEngine, warm_up
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
+from rudder_agent.buffer.shared import SHM_DIR, MachineSegment, SharedEngine
+from rudder_agent.cluster.isolation import PREFIX_ENV
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.wiring import open_channel
 from rudder_agent.decision import StaticFacts
@@ -68,6 +72,16 @@ def halo_nodes(g) -> np.ndarray:
     return lp.ndata[dgl.NID][lp.ndata["inner_node"] == 0].numpy()
 
 
+def machine_buffer_path(g, partition: int) -> Path:
+    """Where machine ``partition``'s shared buffer lives: named after the run, so its leftovers can be removed.
+
+    Under ``rudder train`` the run's shared-memory prefix (every segment of the run starts with it, and the launcher
+    removes them at the end); in a user's own launch, the graph's name and the DDP rendezvous port.
+    """
+    prefix = os.environ.get(PREFIX_ENV) or f"rudder_{getattr(g, 'graph_name', 'graph')}_{os.environ.get('MASTER_PORT', '0')}_"
+    return SHM_DIR / f"{prefix}m{partition}_buffer"
+
+
 def partition_bounds(g) -> np.ndarray:
     """Cumulative upper node-id bound of each partition (DistDGL ids are contiguous per partition)."""
     pb = g.get_partition_book()
@@ -78,7 +92,10 @@ class BufferedFeatures:
     """A DistTensor read through this trainer's persistent buffer, steered by a controller."""
 
     def __init__(self, g, cfg: BufferConfig, *, total_minibatches: int, dataset: str = "user-graph",
-                 feat: str = "feat", rank: int = 0, verify: bool = False):
+                 feat: str = "feat", rank: int = 0, verify: bool = False, trainers_per_machine: int = 1):
+        """``trainers_per_machine``: with ``cfg.scope == "machine"`` and more than one, this trainer (lane
+        ``rank % trainers_per_machine`` of its machine) shares one buffer of that many times the capacity with
+        the machine's other trainers (buffer/shared.py)."""
         self.g, self.cfg, self.rank, self.verify = g, cfg, rank, verify
         self.feat = g.ndata[feat]
         self.read = DistReader()  # every DistTensor read off the sampling thread: reads never change samples
@@ -88,38 +105,58 @@ class BufferedFeatures:
         self.partition = g.get_partition_book().partid
         self.halo = halo_nodes(g)
         self.controller = make_controller(cfg)
-        self.capacity = math.ceil(cfg.fraction * len(self.halo)) if self.controller.spec.uses_buffer else 0
-        self.buffer = (PersistentBuffer(self.capacity, dim, ScoringPolicy.from_settings(cfg.scoring),
-                                        dtype=self.feat.dtype)
-                       if self.controller.spec.uses_buffer else None)
-        engine = BufferEngine(self.buffer, self.bounds, self.partition, cfg.policy.build(cfg.lookahead))
-        if self.buffer is not None:  # the kernels' first-call cost before training, not in minibatch 0
-            warm_up(lambda: cfg.policy.build(cfg.lookahead), cfg.lookahead)
+        uses_buffer = self.controller.spec.uses_buffer
+        self.sharing = trainers_per_machine if uses_buffer and cfg.scope == "machine" and trainers_per_machine > 1 \
+            else 1
+        self.capacity = self.sharing * math.ceil(cfg.fraction * len(self.halo)) if uses_buffer else 0
+        self.segment: MachineSegment | None = None
+        scoring = ScoringPolicy.from_settings(cfg.scoring)
+        if uses_buffer:
+            warm_up(lambda: cfg.policy.build(cfg.lookahead), cfg.lookahead)  # the kernels' first-call cost, not minibatch 0's
+        if self.sharing > 1:
+            self.buffer = PersistentBuffer(self.capacity, 0, scoring)  # this trainer's replica of the machine's state
+            inner = BufferEngine(self.buffer, self.bounds, self.partition,
+                                 cfg.policy.build(cfg.lookahead, self.sharing), lane=rank % self.sharing)
+            self.segment = MachineSegment(machine_buffer_path(g, self.partition), self.capacity, dim, self.feat.dtype)
+            engine = SharedEngine(inner, self.segment, warm=self._warm_start_ids if self._warm_starts() else None)
+            self.warm_ids = engine.warm_ids
+        else:
+            self.buffer = PersistentBuffer(self.capacity, dim, scoring, dtype=self.feat.dtype) if uses_buffer else None
+            engine = inner = BufferEngine(self.buffer, self.bounds, self.partition, cfg.policy.build(cfg.lookahead))
         lo = self.bounds[self.partition - 1] if self.partition else 0
         self.controller.setup(StaticFacts(
             dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
             partition=self.partition, local_nodes=int(self.bounds[self.partition] - lo), halo_nodes=len(self.halo),
             capacity=self.capacity, total_minibatches=total_minibatches, feature_dim=dim,
         ))
-        self.warm_ids = self._warm_start()
-        outlook = Outlook(engine)
+        if self.sharing == 1:
+            self.warm_ids = self._warm_start()
+        outlook = Outlook(inner)  # what-ifs play this trainer's replica forward on its own minibatches
         self.channel = (open_channel(self.controller, self.buffer, cfg.mode, outlook)
                         if self.buffer is not None else None)
         self._step = MinibatchStep(engine, self.channel, outlook, rank=rank, row_bytes=self.row_bytes)
         self.verified_rows = 0
         self.step = 0
         log.info("buffered features ready", controller=self.controller.name, halo=len(self.halo),
-                 capacity=self.capacity, mode=self.channel.label if self.channel else None,
+                 capacity=self.capacity, shared_by=self.sharing, mode=self.channel.label if self.channel else None,
                  warm_rows=len(self.warm_ids))
+
+    def _warm_starts(self) -> bool:
+        return self.buffer is not None and len(self.halo) > 0 and self.controller.spec.warm_starts
+
+    def _warm_start_ids(self) -> tuple[np.ndarray, torch.Tensor]:
+        """The controller's warm-start ids (MassiveGNN only) for the whole buffer, and their rows."""
+        degrees = self.g.in_degrees(torch.from_numpy(self.halo)).numpy()
+        ids = np.asarray(self.controller.warm_start(self.halo, degrees, self.capacity), dtype=np.int64)
+        return ids, self.read(self.feat, ids)
 
     def _warm_start(self) -> np.ndarray:
         """Load the controller's warm-start ids (MassiveGNN only); returns the ids loaded."""
-        if self.buffer is None or len(self.halo) == 0 or not self.controller.spec.warm_starts:
+        if not self._warm_starts():
             return np.empty(0, dtype=np.int64)
-        degrees = self.g.in_degrees(torch.from_numpy(self.halo)).numpy()
-        ids = np.asarray(self.controller.warm_start(self.halo, degrees, self.capacity), dtype=np.int64)
+        ids, rows = self._warm_start_ids()
         if len(ids):
-            self.buffer.warm_load(ids, self.read(self.feat, ids))
+            self.buffer.warm_load(ids, rows)
         return ids
 
     def _read(self, ids: np.ndarray) -> torch.Tensor:
@@ -177,6 +214,8 @@ class BufferedFeatures:
         return out
 
     def close(self) -> None:
-        """Stop the controller (and its model, if any) and the reader thread."""
+        """Stop the controller (and its model, if any) and the reader thread; detach from a machine buffer."""
         (self.channel or self.controller).close()
         self.read.close()
+        if self.segment is not None:
+            self.segment.close()

@@ -124,6 +124,22 @@ class TrainSettings(BaseModel):
         return v
 
 
+    @model_validator(mode="after")
+    def _shared_window_fits(self) -> "TrainSettings":
+        from rudder_agent.buffer.keep import MAX_WINDOW
+
+        b = self.buffer
+        if self.shares_buffer and b.window * self.trainers_per_machine > MAX_WINDOW:
+            raise ValueError(f"with --buffer-scope machine the trainers' windows are one: --lookahead "
+                             f"({b.lookahead}) x --trainers-per-machine ({self.trainers_per_machine}) must be at most "
+                             f"{MAX_WINDOW} (or use --buffer-scope trainer)")
+        return self
+
+    @property
+    def shares_buffer(self) -> bool:
+        """Whether a machine's trainers share one buffer (machine scope with several trainers per machine)."""
+        return self.buffer.scope == "machine" and self.trainers_per_machine > 1
+
     @property
     def trainers(self) -> int:
         """Trainer processes in all: ``trainers_per_machine`` on each of the ``parts`` machines."""

@@ -38,6 +38,14 @@ class MinibatchMetrics(BaseModel):
     t_train: float = 0.0
     t_wait: float = Field(0.0, description="seconds the trainer waited on the controller")
     t_keep: float = Field(0.0, description="CPU seconds of the keep policy's round and plan (part of t_fetch)")
+    machine_op: int = Field(-1, description="machine-shared buffer: this minibatch's place in its machine's order "
+                                            "(-1: the trainer's own buffer)")
+    waited_rows: int = Field(0, description="machine-shared buffer: hits on rows another trainer was fetching")
+    refetched_rows: int = Field(0, description="of them, rows read here after all (counted in misses and comm_rows)")
+    t_share_lock: float = Field(0.0, description="machine-shared buffer: seconds waiting for its lock")
+    t_share_hold: float = Field(0.0, description="machine-shared buffer: seconds holding its lock")
+    t_share_wait: float = Field(0.0, description="machine-shared buffer: seconds waiting for other trainers' rows")
+    state_bytes: int = Field(0, description="machine-shared buffer: size of the state snapshot it loads and stores")
 
     @property
     def hit_pct(self) -> float:

@@ -66,6 +66,8 @@ class MinibatchStep:
         if self.timed:
             extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, "t_keep": self.engine.keep_cpu_s,
                      **extra}
+        if plan.share is not None:  # a machine-shared buffer: its order, waits and refetches
+            extra = {**extra, **plan.share.fields()}
         metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=step,
                                    row_bytes=self.row_bytes, requested=self.channel is not None, **extra)
         if self.channel is not None:

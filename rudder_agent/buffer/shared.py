@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import replace as with_fields
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -187,18 +187,34 @@ class SharedEngine:
     and a keep policy built with ``lanes`` = the trainers sharing it, ``engine.lane`` this trainer's lane.
     """
 
-    def __init__(self, engine: BufferEngine, segment: MachineSegment, wait_s: float = WAIT_S):
+    def __init__(self, engine: BufferEngine, segment: MachineSegment, wait_s: float = WAIT_S,
+                 warm: Callable[[], tuple[np.ndarray, torch.Tensor | None]] | None = None):
+        """``warm``: the warm-start ids and their rows (read only by the trainer that sets the machine's state up)."""
         if engine.buffer is None or engine.buffer.track_features or engine.buffer.capacity != segment.capacity:
             raise ValueError("a shared engine plays an ids-only replica of the machine's capacity")
         self.engine, self.segment, self.wait_s = engine, segment, wait_s
         self._generation = -1
         self._state_bytes = 0
         self._lock_mark = (segment.waited_s, segment.held_s)
+        self.warm_ids = np.empty(0, dtype=np.int64)  # what this trainer loaded (the machine's warm start, or none)
         with segment.locked():
-            if segment.generation == 0:  # the first trainer here: its empty replica is the machine's state
+            if segment.generation == 0:  # the first trainer here sets the machine's state up
+                if warm is not None:
+                    self._warm_load(*warm())
                 self._save()
             else:
                 self._load()
+
+    def _warm_load(self, ids: np.ndarray, rows: torch.Tensor | None) -> None:
+        """Load the warm start into the empty machine buffer: ids into the replica, rows into their slots."""
+        self.engine.buffer.warm_load(ids)
+        taken = np.flatnonzero(self.engine.buffer.lookup(ids) >= 0)  # rows[i] is the row of ids[i]
+        self.warm_ids = ids[taken]
+        slots = self.engine.buffer.lookup(self.warm_ids)
+        if self.segment.row_bytes and taken.shape[0]:
+            copy_rows(self.segment.rows, slots, rows.contiguous(), taken)
+        self.segment.assigned[slots] = self.warm_ids
+        self.segment.ready[slots] = self.warm_ids
 
     @property
     def buffer(self):

@@ -46,7 +46,8 @@ class FeatureSource:
     def __init__(self, g, cfg: TrainConfig, rank: int, minibatches_per_epoch: int):
         self.g, self.cfg, self.rank = g, cfg, rank
         self.features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * minibatches_per_epoch,
-                                         dataset=cfg.dataset, rank=rank, verify=cfg.verify)
+                                         dataset=cfg.dataset, rank=rank, verify=cfg.verify,
+                                         trainers_per_machine=cfg.trainers_per_machine)
         # DGL's RNG is thread-local: seed the sampling thread so runs are reproducible.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rudder-prefetch",
                                        initializer=dgl.seed, initargs=(cfg.seed + rank,))
@@ -84,8 +85,9 @@ class FeatureSource:
             return None
         t_sample = time.perf_counter() - tic
         if self.corrupt_at == self.features.step and self.features.buffer is not None:
-            buf = self.features.buffer
-            buf._rows[torch.from_numpy(np.flatnonzero(buf.slot_ids >= 0))] += 1  # served hits now differ
+            f = self.features
+            rows = f.segment.rows if f.segment is not None else f.buffer._rows
+            rows[torch.from_numpy(np.flatnonzero(f.buffer.slot_ids >= 0))] += 1  # served hits now differ
         x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
         metrics.t_sample = t_sample
         y = self.features.read(self.g.ndata["label"], seeds).long()

@@ -20,6 +20,7 @@ from rudder_agent.buffer.policy import Scoring
 from rudder_agent.settings.keep import KeepSettings, Lookahead
 
 Mode = Literal["async", "sync"]
+Scope = Literal["machine", "trainer"]
 
 
 class BufferConfig(BaseModel):
@@ -36,6 +37,9 @@ class BufferConfig(BaseModel):
     lookahead: int = Field(8, ge=1, description="minibatches sampled ahead (the window W): the lookahead policy "
                                                 "ranks by them, a controller that plays answers forward plays them")
     scoring: Scoring = Field(default_factory=Scoring, description="what makes a buffered row stale")
+    scope: Scope = Field("machine", json_schema_extra=flag("--buffer-scope"),
+                         description="machine: one buffer per machine in shared memory, shared by its trainers "
+                                     "(T x the capacity, each row fetched once per machine); trainer: one each")
     mode: Mode = Field("async", json_schema_extra=flag(switch="sync"),
                        description="sync: the prefetcher waits for a decision every minibatch; async: it does not")
 
