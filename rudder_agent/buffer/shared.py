@@ -14,7 +14,10 @@ The protocol, and why:
   its hits out, and later to write the rows it fetched.
 - **The state moves as one snapshot with a generation number.** A trainer that finds the generation moved
   since its own last write loads the snapshot, plays its minibatch with the unchanged engine code, applies the
-  planned replacement's ids at once, and writes the snapshot back. The machine's minibatches are thereby
+  planned replacement's ids at once, and writes the snapshot back. Its large arrays (the keep policy's access
+  log, the per-slot arrays) are not copied: they live in files of the segment that every replica maps, so the
+  engine's kernels update them in place and the snapshot carries only their names and the scalars (a few KB).
+  An array the engine reallocates (a growing table) moves into a new file at the next write. The machine's minibatches are thereby
   ordered (the generation is each one's place in that order, recorded as ``machine_op`` for replay), and each
   sees every earlier one's accesses and replacements: one buffer, one keep policy, T streams.
 - **Rows arrive later than ids.** A replaced slot is *assigned* its new id at once but marked *not ready*
@@ -33,6 +36,7 @@ Every served row is a copy of a DistTensor read for exactly that id, made under 
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import pickle
 import time
@@ -52,9 +56,11 @@ from rudder_agent.buffer.persistent import copy_rows
 SHM_DIR = Path("/dev/shm")
 WAIT_S = 30.0
 """Longest wait for a row another trainer of the machine is fetching, before reading it here."""
+SHARE_BYTES = 1 << 16
+"""State arrays this large or larger live in their own file of the segment instead of in the snapshot."""
 _MAGIC = 0x5255444452425546  # "RUDDRBUF"
-_HEADER = 8  # int64 words: magic, capacity, row bytes, generation, attached, spare...
-_GEN, _ATTACHED = 3, 4
+_HEADER = 8  # int64 words: magic, capacity, row bytes, generation, attached, array files made, spare
+_GEN, _ATTACHED, _ARRAYS = 3, 4, 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,65 @@ class ShareStats:
 
     def fields(self) -> dict:
         return {f: getattr(self, f) for f in self.__slots__}
+
+
+class _ArrayFiles:
+    """The state's large arrays as files of the segment, mapped by every replica (see the module docstring)."""
+
+    def __init__(self, segment: MachineSegment):
+        self.segment = segment
+        self.maps: dict[str, np.memmap] = {}  # name -> the one mapping of that file in this process
+        self.names: dict[int, str] = {}  # id(mapping) -> name
+
+    def ref(self, a: np.ndarray) -> tuple | None:
+        """The persistent id of a large array: its file (written now if it is not one of ours)."""
+        if a.nbytes < SHARE_BYTES:
+            return None
+        name = self.names.get(id(a))
+        if name is None:  # new to the segment (first write, or reallocated by the engine): a file of its own
+            name = f"a{self.segment.next_array()}"
+            out = np.memmap(self.segment.array_path(name), dtype=a.dtype, mode="w+", shape=a.shape)
+            out[...] = a
+            out.flush()
+        return ("array", name, a.dtype.str, a.shape)
+
+    def load(self, pid: tuple) -> np.ndarray:
+        _, name, dtype, shape = pid
+        if name not in self.maps:
+            mm = np.memmap(self.segment.array_path(name), dtype=np.dtype(dtype), mode="r+", shape=tuple(shape))
+            self.maps[name] = mm
+            self.names[id(mm)] = name
+        return self.maps[name]
+
+    def keep_only(self, used: set[str]) -> None:
+        """Forget (and, lock held, delete) the files the latest snapshot no longer names."""
+        for name in [n for n in self.maps if n not in used]:
+            mm = self.maps.pop(name)
+            self.names.pop(id(mm), None)
+        self.segment.remove_arrays(keep=used)
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file, files: _ArrayFiles):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.files, self.used = files, set()
+
+    def persistent_id(self, obj):
+        if isinstance(obj, np.ndarray):
+            pid = self.files.ref(obj)
+            if pid is not None:
+                self.used.add(pid[1])
+            return pid
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, files: _ArrayFiles):
+        super().__init__(file)
+        self.files = files
+
+    def persistent_load(self, pid):
+        return self.files.load(pid)
 
 
 class MachineSegment:
@@ -143,8 +208,23 @@ class MachineSegment:
         size = os.fstat(self._state_fd).st_size
         return os.pread(self._state_fd, size, 0)
 
+    def next_array(self) -> int:
+        """A fresh number for a state array's file (lock held)."""
+        self.header[_ARRAYS] += 1
+        return int(self.header[_ARRAYS])
+
+    def array_path(self, name: str) -> Path:
+        return self._path(f"state.{name}")
+
+    def remove_arrays(self, keep: set[str]) -> None:
+        """Delete the state-array files not in ``keep`` (lock held; mappings elsewhere stay valid until dropped)."""
+        for p in self.base.parent.glob(f"{self.base.name}.state.a*"):
+            if p.name.rsplit(".", 1)[-1] not in keep:
+                p.unlink(missing_ok=True)
+
     def files(self) -> list[Path]:
-        return [self._path(p) for p in ("lock", "slots", "rows", "state")]
+        return [self._path(p) for p in ("lock", "slots", "rows", "state")] + \
+            sorted(self.base.parent.glob(f"{self.base.name}.state.a*"))
 
     def close(self) -> None:
         """Detach; the last trainer to detach removes the files."""
@@ -196,6 +276,7 @@ class SharedEngine:
         self._generation = -1
         self._state_bytes = 0
         self._lock_mark = (segment.waited_s, segment.held_s)
+        self._files = _ArrayFiles(segment)
         self.warm_ids = np.empty(0, dtype=np.int64)  # what this trainer loaded (the machine's warm start, or none)
         with segment.locked():
             if segment.generation == 0:  # the first trainer here sets the machine's state up
@@ -231,14 +312,23 @@ class SharedEngine:
 
     def _load(self) -> None:
         blob = self.segment.read_state()
-        buffer, keep = pickle.loads(blob)
-        self.engine.buffer.__dict__.update(buffer.__dict__)  # in place: controllers hold these objects
-        self.engine.keep.__dict__.update(keep.__dict__)
+        self._adopt(blob)
         self._generation, self._state_bytes = self.segment.generation, len(blob)
 
+    def _adopt(self, blob: bytes) -> None:
+        """Make the replica the snapshot's state: scalars copied, large arrays the segment's mapped files."""
+        buffer, keep = _Unpickler(io.BytesIO(blob), self._files).load()
+        self.engine.buffer.__dict__.update(buffer.__dict__)  # in place: controllers hold these objects
+        self.engine.keep.__dict__.update(keep.__dict__)
+
     def _save(self) -> None:
-        blob = pickle.dumps((self.engine.buffer, self.engine.keep), protocol=pickle.HIGHEST_PROTOCOL)
+        out = io.BytesIO()
+        pickler = _Pickler(out, self._files)
+        pickler.dump((self.engine.buffer, self.engine.keep))
+        blob = out.getvalue()
+        self._files.keep_only(pickler.used)
         self._generation, self._state_bytes = self.segment.write_state(blob), len(blob)
+        self._adopt(blob)  # arrays the engine made since the last write now live in the segment too
 
     def prepare(self, input_nodes, replace: bool, upcoming: Sequence[np.ndarray] = ()) -> FetchPlan:
         """Play this minibatch on the machine's state, copy out its ready hits and wait for the pending ones."""

@@ -105,6 +105,14 @@ def separate_rows(lanes, capacity, policy="lookahead", window=4) -> int:
     return total
 
 
+@pytest.fixture(autouse=True)
+def arrays_in_files(monkeypatch):
+    """Every state array in a file of the segment, as the large ones are on a real graph (forked children inherit)."""
+    from rudder_agent.buffer import shared
+
+    monkeypatch.setattr(shared, "SHARE_BYTES", 1)
+
+
 @pytest.mark.parametrize("policy", ["lookahead", "lfu", "decay"])
 def test_every_row_is_exact_and_the_machine_fetches_less_than_its_trainers_apart(tmp_path, policy):
     lanes, per_trainer = 2, 40
