@@ -116,8 +116,7 @@ class BufferedFeatures:
         if self.sharing > 1:
             self.buffer = PersistentBuffer(self.capacity, 0, scoring)  # this trainer's replica of the machine's state
             inner = BufferEngine(self.buffer, self.bounds, self.partition,
-                                 cfg.policy.build(cfg.lookahead, self.sharing), lane=rank % self.sharing,
-                                 protect_hits=True)
+                                 cfg.policy.build(cfg.lookahead, self.sharing), lane=rank % self.sharing)
             self.segment = MachineSegment(machine_buffer_path(g, self.partition), self.capacity, dim, self.feat.dtype)
             engine = SharedEngine(inner, self.segment, warm=self._warm_start_ids if self._warm_starts() else None)
             self.warm_ids = engine.warm_ids

@@ -76,13 +76,8 @@ class BufferEngine:
     """Runs the buffer protocol for one trainer; ``buffer=None`` is DistDGL as shipped."""
 
     def __init__(self, buffer: PersistentBuffer | None, part_bounds: np.ndarray, my_part: int,
-                 keep: KeepPolicy | None = None, lane: int = 0, protect_hits: bool = False):
-        """``lane``: this trainer's index among the trainers sharing ``buffer`` (0 when it is its own).
-
-        ``protect_hits``: a replacement never evicts a slot this minibatch hits. A shared buffer needs it: a hit
-        may wait for a row another trainer is still fetching, and its own replacement must not give that slot
-        away meanwhile (a rule on ids alone, so a replay in the machine's order plans the same).
-        """
+                 keep: KeepPolicy | None = None, lane: int = 0):
+        """``lane``: this trainer's index among the trainers sharing ``buffer`` (0 when it is its own)."""
         bounds = as_ids(part_bounds)
         if bounds.ndim != 1 or not 0 <= my_part < bounds.shape[0] or np.any(np.diff(bounds) < 0):
             raise ValueError("part_bounds must be non-decreasing cumulative upper bounds and my_part one of them")
@@ -91,7 +86,6 @@ class BufferEngine:
         self.keep_cpu_s = 0.0  # of the last prepare: the keep policy's round and plan, CPU time of the calling thread
         self.my_part = my_part
         self.lane = lane
-        self.protect_hits = protect_hits
         self.local_lo = int(bounds[my_part - 1]) if my_part else 0
         self.local_hi = int(bounds[my_part])
         if buffer is not None and buffer.track_features and self.local_hi == self.local_lo:
@@ -121,11 +115,6 @@ class BufferEngine:
         stale = self.keep.round(buf, hit_slots, miss_ids, ids[remote_pos], upcoming, (self.local_lo, self.local_hi),
                                 self.lane)
         replacement = self.keep.plan(buf) if replace else None
-        if replacement is not None and self.protect_hits and len(replacement) and hit_slots.shape[0]:
-            spare = ~np.isin(replacement.evict_slots, hit_slots)
-            if not spare.all():
-                replacement = ReplacementPlan(replacement.evict_slots[spare], replacement.insert_ids[spare],
-                                              replacement.version)
         self.keep_cpu_s = time.thread_time() - tic
 
         base = ids.copy()
