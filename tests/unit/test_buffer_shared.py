@@ -128,7 +128,8 @@ def test_rows_other_trainers_are_fetching_are_waited_for_and_the_order_replays_t
     waited = sum(r[2] for r in results)
     refetched = sum(r[3] for r in results)
     assert waited > 0  # the trainers did hit rows the other was still fetching ...
-    assert refetched <= waited
+    assert refetched <= waited // 2, (refetched, waited)  # ... and mostly got them; the rest were read again
+    # (their slot went to another id before the row came: late, never wrong)
     # ... and in the machine's order (machine_op), one engine with a lane per trainer fetches what they did
     ops = sorted((op, lane, i) for lane, _, _, _, lane_ops in results for i, op in enumerate(lane_ops))
     assert [o[0] for o in ops] == sorted(set(o[0] for o in ops))  # one place in the order per minibatch
