@@ -25,8 +25,11 @@ LOOKAHEAD = [*BUFFER, "--controller", "fixed", "--policy", "lookahead", "--looka
 CORA_T2 = ["--dataset", "cora", "--parts", "2", "--trainers-per-machine", "2", "--batch-size", "8", "--epochs", "2",
            "--trace", "--verify"]
 """Two machines x two trainers: cora's 140 training nodes give each trainer 35 seeds, 5 minibatches an epoch."""
-T2_DECAY = [*CORA_T2, *DECAY]
-"""What the emulated network and the hosts over ssh both run (no rate: the ssh hosts' links are not shaped)."""
+T2_DECAY = [*CORA_T2, *DECAY, "--buffer-scope", "trainer"]
+"""What the emulated network and the hosts over ssh both run (no rate: the ssh hosts' links are not shaped), each
+trainer with its own buffer, so that every minibatch's rows are the same whatever the timing."""
+T2_SHARED = [*CORA_T2, *LOOKAHEAD]
+"""The default scope: each machine's two trainers share one buffer (the default keep policy, a window of 3)."""
 
 REFERENCE: dict[str, list[str]] = {
     # DistDGL as shipped
@@ -43,6 +46,9 @@ REFERENCE: dict[str, list[str]] = {
     # policy on the emulated network, where each machine has its own address and /dev/shm and no shim
     "none-t2": [*CORA_T2, "--controller", "none"],
     "fixed-decay-t2": [*T2_DECAY, *(["--network", "netns", "--link-rate", "1gbit"] if availability() is None else [])],
+    # ... and one buffer per machine, shared by its two trainers (on loopback: the host's /dev/shm holds both
+    # machines' buffers, named apart)
+    "fixed-lookahead-t2-shared": T2_SHARED,
     # the agent with scripted answers (SCRIPT), synchronous: every request answered, in order; no trace, so
     # `rudder replay-metrics` replays it from its recorded windows alone
     "llm-scripted-sync": [*TINY, "--epochs", "2", "--verify", "--controller", "llm", "--model", "scripted:{script}",

@@ -1,0 +1,69 @@
+"""One buffer per machine, shared by its trainers (--buffer-scope machine), on a live DistDGL cluster: every
+served row exact, one order per machine that replays, fewer rows than the same trainers with buffers of their own,
+and a trainer that fails leaves no lock held and no segment behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rudder_agent.cluster.fetch import CORRUPT_ENV
+from rudder_agent.records.run_summary import read_summary
+from rudder_agent.replay.machine_share import machine_share
+from rudder_agent.replay.recording import load_recording
+from tests.integration.helpers import alive, cluster_record, minibatches, rudder
+from tests.integration.reference import REFERENCE
+
+pytestmark = pytest.mark.integration
+
+T = 2
+MACHINES = {0: [0, 1], 1: [2, 3]}
+
+
+@pytest.fixture(scope="module")
+def run(reference) -> Path:
+    return reference("fixed-lookahead-t2-shared")
+
+
+def test_every_row_served_from_the_shared_buffer_is_exact(run) -> None:
+    s = read_summary(run)
+    assert s.verified_rows == s.input_nodes > 0
+    assert s.hits > 0  # served from the machines' buffers, each row checked against the DistTensor
+
+
+def test_each_machine_orders_its_trainers_minibatches_once(run) -> None:
+    """Both trainers of a machine played their minibatches on one state: one sequence of places, no gaps."""
+    for machine, ranks in MACHINES.items():
+        ops = sorted(m["machine_op"] for r in ranks for m in minibatches(run, r))
+        assert ops == list(range(ops[0], ops[0] + len(ops))), f"machine {machine}: {ops}"
+        caps = {m["capacity"] for r in ranks for m in minibatches(run, r)}
+        assert len(caps) == 1  # one buffer: the same capacity, T times a trainer's share of the halo
+        (cap,) = caps
+        assert cap == T * load_recording(run, ranks[0]).capacity()
+
+
+def test_the_machine_fetches_fewer_rows_than_its_trainers_with_buffers_of_their_own(run) -> None:
+    """The same recorded streams through one buffer of C rows per trainer (replayed) fetch more than the live
+    shared buffer of T x C did."""
+    for machine, ranks in MACHINES.items():
+        live = sum(m["comm_rows"] for r in ranks for m in minibatches(run, r))
+        share = machine_share([load_recording(run, r) for r in ranks], machine)
+        assert live < share.separate["lookahead"], (machine, live, share.separate)
+
+
+def test_a_failing_trainer_leaves_no_lock_held_and_no_segment_behind(tmp_path) -> None:
+    """Trainer 0 corrupts its machine's buffered rows: a trainer of that machine serves one, its check fails, the
+    run ends (exit 1) and the launcher stops the rest; no process and no shared-memory file of the run remains."""
+    out = tmp_path / "corrupt"
+    proc = rudder("train", *REFERENCE["fixed-lookahead-t2-shared"], "--out", str(out),
+                  env={**os.environ, CORRUPT_ENV: "2"})
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "ServedRowMismatch" in proc.stderr
+    cluster = cluster_record(out)
+    assert [role for role, pid in cluster["pids"].items() if alive(pid)] == []
+    assert sorted(Path("/dev/shm").glob(cluster["shm_prefix"] + "*")) == []
+    caught = [r for r in range(2 * T) if "ServedRowMismatch" in (out / "logs" / f"trainer-{r}.log").read_text()]
+    assert caught and set(caught) <= set(MACHINES[0]), caught  # machine 0's buffer was corrupted, nobody else's
+    assert all(cluster["exit_codes"][f"trainer-{r}"] == 1 for r in caught), cluster["exit_codes"]
