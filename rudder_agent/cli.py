@@ -296,6 +296,8 @@ def format_summary(s: RunSummary) -> str:
     acc = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     several = (s.trainers_per_machine or 1) > 1
     trainers = f", {s.trainers_per_machine} trainers each" if several else ""
+    if several and s.buffer_scope:
+        trainers += ", one buffer per machine" if s.buffer_scope == "machine" else ", one buffer per trainer"
     return (
         f"{s.dataset} x{s.parts}{trainers} [{s.controller}]: {s.epochs} epochs, {s.minibatches} minibatches\n"
         f"  epoch time (median after first): {s.epoch_time_s:.2f} s\n"
@@ -305,8 +307,16 @@ def format_summary(s: RunSummary) -> str:
         + "".join(f"\n  machine {m.machine} (ranks {','.join(map(str, m.ranks))}): comm rows/epoch "
                   f"{m.comm_rows_per_epoch:,.0f}, %-Hits {100 * m.hits / m.remote_inputs if m.remote_inputs else 0:.1f}"
                   for m in s.machines if several)
+        + (f"\n  {share_line(s.share_cost)}" if s.share_cost else "")
         + (f"\n  {s.model_share.sentence()}" if s.model_share and s.controller == "llm" else "")
     )
+
+
+def share_line(c) -> str:
+    """What sharing a machine's buffer cost, in one line."""
+    return (f"shared buffer: {c.waited_rows:,} rows waited for ({c.refetched_rows:,} read again); per minibatch "
+            f"lock wait {c.lock_wait_ms[0]:.1f}/{c.lock_wait_ms[1]:.1f} ms, held {c.lock_hold_ms[0]:.1f}/"
+            f"{c.lock_hold_ms[1]:.1f} ms, row wait {c.row_wait_ms[0]:.1f}/{c.row_wait_ms[1]:.1f} ms (median/p95)")
 
 
 def _register_replay_commands() -> None:

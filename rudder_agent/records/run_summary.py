@@ -29,12 +29,26 @@ class MachineTotals(BaseModel):
     comm_rows_per_epoch: float
 
 
+class ShareCost(BaseModel):
+    """What sharing one buffer per machine cost its trainers (--buffer-scope machine), per minibatch."""
+
+    waited_rows: int = Field(description="hits on rows another trainer of the machine was fetching, waited for")
+    refetched_rows: int = Field(description="of them, rows read again (their slot changed hands first)")
+    lock_wait_ms: list[float] = Field(description="waiting for the machine's lock: median, p95")
+    lock_hold_ms: list[float] = Field(description="holding it (bookkeeping, hit copies, row writes): median, p95")
+    row_wait_ms: list[float] = Field(description="waiting for rows other trainers were fetching: median, p95")
+    state_kb: float = Field(description="largest state snapshot read and written per minibatch (arrays excluded)")
+
+
 class RunSummary(BaseModel):
     """What ``rudder train`` and ``rudder replay`` leave in ``summary.json``."""
 
     dataset: str | None = None
     parts: int | None = Field(None, description="machines (one partition each)")
     trainers_per_machine: int | None = None
+    buffer_scope: str | None = Field(None, description="'machine': one buffer per machine shared by its trainers; "
+                                                       "'trainer': one each (None without a buffer)")
+    share_cost: ShareCost | None = Field(None, description="machine scope with several trainers per machine only")
     part_method: str | None = None
     epochs: int | None = None
     batch_size: int | None = None

@@ -13,7 +13,7 @@ from rudder_agent.records.epoch import median_after_first
 from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.records.run import RunRecords, read_run
 from rudder_agent.records.model_share import ModelShare
-from rudder_agent.records.run_summary import MachineTotals, RunSummary
+from rudder_agent.records.run_summary import MachineTotals, RunSummary, ShareCost
 
 
 def summarize(run_dir: Path) -> RunSummary:
@@ -54,6 +54,8 @@ def summarize_records(run: RunRecords) -> RunSummary:
         "dataset": cfg.dataset,
         "parts": cfg.parts,
         "trainers_per_machine": cfg.trainers_per_machine,
+        "buffer_scope": (("machine" if cfg.shares_buffer else "trainer") if buffered else None),
+        "share_cost": share_cost(minibatches) if buffered and cfg.shares_buffer else None,
         "part_method": cfg.part_method,
         "epochs": n_epochs,
         "batch_size": cfg.batch_size,
@@ -87,6 +89,17 @@ def summarize_records(run: RunRecords) -> RunSummary:
         **controller_summary(controllers, minibatches),
         "machines": machine_totals(minibatches, controllers, cfg.machine_of, n_epochs),
     })
+
+
+def share_cost(minibatches: Sequence[MinibatchMetrics]) -> ShareCost | None:
+    """Medians and 95th percentiles of the shared buffer's waits, per minibatch (ms)."""
+    shared = [m for m in minibatches if m.machine_op >= 0]
+    if not shared:
+        return None
+    ms = lambda key: [round(1000 * float(v), 2) for v in np.percentile([getattr(m, key) for m in shared], [50, 95])]  # noqa: E731
+    return ShareCost(waited_rows=sum(m.waited_rows for m in shared), refetched_rows=sum(m.refetched_rows for m in shared),
+                     lock_wait_ms=ms("t_share_lock"), lock_hold_ms=ms("t_share_hold"), row_wait_ms=ms("t_share_wait"),
+                     state_kb=round(max(m.state_bytes for m in shared) / 1000, 1))
 
 
 def network_label(cfg) -> str:
