@@ -7,7 +7,7 @@ import json
 from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.records.run_summary import RunSummary, read_summary
 
-KEYS = ["dataset", "parts", "trainers_per_machine", "part_method", "epochs", "batch_size", "fanouts", "network", "controller",
+KEYS = ["dataset", "parts", "trainers_per_machine", "buffer_scope", "share_cost", "part_method", "epochs", "batch_size", "fanouts", "network", "controller",
         "buffer_fraction", "policy", "window", "minibatches", "input_nodes", "remote_inputs", "remote_share", "hits",
         "hit_pct", "miss_rows", "replace_rows", "warm_rows", "comm_rows", "comm_bytes", "comm_rows_per_epoch",
         "wire_bytes_per_epoch", "epoch_time_s", "epoch_times_s", "agent_wait_s", "window_ids_bytes",
