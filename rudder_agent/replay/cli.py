@@ -27,6 +27,7 @@ MODEL = setting_options(recorded=True, only=AgentConfig, skip=CLOSED_LOOP_ONLY)
 
 @option_group("options", SETTINGS)
 def replay_command(
+    ctx: typer.Context,
     trace: Path = RUN_DIR,
     controller: str = typer.Option("recorded", help="recorded (the run's own decisions), oracle, none, fixed, "
                                    "massivegnn, llm or classifier"),
@@ -39,7 +40,7 @@ def replay_command(
     latency: Optional[int] = typer.Option(None, help="async: answers arrive this many minibatches after the "
                                           "request (default: measured in the recorded run)"),
     out: Path = typer.Option(Path("runs/replay"), help="output directory (metrics-rank*.jsonl, summary.json; "
-                             "--machine writes nothing)"),
+                             "not with --machine, which writes nothing)"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
@@ -53,15 +54,16 @@ def replay_command(
     from rudder_agent import preflight
     from rudder_agent.records.trace import recorded_ranks
 
-    values = setting_values(options, recorded=True)
     if machine is not None:
-        given = [f"--{k.replace('_', '-')}" for k in values] + [
-            name for name, on in (("--rank", rank is not None), ("--controller", controller != "recorded"),
-                                  ("--latency", latency is not None), ("--labels", labels is not None)) if on]
-        if given:
-            raise InputError(f"--machine replays the recorded run as it ran: drop {', '.join(given)}")
+        from rudder_agent.cli import given
+
+        others = [p.opts[0] for p in ctx.command.params if p.name not in ("trace", "machine") and given(ctx, p.name)]
+        if others:
+            raise InputError(f"--machine replays the recorded run as it ran and writes nothing: drop "
+                             f"{', '.join(others)}")
         replay_by_machine(trace, machine)
         return
+    values = setting_values(options, recorded=True)
     mode, fraction = values.pop("mode", None), values.pop("fraction", None)  # the replay's clock and size
     overrides = preflight.replay(trace, controller, rank=rank, mode=mode, values=values, horizon=horizon)
     if out.exists() and any(out.iterdir()):
