@@ -27,22 +27,42 @@ MODEL = setting_options(recorded=True, only=AgentConfig, skip=CLOSED_LOOP_ONLY)
 
 @option_group("options", SETTINGS)
 def replay_command(
+    ctx: typer.Context,
     trace: Path = RUN_DIR,
     controller: str = typer.Option("recorded", help="recorded (the run's own decisions), oracle, none, fixed, "
                                    "massivegnn, llm or classifier"),
     rank: Optional[int] = typer.Option(None, help="replay one rank (default: every traced rank)"),
+    machine: Optional[str] = typer.Option(None, "--machine", metavar="K|all",
+                                          help="a machine-shared run (--buffer-scope machine): replay machine K's "
+                                          "trainers, or every machine with `all`, on one buffer in the recorded "
+                                          "order, with the recorded decisions and settings; prints live, refetched, "
+                                          "replayed and Belady rows per machine and writes nothing"),
     latency: Optional[int] = typer.Option(None, help="async: answers arrive this many minibatches after the "
                                           "request (default: measured in the recorded run)"),
-    out: Path = typer.Option(Path("runs/replay"), help="output directory (metrics-rank*.jsonl, summary.json)"),
+    out: Path = typer.Option(Path("runs/replay"), help="output directory (metrics-rank*.jsonl, summary.json; "
+                             "not with --machine, which writes nothing)"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle: look-ahead in minibatches"),
     labels: Optional[int] = typer.Option(None, help="also write oracle labels (kind=oracle) with this horizon"),
     overwrite: bool = typer.Option(False, help="replace an existing output directory"),
     options: dict = None,
 ) -> None:
-    """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json."""
+    """Replay a recorded access stream through the buffer with any controller (no DistDGL); writes summary.json.
+
+    With --machine: a machine-shared run's trainers on their machine's one buffer, in the recorded order.
+    live rows == replayed + refetched when the replay accounts for every row (see docs/machines.md).
+    """
     from rudder_agent import preflight
     from rudder_agent.records.trace import recorded_ranks
 
+    if machine is not None:
+        from rudder_agent.cli import given
+
+        others = [p.opts[0] for p in ctx.command.params if p.name not in ("trace", "machine") and given(ctx, p.name)]
+        if others:
+            raise InputError(f"--machine replays the recorded run as it ran and writes nothing: drop "
+                             f"{', '.join(others)}")
+        replay_by_machine(trace, machine)
+        return
     values = setting_values(options, recorded=True)
     mode, fraction = values.pop("mode", None), values.pop("fraction", None)  # the replay's clock and size
     overrides = preflight.replay(trace, controller, rank=rank, mode=mode, values=values, horizon=horizon)
@@ -69,21 +89,41 @@ def replay_command(
     )
 
 
+def replay_by_machine(trace: Path, machine: str) -> list[dict]:
+    """`rudder replay --machine K|all`: one line per machine; returns the figures."""
+    from rudder_agent.replay.machine_order import replay_machines
+
+    if machine != "all" and not machine.isdigit():
+        raise InputError(f"--machine takes a machine number or `all`, not {machine!r}")
+    results = replay_machines(trace, None if machine == "all" else int(machine))
+    for m in results:
+        typer.echo(f"machine {m.machine} (trainers {','.join(map(str, m.ranks))}, {m.capacity} rows, "
+                   f"{m.minibatches} minibatches): live {m.live_rows} rows, refetched {m.refetched_rows}, replayed "
+                   f"{m.replayed_rows}, live == replayed + refetched: {'yes' if m.exact else 'no'}, "
+                   f"Belady {m.belady_rows}, live/Belady {m.live_over_belady:.3f}")
+    return [m.to_json() for m in results]
+
+
 def bounds_command(
     trace: Path = RUN_DIR,
     rank: Optional[int] = typer.Option(None, help="one rank (default: every traced rank)"),
     fraction: Optional[float] = recorded(BufferConfig, "fraction", "--fraction", "--buffer-fraction"),
     horizon: int = typer.Option(DEFAULT_HORIZON, help="oracle look-ahead in minibatches"),
-    machine: bool = typer.Option(False, "--machine", help="per machine instead of per rank: rows of its T trainers' "
-                                 "separate buffers of C rows against one buffer of T x C rows shared by them, by "
-                                 "Belady and the look-ahead policy (a run with --trainers-per-machine 1 is refused)"),
-    lookahead: Optional[int] = typer.Option(None, min=1, help="--machine: each trainer's look-ahead window W (default: "
-                                            "the recorded run's); the shared buffer sees T x W, at most 32"),
+    machine: bool = typer.Option(False, "--machine", help="per machine instead of per rank. A run whose trainers "
+                                 "had their own buffers: rows of its T trainers' separate buffers of C rows against "
+                                 "one buffer of T x C rows shared by them, by Belady and the look-ahead policy (a run "
+                                 "with --trainers-per-machine 1 is refused). A machine-shared run (--buffer-scope "
+                                 "machine): its live rows against Belady for its one buffer in the recorded order. "
+                                 "The scope is read from the run and printed"),
+    lookahead: Optional[int] = typer.Option(None, min=1, help="--machine, a run with buffers per trainer: each "
+                                            "trainer's look-ahead window W (default: the recorded run's); the shared "
+                                            "buffer sees T x W, at most 32"),
     out: Optional[Path] = typer.Option(None, help="also write the figures to this JSON file"),
 ) -> None:
     """Compulsory rows, Belady's MIN and the decision oracle for a recorded run, beside what it did.
 
     With --machine: what each machine's trainers could save by sharing one buffer (see docs/machines.md).
+    On a machine-shared run: Belady for each machine's one buffer in the recorded order.
     """
     if machine:
         if rank is not None:
@@ -107,10 +147,25 @@ def bounds_command(
 
 
 def bounds_by_machine(trace: Path, fraction: float | None, lookahead: int | None) -> list[dict]:
-    """`rudder bounds --machine`: one table per machine; returns what --out writes."""
+    """`rudder bounds --machine`: one table per machine, for the scope the run had; returns what --out writes."""
+    from rudder_agent.replay.machine_order import recorded_scope, replay_machines
     from rudder_agent.replay.machine_share import machine_view
 
+    if recorded_scope(trace) == "machine":
+        if fraction is not None or lookahead is not None:
+            raise InputError("a machine-shared run is bounded at its recorded capacity and order: drop --fraction "
+                             "and --lookahead")
+        typer.echo("scope: machine (the run's trainers shared one buffer per machine): Belady for that buffer, "
+                   "in the recorded order")
+        replays = replay_machines(trace)
+        for m in replays:
+            typer.echo(f"machine {m.machine}: trainers {', '.join(map(str, m.ranks))} (T={m.lanes}), one buffer of "
+                       f"{m.capacity} rows, {m.minibatches} minibatches, {m.remote_inputs} remote inputs\n"
+                       f"  live {m.live_rows} rows (refetched {m.refetched_rows})  Belady {m.belady_rows} rows  "
+                       f"live/Belady {m.live_over_belady:.3f}")
+        return [{"scope": "machine", **m.to_json()} for m in replays]
     shares = machine_view(trace, fraction, lookahead)
+    typer.echo("scope: trainer (the run's trainers had buffers of their own): what one shared buffer could save")
     for m in shares:
         r = m.ratios()
         typer.echo(f"machine {m.machine}: trainers {', '.join(map(str, m.ranks))} (T={m.trainers}), C={m.capacity} rows "
@@ -120,7 +175,7 @@ def bounds_by_machine(trace: Path, fraction: float | None, lookahead: int | None
         for p in m.separate:
             c = f"{m.shared_c[p]:9d} {r[f'shared_c_{p}']:6.3f}" if p in m.shared_c else f"{'-':>9s} {'-':>6s}"
             typer.echo(f"  {p:10s} {m.separate[p]:15d} {m.shared[p]:13d} {r[p]:6.3f} {c}")
-    return [m.to_json() for m in shares]
+    return [{"scope": "trainer", **m.to_json()} for m in shares]
 
 
 @option_group("agent", MODEL)
