@@ -3,12 +3,15 @@
 Two tables, each from live `rudder train` runs (2 machines, T trainers each):
 
 1. rows per machine (loopback, one run per cell: rows are exact, sampling is seeded): `none` (DistDGL as
-   shipped, also what `rudder train` runs without --controller) against `fixed` (a buffer per trainer
-   with the default keep policy, look-ahead W=8, re-ranked at every minibatch), Belady's MIN for the same
-   T buffers, and the machine view of the same stream: one buffer of T x C rows shared by the T trainers
-   (`rudder bounds RUN --machine`). Every buffered run is traced, so its bounds are on its own stream.
-2. epoch time (median after the first epoch, per run; then median and min-max over repeats) of `none`
-   and `fixed` on loopback and on the emulated network (``--network netns --link-rate RATE``, root only).
+   shipped, also what `rudder train` runs without --controller) against `fixed` (a buffer per trainer,
+   ``--buffer-scope trainer``, with the default keep policy, look-ahead W=8, re-ranked at every minibatch),
+   Belady's MIN for the same T buffers, the machine view of the same stream: one buffer of T x C rows shared
+   by the T trainers (`rudder bounds RUN --machine`), and, for T > 1, the live shared buffer
+   (`shared`: ``--buffer-scope machine``, the default; its rows depend on the trainers' interleaving).
+   Every buffered run is traced, so its bounds are on its own stream.
+2. epoch time (median after the first epoch, per run; then median and min-max over repeats) of `none`,
+   `fixed` and (T > 1) `shared` on loopback and on the emulated network (``--network netns --link-rate
+   RATE``, root only).
    Repeat r of every cell runs before repeat r+1 of any (alternating), so slow spells spread out.
 
 Finished runs (a summary.json) are reused when the script runs again. Not a test: nothing is asserted.
@@ -77,12 +80,14 @@ def rows_table(args: argparse.Namespace) -> list[dict]:
             none = train(base / "none", dataset, T, args.epochs, "--controller", "none", "--trace")
             for f in map(float, args.fractions.split(",")):
                 fixed = train(base / f"fixed-{f:g}", dataset, T, args.epochs, "--controller", "fixed",
-                              "--fraction", str(f), "--trace")
+                              "--fraction", str(f), "--buffer-scope", "trainer", "--trace")
+                shared = train(base / f"shared-{f:g}", dataset, T, args.epochs, "--controller", "fixed",
+                               "--fraction", str(f), "--buffer-scope", "machine") if T > 1 else None
                 for machine, ranks in machine_ranks(fixed).items():
                     share = machine_share([load_recording(fixed, r) for r in ranks], machine, fraction=f)
                     out.append({"dataset": dataset, "trainers": T, "fraction": f, "machine": machine, "ranks": ranks,
                                 "none": live_rows(none, ranks), "fixed": live_rows(fixed, ranks),
-                                **share.to_json()})
+                                "shared_live": live_rows(shared, ranks) if shared else None, **share.to_json()})
     return out
 
 
@@ -90,12 +95,13 @@ def times_table(args: argparse.Namespace) -> list[dict]:
     """Epoch times of `none` and `fixed` per dataset, T and network, repeats alternating."""
     if not args.timing_datasets:
         return []
-    variants = {"none": ["--controller", "none"],
-                "fixed": ["--controller", "fixed", "--fraction", str(args.timing_fraction)]}
+    buffered = ["--controller", "fixed", "--fraction", str(args.timing_fraction)]
+    variants = {"none": ["--controller", "none"], "fixed": [*buffered, "--buffer-scope", "trainer"],
+                "shared": [*buffered, "--buffer-scope", "machine"]}
     networks = {"loopback": ["--network", "loopback"],
                 "netns": ["--network", "netns", "--link-rate", args.link_rate]}
     cells = [(d, T, n, v) for d in args.timing_datasets.split(",") for n in args.networks.split(",")
-             for T in map(int, args.trainers.split(",")) for v in variants]
+             for T in map(int, args.trainers.split(",")) for v in variants if T > 1 or v != "shared"]
     runs: dict[tuple, list[Path]] = {c: [] for c in cells}
     for r in range(args.repeats):
         for d, T, n, v in cells:
@@ -112,15 +118,21 @@ def times_table(args: argparse.Namespace) -> list[dict]:
 
 def print_rows(rows: list[dict]) -> None:
     print("| dataset | T | buffer | machine | `none` rows | `fixed` rows (vs none) | Belady, T buffers of C (vs none) "
-          "| shared T x C: look-ahead (vs none) | shared T x C: Belady | shared ÷ separate: look-ahead, Belady |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| shared T x C: look-ahead (vs none) | shared T x C: Belady | shared ÷ separate: look-ahead, Belady "
+          "| live `shared` rows (÷ `fixed`) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         n = r["none"]
         shared = (f"{r['shared']['lookahead']:,} ({r['shared']['lookahead'] / n:.3f}) | {r['shared']['belady']:,} "
                   f"| {r['ratios']['lookahead']:.3f}, {r['ratios']['belady']:.3f}") if r["trainers"] > 1 else "– | – | –"
         print(f"| {r['dataset']} | {r['trainers']} | {100 * r['fraction']:g}% | {r['machine']} | {n:,} "
               f"| {r['fixed']:,} ({r['fixed'] / n:.3f}) | {r['separate']['belady']:,} ({r['separate']['belady'] / n:.3f}) "
-              f"| {shared} |")
+              f"| {shared} | {live_shared(r)} |")
+
+
+def live_shared(r: dict) -> str:
+    live = r.get("shared_live")
+    return f"{live:,} ({live / r['fixed']:.3f})" if live else "–"
 
 
 def print_times(rows: list[dict]) -> None:

@@ -37,7 +37,8 @@ def main() -> None:
 
     per_epoch = -(-len(train_nid) // cfg.batch_size)
     features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * per_epoch,  # RUDDER
-                                rank=torch.distributed.get_rank(), verify=cfg.verify)
+                                rank=torch.distributed.get_rank(), verify=cfg.verify,
+                                trainers_per_machine=cfg.trainers_per_machine)  # a machine's trainers share one
     for epoch in range(cfg.epochs):
         comm = remote = hits = inputs = 0
         # RUDDER: features.iterate samples the window the keep policy looks ahead at (cfg.buffer.lookahead),

@@ -10,6 +10,9 @@
 
 The controller runs beside the loop (a daemon thread for the LLM agent), so ``fetch`` never
 waits for it in asynchronous mode. Every served row equals the DistTensor's row.
+
+With several trainers per machine, pass ``rank=`` and ``trainers_per_machine=T``: the machine's trainers then
+share one buffer of T times the capacity in its /dev/shm (``scope="machine"``, the default; buffer/shared.py).
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from rudder_agent.buffer.engine import BufferEngine, warm_up
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.buffer.shared import SHM_DIR, MachineSegment, SharedEngine
-from rudder_agent.cluster.isolation import PREFIX_ENV
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.wiring import open_channel
 from rudder_agent.decision import StaticFacts
 from rudder_agent.dist_reads import DistReader
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.paths import SHM_PREFIX_ENV
 from rudder_agent.registry import make_controller
 from rudder_agent.step import MinibatchStep
 
@@ -78,7 +81,7 @@ def machine_buffer_path(g, partition: int) -> Path:
     Under ``rudder train`` the run's shared-memory prefix (every segment of the run starts with it, and the launcher
     removes them at the end); in a user's own launch, the graph's name and the DDP rendezvous port.
     """
-    prefix = os.environ.get(PREFIX_ENV) or f"rudder_{getattr(g, 'graph_name', 'graph')}_{os.environ.get('MASTER_PORT', '0')}_"
+    prefix = os.environ.get(SHM_PREFIX_ENV) or f"rudder_{getattr(g, 'graph_name', 'graph')}_{os.environ.get('MASTER_PORT', '0')}_"
     return SHM_DIR / f"{prefix}m{partition}_buffer"
 
 
@@ -127,7 +130,7 @@ class BufferedFeatures:
         self.controller.setup(StaticFacts(
             dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
             partition=self.partition, local_nodes=int(self.bounds[self.partition] - lo), halo_nodes=len(self.halo),
-            capacity=self.capacity, total_minibatches=total_minibatches, feature_dim=dim,
+            capacity=self.capacity, total_minibatches=total_minibatches, feature_dim=dim, buffer_sharers=self.sharing,
         ))
         if self.sharing == 1:
             self.warm_ids = self._warm_start()

@@ -18,7 +18,7 @@ from rudder_agent import preflight
 from rudder_agent.config import BufferConfig, GNNConfig, GraphSource, TrainConfig, TrainSettings
 from rudder_agent.errors import InputError, RudderError, SettingError
 from rudder_agent.log import configure_logging
-from rudder_agent.options import field_default, opt, option_group, setting_options, setting_values
+from rudder_agent.options import field_default, given, opt, option_group, setting_options, setting_values
 from rudder_agent.records.run_summary import RunSummary
 
 
@@ -141,12 +141,6 @@ def partition(
         raise InputError("give --dataset, --graph or --part-config")
     info = partition_source(dataset, source, parts, part_method, parts_given=given(ctx, "parts"), force=force)
     typer.echo(json.dumps(info.model_dump(mode="json"), indent=2))
-
-
-def given(ctx: typer.Context, name: str) -> bool:
-    """Whether the user set option ``name`` (rather than leaving its default)."""
-    source = ctx.get_parameter_source(name)  # click's ParameterSource: COMMANDLINE, ENVIRONMENT, DEFAULT, ...
-    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def own_graph(ctx: typer.Context, graph: Optional[Path], part_config: Optional[Path], feat_key: str, label_key: str,

@@ -60,6 +60,8 @@ class StaticFacts(BaseModel):
     capacity: int
     total_minibatches: int
     feature_dim: int
+    buffer_sharers: int = Field(1, description="trainers sharing the buffer: its machine's trainers with "
+                                               "--buffer-scope machine (capacity is then the machine's), else 1")
 
 
 class WhatIf(BaseModel):

@@ -140,3 +140,9 @@ def option_group(name: str, options: dict[str, tuple[Any, Any]]) -> Any:
         return with_group
 
     return decorate
+
+
+def given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (rather than leaving its default)."""
+    source = ctx.get_parameter_source(name)  # click's ParameterSource: COMMANDLINE, ENVIRONMENT, DEFAULT, ...
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")

@@ -6,8 +6,10 @@ file; what a user owns is found from the environment first:
 
 - shared data: ``$RUDDER_DATA``, else ``../shared/data`` beside a checkout, else the per-user data
   folder (``platformdirs``, e.g. ``~/.local/share/rudder/data``);
-- caches (features, partitions, downloads): ``$RUDDER_CACHE``, else the per-user cache folder
-  (``platformdirs``, e.g. ``~/.cache/rudder``).
+- caches (features, partitions, downloads, converted model weights): ``$RUDDER_CACHE``, else the per-user
+  cache folder (``platformdirs``, e.g. ``~/.cache/rudder``);
+- a run's shared memory: every name under ``/dev/shm`` starts with ``$RUDDER_SHM_PREFIX`` (set by the launcher
+  for each role), so a run's leftovers can be found and removed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 """The checkout's root when running from one; for an installed wheel, the site-packages folder."""
 PROMPTS_DIR = PACKAGE_DIR / "prompts"
+SHM_PREFIX_ENV = "RUDDER_SHM_PREFIX"
+"""The launcher's shared-memory name prefix of a run (see the module docstring)."""
 """Packaged prompt templates: ``decision/<version>/{system,user}.md``."""
 
 

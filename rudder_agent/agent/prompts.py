@@ -22,7 +22,7 @@ from rudder_agent.llm.output import AnswerModel
 
 SYSTEM_VARIABLES = frozenset({
     "dataset", "num_nodes", "num_edges", "num_parts", "partition", "local_nodes", "halo_nodes",
-    "capacity", "capacity_pct", "total_minibatches", "feature_dim", "end_pct", "answer_format",
+    "capacity", "capacity_pct", "total_minibatches", "feature_dim", "end_pct", "answer_format", "buffer_sharers",
 })
 SYSTEM_REQUIRED = frozenset({"answer_format"})
 USER_VARIABLES = frozenset({
@@ -132,6 +132,7 @@ def system_values(facts: StaticFacts, schema: AnswerModel, end_fraction: float) 
         "capacity_pct": f"{capacity_pct:.0f}",
         "total_minibatches": f"{facts.total_minibatches:,}",
         "feature_dim": str(facts.feature_dim),
+        "buffer_sharers": str(facts.buffer_sharers),
         "end_pct": f"{100 * end_fraction:g}",
         "answer_format": answer_format(schema),
     }

@@ -16,8 +16,10 @@ import os
 import re
 from pathlib import Path
 
+from rudder_agent.paths import SHM_PREFIX_ENV
+
 MACHINE_ENV = "RUDDER_MACHINE_ID"
-PREFIX_ENV = "RUDDER_SHM_PREFIX"
+PREFIX_ENV = SHM_PREFIX_ENV
 
 _applied = False
 _pinned = False

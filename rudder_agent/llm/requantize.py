@@ -19,23 +19,23 @@ import os
 from pathlib import Path
 
 import numpy as np
-from platformdirs import user_cache_dir
 
 from rudder_agent.log import get_logger
+from rudder_agent.paths import cache_dir
 
 FAST_QTYPE = "Q8_0"
 """The quantisation the copy is made in."""
 CACHE_ENV = "RUDDER_MODEL_CACHE"
-"""Folder for converted weights (default: the user cache folder's rudder/models, e.g. ~/.cache/rudder/models)."""
+"""Folder for converted weights (default: ``models`` in the project's cache folder, e.g. ~/.cache/rudder/models)."""
 
 log = get_logger(__name__)
 
 
-def cache_dir() -> Path:
+def models_dir() -> Path:
     """Where converted weights are kept."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(user_cache_dir("rudder")) / "models"
+    return cache_dir() / "models"
 
 
 def _fingerprint(src: Path) -> str:
@@ -48,7 +48,7 @@ def _fingerprint(src: Path) -> str:
 
 def converted_path(src: Path, qtype: str = FAST_QTYPE) -> Path:
     """The cached copy's path for this source file (it may not exist yet)."""
-    return cache_dir() / f"{src.stem}.{qtype}.{_fingerprint(src)}.gguf"
+    return models_dir() / f"{src.stem}.{qtype}.{_fingerprint(src)}.gguf"
 
 
 def faster_copy(src: Path, qtype: str = FAST_QTYPE) -> Path:

@@ -55,7 +55,7 @@ def replay_command(
     from rudder_agent.records.trace import recorded_ranks
 
     if machine is not None:
-        from rudder_agent.cli import given
+        from rudder_agent.options import given
 
         others = [p.opts[0] for p in ctx.command.params if p.name not in ("trace", "machine") and given(ctx, p.name)]
         if others:
