@@ -126,7 +126,7 @@ class TrainSettings(BaseModel):
 
     @model_validator(mode="after")
     def _shared_window_fits(self) -> "TrainSettings":
-        from rudder_agent.buffer.keep import MAX_WINDOW
+        from rudder_agent.buffer.policy import MAX_WINDOW
 
         b = self.buffer
         if self.shares_buffer and b.window * self.trainers_per_machine > MAX_WINDOW:

@@ -23,6 +23,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from rudder_agent.buffer.idtable import EMPTY, _cell, _find, as_ids
 from rudder_agent.buffer.persistent import PersistentBuffer, ReplacementPlan
+from rudder_agent.buffer.policy import MAX_WINDOW
 
 COUNT_CAP = (1 << 20) - 1
 """Counts saturate here: the priority of an id packs (next use, count) into one int64."""
@@ -332,8 +333,6 @@ def _admissions(miss_key, buf_key):
     return n
 
 
-MAX_WINDOW = 32
-"""Longest look-ahead window: occurrence bits live in one 64-bit word per id."""
 
 
 class FrequencyKeep:

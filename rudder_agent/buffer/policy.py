@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+MAX_WINDOW = 32
+"""Longest look-ahead window (all trainers sharing a buffer together): the look-ahead policy keeps occurrence
+bits in one 64-bit word per id. Here, beside the settings, so that checking it loads no Numba kernel."""
 STALE_ROUNDS = 25
 """Rounds without access after which an entry scored delta=1 falls below the default tau."""
 

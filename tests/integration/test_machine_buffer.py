@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rudder_agent.cluster.fetch import CORRUPT_ENV
 from rudder_agent.records.run_summary import read_summary
+from rudder_agent.records.trace import read_trace
 from rudder_agent.replay.machine_order import replay_machine
 from rudder_agent.replay.machine_share import machine_share
 from rudder_agent.replay.recording import load_recording
@@ -32,6 +34,17 @@ def test_every_row_served_from_the_shared_buffer_is_exact(run) -> None:
     s = read_summary(run)
     assert s.verified_rows == s.input_nodes > 0
     assert s.hits > 0  # served from the machines' buffers, each row checked against the DistTensor
+
+
+def test_sharing_changes_no_minibatch_and_no_loss(run, reference) -> None:
+    """What a trainer samples and how it trains do not depend on where its features come from: every trainer has
+    the same input nodes and the same loss per minibatch as DistDGL as shipped (`none`, the same seeds)."""
+    none = reference("none-t2")
+    for rank in range(2 * T):
+        a, b = list(read_trace(none / f"trace-rank{rank}.rtf")), list(read_trace(run / f"trace-rank{rank}.rtf"))
+        assert len(a) == len(b) == 10
+        assert all(sa == sb and np.array_equal(ia, ib) for (sa, ia), (sb, ib) in zip(a, b))
+        assert [m["loss"] for m in minibatches(none, rank)] == [m["loss"] for m in minibatches(run, rank)]
 
 
 def test_each_machine_orders_its_trainers_minibatches_once(run) -> None:

@@ -170,3 +170,22 @@ def test_a_segment_of_another_shape_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match="another shape"):
         MachineSegment(tmp_path / "b", 12, DIM, torch.float32)
     seg.close()
+
+
+def test_each_trainer_decides_for_its_own_minibatches_on_the_one_shared_state(tmp_path):
+    """The documented rule: a trainer's controller answers for its own minibatches; a replacement it applies
+    changes the machine's buffer for every trainer, and a skip changes nothing for anyone."""
+    a = shared_engine(tmp_path / "m0_buffer", 8, 0, 2, policy="lfu", window=0)
+    b = shared_engine(tmp_path / "m0_buffer", 8, 1, 2, policy="lfu", window=0)
+    first, second = np.array([1001, 1002, 1003]), np.array([1004, 1005])
+    plan = a.prepare(first, replace=False)  # trainer 0 skips: its misses stay out
+    a.complete(plan, row_of(plan.pull_ids))
+    plan = b.prepare(first, replace=True)  # trainer 1 replaces: the rows it fetched enter the machine's buffer
+    b.complete(plan, row_of(plan.pull_ids))
+    assert plan.counts.hits == 0 and b.buffer.occupancy == 3
+    plan = a.prepare(np.concatenate((first, second)), replace=False)  # trainer 0 hits what trainer 1 fetched
+    x = a.complete(plan, row_of(plan.pull_ids))
+    assert plan.counts.hits == 3 and plan.counts.comm_rows == 2 and a.buffer.occupancy == 3
+    assert torch.equal(x, row_of(np.concatenate((first, second))))
+    a.close()
+    b.close()
