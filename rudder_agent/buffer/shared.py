@@ -25,10 +25,14 @@ The protocol, and why:
   ``ready[s]`` per slot. A hit is served only from a ready slot, and copied out under the lock, so a later
   replacement can never overwrite a row while it is being read (no reader counts or double buffers needed: the
   copy is the read, it is short, and the lock orders it against every write).
-- **A row being fetched is waited for, not fetched twice.** A hit on an assigned but not-ready slot waits
-  (outside the lock) until another trainer's read lands in it. If that slot is given to another id first, or
-  the fetching trainer dies (its pid, kept per slot, is gone; or ``wait_s`` passes), the row is read here
-  instead (``refetched_rows``): late, never wrong.
+- **A row being fetched is waited for, not fetched twice.** A minibatch that assigns slots holds a lock of its
+  own (``flock`` on a file named after its generation, taken before the machine lock is released) until its rows
+  are written; each slot keeps that generation as its owner. Before a minibatch is played, its inputs that sit
+  in assigned but not-ready slots are waited for: it blocks on their owners' locks, outside the machine lock,
+  and wakes the moment the rows land (or an owner dies: the kernel releases its lock), then looks again. It
+  only ever waits for minibatches ordered before it, so waits cannot form a circle; and since it is played
+  after its rows came, its own replacement cannot take a slot it still waits for. Only a row whose fetcher
+  died is read here instead (``refetched_rows``): late, never wrong.
 
 Every served row is a copy of a DistTensor read for exactly that id, made under the lock from a ready slot.
 """
@@ -50,12 +54,13 @@ import numpy as np
 import torch
 
 from rudder_agent.buffer.engine import BufferEngine, FetchPlan
-from rudder_agent.buffer.idtable import EMPTY
+from rudder_agent.buffer.idtable import EMPTY, as_ids
 from rudder_agent.buffer.persistent import copy_rows
 
 SHM_DIR = Path("/dev/shm")
-WAIT_S = 30.0
-"""Longest wait for a row another trainer of the machine is fetching, before reading it here."""
+WAIT_S: float | None = None
+"""Longest wait for a row another trainer of the machine is fetching, before reading it here (None: until its
+fetcher writes it or dies)."""
 SHARE_BYTES = 1 << 16
 """State arrays this large or larger live in their own file of the segment instead of in the snapshot."""
 _MAGIC = 0x5255444452425546  # "RUDDRBUF"
@@ -168,7 +173,7 @@ class MachineSegment:
                                    f"(capacity {self.header[1]}, row bytes {self.header[2]}); another run's?")
             self.assigned = self._slots[_HEADER:_HEADER + capacity]
             self.ready = self._slots[_HEADER + capacity:_HEADER + 2 * capacity]
-            self.owner = self._slots[_HEADER + 2 * capacity:]  # pid of the trainer fetching a not-ready slot's row
+            self.owner = self._slots[_HEADER + 2 * capacity:]  # generation of the minibatch fetching a slot's row
             raw = np.memmap(self._path("rows"), dtype=np_dtype, mode="r+", shape=(capacity, feature_dim)) \
                 if self.row_bytes else np.empty((capacity, 0), dtype=np_dtype)
             self.rows = torch.from_numpy(raw)
@@ -208,6 +213,41 @@ class MachineSegment:
         size = os.fstat(self._state_fd).st_size
         return os.pread(self._state_fd, size, 0)
 
+    def fetch_path(self, generation: int) -> Path:
+        return self._path(f"fetch.{generation}")
+
+    def start_fetch(self, generation: int) -> int:
+        """Hold minibatch ``generation``'s fetch lock until :meth:`end_fetch` (lock held: before anyone can wait)."""
+        fd = os.open(self.fetch_path(generation), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def end_fetch(self, generation: int, fd: int) -> None:
+        """Its rows are written: wake whoever waits for them."""
+        self.fetch_path(generation).unlink(missing_ok=True)
+        os.close(fd)
+
+    def wait_fetch(self, generation: int, deadline: float | None) -> None:
+        """Until minibatch ``generation``'s rows are written or its trainer died (or ``deadline`` passes)."""
+        try:
+            fd = os.open(self.fetch_path(generation), os.O_RDONLY)
+        except FileNotFoundError:
+            return  # already written
+        try:
+            if deadline is None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                return
+            nap = 0.0005
+            while time.perf_counter() < deadline:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    time.sleep(nap)
+                    nap = min(2 * nap, 0.005)
+        finally:
+            os.close(fd)
+
     def next_array(self) -> int:
         """A fresh number for a state array's file (lock held)."""
         self.header[_ARRAYS] += 1
@@ -224,7 +264,8 @@ class MachineSegment:
 
     def files(self) -> list[Path]:
         return [self._path(p) for p in ("lock", "slots", "rows", "state")] + \
-            sorted(self.base.parent.glob(f"{self.base.name}.state.a*"))
+            sorted(self.base.parent.glob(f"{self.base.name}.state.a*")) + \
+            sorted(self.base.parent.glob(f"{self.base.name}.fetch.*"))
 
     def close(self) -> None:
         """Detach; the last trainer to detach removes the files."""
@@ -241,20 +282,6 @@ class MachineSegment:
         self._state_fd = -1
 
 
-def _alive(pids: np.ndarray) -> np.ndarray:
-    """Whether each process still runs (the machine's trainers share its process table)."""
-    alive = {}
-    for pid in np.unique(pids).tolist():
-        try:
-            os.kill(pid, 0)
-            alive[pid] = True
-        except ProcessLookupError:
-            alive[pid] = False
-        except PermissionError:
-            alive[pid] = True
-    return np.array([alive[p] for p in pids.tolist()], dtype=bool)
-
-
 def _allocate(path: Path, nbytes: int) -> None:
     with open(path, "wb") as f:
         f.truncate(nbytes)  # zero-filled, pages allocated on first touch
@@ -267,7 +294,7 @@ class SharedEngine:
     and a keep policy built with ``lanes`` = the trainers sharing it, ``engine.lane`` this trainer's lane.
     """
 
-    def __init__(self, engine: BufferEngine, segment: MachineSegment, wait_s: float = WAIT_S,
+    def __init__(self, engine: BufferEngine, segment: MachineSegment, wait_s: float | None = WAIT_S,
                  warm: Callable[[], tuple[np.ndarray, torch.Tensor | None]] | None = None):
         """``warm``: the warm-start ids and their rows (read only by the trainer that sets the machine's state up)."""
         if engine.buffer is None or engine.buffer.track_features or engine.buffer.capacity != segment.capacity:
@@ -277,6 +304,7 @@ class SharedEngine:
         self._state_bytes = 0
         self._lock_mark = (segment.waited_s, segment.held_s)
         self._files = _ArrayFiles(segment)
+        self._fetching: tuple[int, int] | None = None  # (generation, fd) of this trainer's rows in flight
         self.warm_ids = np.empty(0, dtype=np.int64)  # what this trainer loaded (the machine's warm start, or none)
         with segment.locked():
             if segment.generation == 0:  # the first trainer here sets the machine's state up
@@ -331,41 +359,63 @@ class SharedEngine:
         self._adopt(blob)  # arrays the engine made since the last write now live in the segment too
 
     def prepare(self, input_nodes, replace: bool, upcoming: Sequence[np.ndarray] = ()) -> FetchPlan:
-        """Play this minibatch on the machine's state, copy out its ready hits and wait for the pending ones."""
+        """Wait for the rows of this minibatch that other trainers are fetching, then play it on the machine's
+        state and copy out its hits.
+
+        The wait comes first, outside the lock: played later, a minibatch would be free to evict, by its own
+        replacement, a slot whose row it still waits for. Waiting only decides WHEN it is played (its place in
+        the machine's order), never how, so a replay in that order plans the same.
+        """
         seg = self.segment
-        with seg.locked():
-            if seg.generation != self._generation:
-                self._load()
-            plan = self.engine.prepare(input_nodes, replace=replace, upcoming=upcoming)
-            hit_ids = plan.input_nodes[plan.hit_pos]
-            ready = seg.ready[plan.hit_slots] == hit_ids
-            staged = self._copy_out(plan.hit_slots[ready])
-            rep = plan.replacement
-            if rep is not None:
-                self.engine.complete(plan, None)  # the replica takes the new ids now; rows come in complete()
-                seg.assigned[rep.evict_slots] = rep.insert_ids
-                seg.ready[rep.evict_slots] = EMPTY
-                seg.owner[rep.evict_slots] = os.getpid()
-            self._save()
-        pos, slots = plan.hit_pos[ready], plan.hit_slots[ready]
-        pending = np.flatnonzero(~ready)
-        refetched, t_wait = 0, 0.0
-        if pending.shape[0]:
+        ids = as_ids(input_nodes.numpy() if isinstance(input_nodes, torch.Tensor) else input_nodes)
+        deadline = None if self.wait_s is None else time.perf_counter() + self.wait_s
+        waited_for: set[int] = set()
+        waited_rows, t_wait = 0, 0.0
+        while True:
+            with seg.locked():
+                if seg.generation != self._generation:
+                    self._load()
+                slots = self.engine.buffer.lookup(ids)
+                held = np.flatnonzero(slots >= 0)
+                pending = held[seg.ready[slots[held]] != ids[held]]
+                owners = set(np.unique(seg.owner[slots[pending]]).tolist()) - waited_for
+                if not owners:  # nothing (more) to wait for: play it now
+                    plan, staged, lost = self._play(ids, replace, upcoming)
+                    break
+            # outside the lock, only for minibatches ordered before this one: no circle of waits
+            waited_rows = max(waited_rows, int(pending.shape[0]))
             tic = time.perf_counter()
-            got_pos, got_slots, got_rows, lost = self._wait_for(plan.hit_pos[pending], plan.hit_slots[pending],
-                                                                 hit_ids[pending])
-            t_wait = time.perf_counter() - tic
-            pos, slots = np.concatenate((pos, got_pos)), np.concatenate((slots, got_slots))
-            if staged is not None:
-                staged = torch.cat((staged, got_rows))
-            refetched = lost.shape[0]
-            if refetched:
-                plan = self._refetch(plan, lost)
+            for generation in sorted(owners):
+                seg.wait_fetch(generation, deadline)
+            t_wait += time.perf_counter() - tic
+            waited_for |= owners
+        if lost.shape[0]:  # their fetchers died (or the wait ran out): read them here
+            plan = self._refetch(plan, lost)
         waited_s, held_s = seg.waited_s - self._lock_mark[0], seg.held_s - self._lock_mark[1]
         self._lock_mark = (seg.waited_s, seg.held_s)
-        share = ShareStats(self._generation, int(pending.shape[0]), refetched, waited_s, held_s, t_wait,
+        share = ShareStats(self._generation, waited_rows, int(lost.shape[0]), waited_s, held_s, t_wait,
                            self._state_bytes)
-        return with_fields(plan, hit_pos=pos, hit_slots=slots, staged=staged, share=share)
+        return with_fields(plan, staged=staged, share=share)
+
+    def _play(self, ids: np.ndarray, replace: bool, upcoming: Sequence[np.ndarray]):
+        """The minibatch's round and plan on the machine's state (lock held): the plan with its ready hits only,
+        their rows, and the input positions of hits whose row never came."""
+        seg = self.segment
+        plan = self.engine.prepare(ids, replace=replace, upcoming=upcoming)
+        ready = seg.ready[plan.hit_slots] == plan.input_nodes[plan.hit_pos]
+        staged = self._copy_out(plan.hit_slots[ready])
+        rep = plan.replacement
+        if rep is not None:
+            self.engine.complete(plan, None)  # the replica takes the new ids now; rows come in complete()
+            if len(rep):
+                generation = seg.generation + 1  # the one _save() writes
+                self._fetching = (generation, seg.start_fetch(generation))
+                seg.assigned[rep.evict_slots] = rep.insert_ids
+                seg.ready[rep.evict_slots] = EMPTY
+                seg.owner[rep.evict_slots] = generation
+        self._save()
+        lost = plan.hit_pos[~ready]
+        return with_fields(plan, hit_pos=plan.hit_pos[ready], hit_slots=plan.hit_slots[ready]), staged, lost
 
     def _copy_out(self, slots: np.ndarray) -> torch.Tensor | None:
         """The rows of ready slots, copied while the lock is held (None for an ids-only segment)."""
@@ -374,38 +424,6 @@ class SharedEngine:
         out = torch.empty((slots.shape[0], self.segment.feature_dim), dtype=self.segment.dtype)
         copy_rows(out, np.arange(slots.shape[0]), self.segment.rows, slots)
         return out
-
-    def _wait_for(self, pos: np.ndarray, slots: np.ndarray, ids: np.ndarray):
-        """Wait for rows other trainers are fetching: (positions, slots, rows) of those that came, positions lost.
-
-        A slot is peeked at without the lock and its row copied under it once ready. A row is lost when its slot
-        was given to another id before the row came, when its fetcher is dead, or when ``wait_s`` passes.
-        """
-        seg = self.segment
-        deadline = time.perf_counter() + self.wait_s
-        todo = np.ones(pos.shape[0], dtype=bool)
-        got = np.zeros(pos.shape[0], dtype=bool)
-        order, parts = [], []
-        nap = 0.0002
-        while todo.any():
-            if (todo & (seg.ready[slots] == ids)).any():
-                with seg.locked():
-                    ok = todo & (seg.ready[slots] == ids)
-                    part = self._copy_out(slots[ok])
-                order.append(np.flatnonzero(ok))
-                parts.append(part)
-                got |= ok
-                todo &= ~ok
-                continue
-            gone = todo & ((seg.assigned[slots] != ids) | ~_alive(seg.owner[slots]))
-            if gone.any() or time.perf_counter() > deadline:
-                todo &= ~(gone if gone.any() else todo)
-                continue
-            time.sleep(nap)
-            nap = min(2 * nap, 0.005)
-        idx = np.concatenate(order) if order else np.empty(0, dtype=np.int64)
-        rows = torch.cat(parts) if parts and parts[0] is not None else self._copy_out(idx)
-        return pos[idx], slots[idx], rows, pos[~got]
 
     @staticmethod
     def _refetch(plan: FetchPlan, lost_pos: np.ndarray) -> FetchPlan:
@@ -419,6 +437,7 @@ class SharedEngine:
     def complete(self, plan: FetchPlan, pulled_rows: torch.Tensor | None) -> torch.Tensor | None:
         """The input features (hits from the copies made in ``prepare``), then the fetched rows into their slots."""
         if pulled_rows is None:
+            self._end_fetch()
             return None
         if pulled_rows.shape[0] != plan.pull_ids.shape[0]:
             raise ValueError(f"pulled {pulled_rows.shape[0]} rows for {plan.pull_ids.shape[0]} pull ids")
@@ -435,8 +454,15 @@ class SharedEngine:
                 if slots.shape[0] and seg.row_bytes:
                     copy_rows(seg.rows, slots, pulled_rows, plan.insert_src[mine])
                 seg.ready[slots] = rep.insert_ids[mine]
+        self._end_fetch()
         return out
 
+    def _end_fetch(self) -> None:
+        if self._fetching is not None:
+            self.segment.end_fetch(*self._fetching)
+            self._fetching = None
+
     def close(self) -> None:
+        self._end_fetch()
         self.segment.close()
 
