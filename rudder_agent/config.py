@@ -137,8 +137,9 @@ class TrainSettings(BaseModel):
 
     @property
     def shares_buffer(self) -> bool:
-        """Whether a machine's trainers share one buffer (machine scope with several trainers per machine)."""
-        return self.buffer.scope == "machine" and self.trainers_per_machine > 1
+        """Whether a machine's trainers share one buffer (a buffer, machine scope, several trainers per machine)."""
+        return (self.buffer.scope == "machine" and self.trainers_per_machine > 1
+                and self.buffer.controller.name != "none")
 
     @property
     def trainers(self) -> int:

@@ -258,3 +258,21 @@ def test_old_override_names_are_read_under_the_new_ones():
     assert current_values({"model": "ollama:m"}) == {"model": "ollama:m"}
     with pytest.raises(ValidationError):
         BufferConfig.from_values({"controller": "llm", "timeout_s": 0})
+
+
+def test_a_shared_buffer_refuses_a_window_its_trainers_cannot_share_at_the_top():
+    """The trainers sharing a machine's buffer look ahead together: W x T positions, at most 32. Without a buffer
+    (`none`) or with a buffer per trainer, any T is fine."""
+    import pytest as _pytest
+    from pydantic import ValidationError
+
+    from rudder_agent.config import TrainSettings
+    from rudder_agent.settings.buffer import BufferConfig
+
+    fixed = BufferConfig.from_values({"controller": "fixed"})
+    assert TrainSettings(out_dir="x", trainers_per_machine=4, buffer=fixed).shares_buffer
+    with _pytest.raises(ValidationError, match="--lookahead .8. x --trainers-per-machine .5. must be at most 32"):
+        TrainSettings(out_dir="x", trainers_per_machine=5, buffer=fixed)
+    assert not TrainSettings(out_dir="x", trainers_per_machine=5).shares_buffer  # `none`: no buffer
+    own = fixed.with_values({"scope": "trainer"})
+    assert not TrainSettings(out_dir="x", trainers_per_machine=5, buffer=own).shares_buffer
