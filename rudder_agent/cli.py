@@ -149,7 +149,7 @@ def own_graph(ctx: typer.Context, graph: Optional[Path], part_config: Optional[P
     keyed = [f"--{n.replace('_', '-')}" for n in ("feat_key", "label_key", "mask_keys", "feat_dim") if given(ctx, n)]
     if graph is None and part_config is None:
         if keyed:
-            raise InputError(f"{', '.join(keyed)} only apply with --graph")
+            raise InputError(f"{', '.join(keyed)} only apply with --graph or --part-config")
         return None
     if graph is not None and part_config is not None:
         raise InputError("--graph and --part-config are mutually exclusive: give one")

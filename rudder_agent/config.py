@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,11 +40,12 @@ class GraphSource(BaseModel):
         None, description="an existing DistDGL partition instead of --dataset: the JSON that "
                           "dgl.distributed.partition_graph wrote, used as is (node data feat, label, "
                           f"{', '.join(MASK_KEYS)}); --parts defaults to its num_parts")
-    feat_key: str = Field("feat", description="--graph DGL file: node-data name of the features")
-    label_key: str = Field("label", description="--graph DGL file: node-data name of the labels (integers)")
+    feat_key: str = Field("feat", description="--graph DGL file or --part-config: node-data name of the features")
+    label_key: str = Field("label", description="--graph DGL file or --part-config: node-data name of the labels "
+                                                "(integers)")
     mask_keys: list[str] = Field(default_factory=lambda: list(MASK_KEYS),
-                                 description="--graph DGL file: node-data names of the train, val and test masks, "
-                                             "comma-separated")
+                                 description="--graph DGL file or --part-config: node-data names of the train, val "
+                                             "and test masks, comma-separated")
     feat_dim: int = Field(128, ge=4, description="--graph GraphSAINT folder without feats.npy: width of the "
                                                  "structural features built instead (as for ogbn-arxiv)")
     digest: str = Field("", description="sha256 of the graph's bytes (a partition: of its JSON and file sizes and "
@@ -74,6 +75,14 @@ class GraphSource(BaseModel):
     def path(self) -> Path:
         """The file or folder given."""
         return self.part_config if self.part_config is not None else self.graph
+
+
+class NodeDataNames(NamedTuple):
+    """The node-data names the trainer reads from its DistGraph."""
+
+    feat: str
+    label: str
+    masks: tuple[str, ...]  # train, val, test
 
 
 class TrainSettings(BaseModel):
@@ -140,6 +149,15 @@ class TrainSettings(BaseModel):
         """Whether a machine's trainers share one buffer (a buffer, machine scope, several trainers per machine)."""
         return (self.buffer.scope == "machine" and self.trainers_per_machine > 1
                 and self.buffer.controller.name != "none")
+
+    @property
+    def node_data(self) -> NodeDataNames:
+        """An adopted partition's own names (--part-config with --feat-key, --label-key, --mask-keys); otherwise
+        the standard ones (a named dataset, or --graph, which is partitioned under them)."""
+        s = self.own_graph
+        if s is not None and s.part_config is not None:
+            return NodeDataNames(s.feat_key, s.label_key, tuple(s.mask_keys))
+        return NodeDataNames("feat", "label", tuple(MASK_KEYS))
 
     @property
     def trainers(self) -> int:

@@ -8,6 +8,7 @@ where it lies, and the trainer finds its number of classes as for any partition 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from rudder_agent.cluster.partition import (
     partition_stats,
     partitions_root,
 )
-from rudder_agent.config import MASK_KEYS, GraphSource
+from rudder_agent.config import MASK_KEYS, GraphSource, NodeDataNames
 from rudder_agent.data.own import PREFIX, bool_mask, check_splits, label_vector, run_name
 from rudder_agent.data.partition_json import fingerprint, node_ranges, read_config
 from rudder_agent.errors import InputError, RudderError, first_line
@@ -35,8 +36,6 @@ from rudder_agent.log import get_logger
 
 log = get_logger(__name__)
 
-NODE_DATA = ("feat", "label", *MASK_KEYS)
-"""The node data the built-in trainer reads from a DistGraph, by name."""
 
 
 def adopt_partition(source: GraphSource, parts: int | None, *, out_root: Path | str | None = None,
@@ -53,7 +52,10 @@ def adopt_partition(source: GraphSource, parts: int | None, *, out_root: Path | 
                          f"omit --parts or pass --parts {num_parts} (one machine per part)")
     digest = source.digest or fingerprint(path, config)
     graph_name = config["graph_name"]
-    dest = partitions_root(out_root) / f"{PREFIX}-{_slug(path.stem)}-{digest[:12]}-{num_parts}p-adopted"
+    names = node_data_names(source)
+    named = "" if names == NodeDataNames("feat", "label", tuple(MASK_KEYS)) else \
+        "-" + hashlib.sha256(json.dumps(names).encode()).hexdigest()[:8]  # other names, checked again
+    dest = partitions_root(out_root) / f"{PREFIX}-{_slug(path.stem)}-{digest[:12]}{named}-{num_parts}p-adopted"
     if (dest / META_FILE).exists() and not force:
         try:
             info = load_partition_info(dest)
@@ -62,7 +64,7 @@ def adopt_partition(source: GraphSource, parts: int | None, *, out_root: Path | 
         else:
             log.info("partition.adopted_cached", root=str(dest), source=str(path))
             return info
-    num_classes, feat_dim = _check_node_data(path, config)
+    num_classes, feat_dim = _check_node_data(path, config, names)
     with _staging(dest) as tmp:
         (tmp / path.name).write_text(json.dumps(_absolute_paths(path, config), indent=2))
         meta = PartitionMeta(
@@ -111,12 +113,18 @@ def _absolute_paths(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_node_data(path: Path, config: dict[str, Any]) -> tuple[int, int]:
+def node_data_names(source: GraphSource) -> NodeDataNames:
+    """The node-data names a partition's trainer reads (--feat-key, --label-key, --mask-keys)."""
+    return NodeDataNames(source.feat_key, source.label_key, tuple(source.mask_keys))
+
+
+def _check_node_data(path: Path, config: dict[str, Any], names: NodeDataNames) -> tuple[int, int]:
     """(number of classes, feature width) of a partition whose node data the trainer can use, else a RudderError."""
     from dgl.data.utils import load_tensors
 
     ntype = next(iter(config["node_map"]))
-    labels, masks, width = [], {k: [] for k in MASK_KEYS}, None
+    wanted = (names.feat, names.label, *names.masks)
+    labels, masks, width = [], {k: [] for k in names.masks}, None
     for part_id, (start, end) in enumerate(node_ranges(config)):
         feats_path = path.parent / config[f"part-{part_id}"]["node_feats"]
         what = f"--part-config {path}: part {part_id}"
@@ -125,26 +133,26 @@ def _check_node_data(path: Path, config: dict[str, Any]) -> tuple[int, int]:
         except Exception as exc:  # DGL's loader raises its own errors for foreign files
             raise InputError(f"{what}: cannot read node data {feats_path} ({first_line(exc)})") from exc
         data = {k.split("/", 1)[1] if k.startswith(f"{ntype}/") else k: v.numpy() for k, v in tensors.items()}
-        missing = [k for k in NODE_DATA if k not in data]
+        missing = [k for k in wanted if k not in data]
         if missing:
             raise InputError(f"{what}: node data {', '.join(repr(k) for k in missing)} not found; present: "
-                             f"{', '.join(sorted(data)) or 'none'}. The trainer reads {', '.join(NODE_DATA)}: "
-                             "name them so when partitioning, or pass the unpartitioned graph with --graph and "
-                             "--feat-key/--label-key/--mask-keys")
+                             f"{', '.join(sorted(data)) or 'none'}. Name the features, labels and masks with "
+                             f"--feat-key, --label-key and --mask-keys (now {', '.join(wanted)})")
         n = end - start
-        feat = data["feat"]
+        feat = data[names.feat]
         if feat.ndim != 2 or feat.shape[0] != n:
-            raise InputError(f"{what}: 'feat' has shape {tuple(feat.shape)}; expected ({n}, d): one row per node "
-                             "the part owns")
+            raise InputError(f"{what}: {names.feat!r} has shape {tuple(feat.shape)}; expected ({n}, d): one row per "
+                             "node the part owns")
         if feat.dtype != np.float32:
-            raise InputError(f"{what}: 'feat' is {feat.dtype}; the trainer needs float32 features")
+            raise InputError(f"{what}: {names.feat!r} is {feat.dtype}; the trainer needs float32 features")
         if width is not None and feat.shape[1] != width:
-            raise InputError(f"{what}: 'feat' has {feat.shape[1]} columns, part 0 has {width}")
+            raise InputError(f"{what}: {names.feat!r} has {feat.shape[1]} columns, part 0 has {width}")
         width = feat.shape[1]
         del feat, tensors
-        labels.append(label_vector(data["label"], n, f"{what}: 'label'"))
-        for key in MASK_KEYS:
+        labels.append(label_vector(data[names.label], n, f"{what}: {names.label!r}"))
+        for key in names.masks:
             masks[key].append(bool_mask(data[key], n, f"{what}: mask {key!r}"))
-    num_classes = check_splits(np.concatenate(labels), {k: np.concatenate(v) for k, v in masks.items()},
+    num_classes = check_splits(np.concatenate(labels), {std: np.concatenate(masks[k]) for std, k in
+                                                        zip(MASK_KEYS, names.masks)},
                                f"--part-config {path}", config["graph_name"])
     return num_classes, int(width)

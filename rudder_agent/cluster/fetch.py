@@ -46,7 +46,7 @@ class FeatureSource:
     def __init__(self, g, cfg: TrainConfig, rank: int, minibatches_per_epoch: int):
         self.g, self.cfg, self.rank = g, cfg, rank
         self.features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * minibatches_per_epoch,
-                                         dataset=cfg.dataset, rank=rank, verify=cfg.verify,
+                                         dataset=cfg.dataset, feat=cfg.node_data.feat, rank=rank, verify=cfg.verify,
                                          trainers_per_machine=cfg.trainers_per_machine)
         # DGL's RNG is thread-local: seed the sampling thread so runs are reproducible.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rudder-prefetch",
@@ -90,7 +90,7 @@ class FeatureSource:
             rows[torch.from_numpy(np.flatnonzero(f.buffer.slot_ids >= 0))] += 1  # served hits now differ
         x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
         metrics.t_sample = t_sample
-        y = self.features.read(self.g.ndata["label"], seeds).long()
+        y = self.features.read(self.g.ndata[self.cfg.node_data.label], seeds).long()
         if self.trace is not None:
             self.trace.write(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)

@@ -46,8 +46,8 @@ def evaluate(model, g, nids, cfg: TrainConfig, device) -> tuple[int, int]:
     model.eval()
     with torch.no_grad():
         for input_nodes, seeds, blocks in loader:
-            x = g.ndata["feat"][input_nodes]
-            y = g.ndata["label"][seeds].long()
+            x = g.ndata[cfg.node_data.feat][input_nodes]
+            y = g.ndata[cfg.node_data.label][seeds].long()
             pred = model(blocks, x).argmax(1)
             correct += int((pred == y).sum())
             total += len(y)
@@ -62,9 +62,9 @@ def all_reduce_sum(*values: float) -> list[float]:
     return t.tolist()
 
 
-def majority_accuracy(g, nids) -> float:
+def majority_accuracy(g, nids, label: str) -> float:
     """Accuracy of always predicting the most frequent class among ``nids`` over all trainers."""
-    counts = torch.bincount(g.ndata["label"][nids].long(), minlength=1).double()
+    counts = torch.bincount(g.ndata[label][nids].long(), minlength=1).double()
     size = torch.tensor([len(counts)], dtype=torch.int64)
     torch.distributed.all_reduce(size, op=torch.distributed.ReduceOp.MAX)
     counts = torch.nn.functional.pad(counts, (0, int(size) - len(counts)))
@@ -84,10 +84,11 @@ def run(cfg: TrainConfig) -> None:
     my_part = pb.partid
     # split by this process's own rank: DGL's trainer rank follows the order trainers connect, so with several
     # trainers on a machine it would hand them each other's seeds from run to run
+    names = cfg.node_data  # the partition's own names (--feat-key, --label-key, --mask-keys), or the standard ones
     train_nid, val_nid, test_nid = (dgl.distributed.node_split(g.ndata[mask], pb, rank=rank, force_even=True)
-                                    for mask in ("train_mask", "val_mask", "test_mask"))
+                                    for mask in names.masks)
     n_classes = int(json.loads((cfg.part_config.parent / META_FILE).read_text())["num_classes"])
-    feat_dim = g.ndata["feat"].shape[1]
+    feat_dim = g.ndata[names.feat].shape[1]
     log.info("trainer ready", partition=my_part, train_nodes=len(train_nid), feat_dim=feat_dim,
              machine_id_from="shim" if isolation.pinned() else "address", shm_device=os.stat("/dev/shm").st_dev)
 
@@ -147,7 +148,7 @@ def run(cfg: TrainConfig) -> None:
         val_c, val_t = evaluate(model.module, g, val_nid, cfg, "cpu")
         test_c, test_t = evaluate(model.module, g, test_nid, cfg, "cpu")
         val_c, val_t, test_c, test_t = all_reduce_sum(val_c, val_t, test_c, test_t)
-        majority = majority_accuracy(g, test_nid)
+        majority = majority_accuracy(g, test_nid, names.label)
         result = EvalRecord(rank=rank, val_acc=val_c / max(1.0, val_t), test_acc=test_c / max(1.0, test_t),
                             majority_test_acc=majority)
         writer.write(result, "eval")

@@ -51,11 +51,10 @@ def _refuse_unused_options(source: GraphSource) -> None:
     defaults = GraphSource(graph=Path("."))
     changed = [f"--{name.replace('_', '-')}" for name in ("feat_key", "label_key", "mask_keys")
                if getattr(source, name) != getattr(defaults, name)]
-    if changed and source.format != "dgl":
-        what = "a partition's node data must be named" if source.format == "partition" else \
-            "a GraphSAINT folder has fixed file names; node data is"
-        raise InputError(f"{', '.join(changed)} only apply to a DGL graph file (--graph FILE); {what} "
-                         f"feat, label, {', '.join(MASK_KEYS)}")
+    if changed and source.format == "graphsaint":
+        raise InputError(f"{', '.join(changed)} only apply to a DGL graph file (--graph FILE) or a partition "
+                         f"(--part-config); a GraphSAINT folder has fixed file names; node data is feat, label, "
+                         f"{', '.join(MASK_KEYS)}")
     if source.feat_dim != defaults.feat_dim and (source.format != "graphsaint" or (source.graph / FEATS).exists()):
         raise InputError(f"--feat-dim only applies to a GraphSAINT folder without {FEATS} (structural features); "
                          f"{source.path} has its own features")

@@ -241,7 +241,7 @@ def test_each_bad_graphsaint_folder_gives_its_message(tmp_path, cache, case):
 
 def test_node_data_names_with_a_folder_and_feat_dim_with_a_file_are_refused(tmp_path):
     a = arrays()
-    with pytest.raises(InputError, match="--feat-key only apply to a DGL graph file"):
+    with pytest.raises(InputError, match=r"--feat-key only apply to a DGL graph file \(--graph FILE\) or a partition"):
         resolve_source(GraphSource(graph=save_graphsaint(tmp_path / "s", a), feat_key="x"))
     with pytest.raises(InputError, match="--feat-dim only applies to a GraphSAINT folder without feats.npy"):
         resolve_source(GraphSource(graph=save_dgl(tmp_path / "g.bin", a), feat_dim=32))
@@ -337,14 +337,15 @@ def test_an_adopted_partition_is_cached_until_it_changes(tmp_path):
 
 BAD_PARTITION = {
     "parts": r"theirs\.json has 2 parts but --parts is 3; omit --parts or pass --parts 2",
-    "names": r"part 0: node data 'feat' not found; present: label, test_mask, train_mask, val_mask, x\. The trainer "
-             r"reads feat, label, train_mask, val_mask, test_mask",
+    "names": r"part 0: node data 'feat' not found; present: label, test_mask, train_mask, val_mask, x\. Name the "
+             r"features, labels and masks with --feat-key, --label-key and --mask-keys \(now feat, label, train_mask, "
+             r"val_mask, test_mask\)",
     "float64": r"part 0: 'feat' is float64; the trainer needs float32 features",
     "empty train": r"the training split is empty",
     "negative label": r"node \d+ is in a train/val/test split but its label is -4",
     "missing part file": r"part-1 part_graph file .*part1/graph\.dgl does not exist",
     "not a partition": r"is not a DistDGL partition config \(no graph_name, num_parts, node_map\)",
-    "key option": r"--label-key only apply to a DGL graph file \(--graph FILE\); a partition's node data must be named",
+    "key option": r"part 0: node data 'y' not found; present: feat, label, test_mask, train_mask, val_mask",
 }
 
 
@@ -376,6 +377,26 @@ def test_each_bad_partition_gives_its_message(tmp_path, cache, case):
     assert not (cache / "partitions").exists() or not any((cache / "partitions").iterdir())
 
 
+def test_a_partition_with_its_own_node_data_names_is_adopted_under_them(tmp_path, cache):
+    """DGL's own example partitions name the data `features` and `labels`: --feat-key and --label-key (and
+    --mask-keys) name them; the trainer reads those names (TrainSettings.node_data), and another set of names
+    is checked again under a cache entry of its own."""
+    a = arrays()
+    config = partition_with_dgl(tmp_path, a, names={"feat": "features", "label": "labels"})
+    with pytest.raises(InputError, match="node data 'feat', 'label' not found"):
+        partition_own_graph(GraphSource(part_config=config), None)
+    source = GraphSource(part_config=config, feat_key="features", label_key="labels")
+    info = partition_own_graph(source, None)
+    assert info.feat_dim == a["feat"].shape[1] and info.num_classes == int(a["label"].max()) + 1
+    from rudder_agent.config import TrainSettings
+
+    names = TrainSettings(out_dir="x", own_graph=source).node_data
+    assert (names.feat, names.label, names.masks) == ("features", "labels", ("train_mask", "val_mask", "test_mask"))
+    assert TrainSettings(out_dir="x").node_data.feat == "feat"
+    standard = partition_with_dgl(tmp_path / "std", a)
+    assert partition_own_graph(GraphSource(part_config=standard), None).root != info.root
+
+
 def test_a_run_on_an_own_graph_records_its_source(tmp_path):
     source = resolve_source(GraphSource(graph=save_dgl(tmp_path / "g.bin", arrays())))
     cfg = TrainConfig(dataset=run_name(source), own_graph=source, part_config=tmp_path / "p.json", graph_name="g",
@@ -396,7 +417,7 @@ def cli(*args: str):
     (["--dataset", "cora", "--graph", "G"], "error: --dataset and --graph are mutually exclusive: give one"),
     (["--dataset", "cora", "--part-config", "G"], "error: --dataset and --part-config are mutually exclusive: give one"),
     (["--graph", "G", "--part-config", "G"], "error: --graph and --part-config are mutually exclusive: give one"),
-    (["--dataset", "cora", "--feat-key", "x"], "error: --feat-key only apply with --graph"),
+    (["--dataset", "cora", "--feat-key", "x"], "error: --feat-key only apply with --graph or --part-config"),
     (["--graph", "MISSING"], "error: --graph MISSING: no such file or directory"),
 ])
 @pytest.mark.parametrize("command", ["partition", "train", "compare"])
