@@ -29,6 +29,18 @@ MASK_KEYS = ("train_mask", "val_mask", "test_mask")
 """The node-data names the trainer reads its train, val and test splits from."""
 
 
+class NodeDataNames(NamedTuple):
+    """The node-data names the trainer reads from its DistGraph."""
+
+    feat: str
+    label: str
+    masks: tuple[str, ...]  # train, val, test
+
+
+STANDARD_NODE_DATA = NodeDataNames("feat", "label", tuple(MASK_KEYS))
+"""The names of a named dataset's node data, and of a --graph file's once partitioned."""
+
+
 class GraphSource(BaseModel):
     """Your own graph instead of a named dataset: exactly one of ``graph`` and ``part_config``, and its node data."""
 
@@ -72,17 +84,14 @@ class GraphSource(BaseModel):
         return "graphsaint" if self.graph.is_dir() else "dgl"
 
     @property
+    def node_data(self) -> NodeDataNames:
+        """The node-data names given (--feat-key, --label-key, --mask-keys)."""
+        return NodeDataNames(self.feat_key, self.label_key, tuple(self.mask_keys))
+
+    @property
     def path(self) -> Path:
         """The file or folder given."""
         return self.part_config if self.part_config is not None else self.graph
-
-
-class NodeDataNames(NamedTuple):
-    """The node-data names the trainer reads from its DistGraph."""
-
-    feat: str
-    label: str
-    masks: tuple[str, ...]  # train, val, test
 
 
 class TrainSettings(BaseModel):
@@ -155,9 +164,7 @@ class TrainSettings(BaseModel):
         """An adopted partition's own names (--part-config with --feat-key, --label-key, --mask-keys); otherwise
         the standard ones (a named dataset, or --graph, which is partitioned under them)."""
         s = self.own_graph
-        if s is not None and s.part_config is not None:
-            return NodeDataNames(s.feat_key, s.label_key, tuple(s.mask_keys))
-        return NodeDataNames("feat", "label", tuple(MASK_KEYS))
+        return s.node_data if s is not None and s.part_config is not None else STANDARD_NODE_DATA
 
     @property
     def trainers(self) -> int:

@@ -74,7 +74,7 @@ class ShareStats:
 
     machine_op: int  # this minibatch's place in the machine's order (the generation it wrote)
     waited_rows: int  # hits on rows another trainer was fetching, waited for
-    refetched_rows: int  # such rows read here after all (their slot changed hands, or the wait ran out)
+    refetched_rows: int  # such rows read here after all (their fetcher died, or the wait ran out)
     t_share_lock: float  # seconds waiting to take the machine lock (since the previous minibatch's prepare)
     t_share_hold: float  # seconds holding it (likewise: its complete's row writes are counted here)
     t_share_wait: float  # seconds waiting for rows other trainers were fetching
@@ -123,13 +123,16 @@ class _ArrayFiles:
 class _Pickler(pickle.Pickler):
     def __init__(self, file, files: _ArrayFiles):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.files, self.used = files, set()
+        self.files, self.used, self.created = files, set(), set()
 
     def persistent_id(self, obj):
         if isinstance(obj, np.ndarray):
+            new = id(obj) not in self.files.names
             pid = self.files.ref(obj)
             if pid is not None:
                 self.used.add(pid[1])
+                if new:
+                    self.created.add(pid[1])
             return pid
         return None
 
@@ -354,9 +357,11 @@ class SharedEngine:
         pickler = _Pickler(out, self._files)
         pickler.dump((self.engine.buffer, self.engine.keep))
         blob = out.getvalue()
-        self._files.keep_only(pickler.used)
+        if pickler.created or pickler.used != set(self._files.maps):  # arrays came or went: files to delete
+            self._files.keep_only(pickler.used)
         self._generation, self._state_bytes = self.segment.write_state(blob), len(blob)
-        self._adopt(blob)  # arrays the engine made since the last write now live in the segment too
+        if pickler.created:  # arrays the engine made since the last write: the replica maps their files instead
+            self._adopt(blob)
 
     def prepare(self, input_nodes, replace: bool, upcoming: Sequence[np.ndarray] = ()) -> FetchPlan:
         """Wait for the rows of this minibatch that other trainers are fetching, then play it on the machine's

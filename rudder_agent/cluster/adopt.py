@@ -28,7 +28,7 @@ from rudder_agent.cluster.partition import (
     partition_stats,
     partitions_root,
 )
-from rudder_agent.config import MASK_KEYS, GraphSource, NodeDataNames
+from rudder_agent.config import MASK_KEYS, STANDARD_NODE_DATA, GraphSource, NodeDataNames
 from rudder_agent.data.own import PREFIX, bool_mask, check_splits, label_vector, run_name
 from rudder_agent.data.partition_json import fingerprint, node_ranges, read_config
 from rudder_agent.errors import InputError, RudderError, first_line
@@ -52,8 +52,8 @@ def adopt_partition(source: GraphSource, parts: int | None, *, out_root: Path | 
                          f"omit --parts or pass --parts {num_parts} (one machine per part)")
     digest = source.digest or fingerprint(path, config)
     graph_name = config["graph_name"]
-    names = node_data_names(source)
-    named = "" if names == NodeDataNames("feat", "label", tuple(MASK_KEYS)) else \
+    names = source.node_data
+    named = "" if names == STANDARD_NODE_DATA else \
         "-" + hashlib.sha256(json.dumps(names).encode()).hexdigest()[:8]  # other names, checked again
     dest = partitions_root(out_root) / f"{PREFIX}-{_slug(path.stem)}-{digest[:12]}{named}-{num_parts}p-adopted"
     if (dest / META_FILE).exists() and not force:
@@ -111,11 +111,6 @@ def _absolute_paths(path: Path, config: dict[str, Any]) -> dict[str, Any]:
                 files[key] = str((path.parent / value).resolve())
         out[f"part-{part_id}"] = files
     return out
-
-
-def node_data_names(source: GraphSource) -> NodeDataNames:
-    """The node-data names a partition's trainer reads (--feat-key, --label-key, --mask-keys)."""
-    return NodeDataNames(source.feat_key, source.label_key, tuple(source.mask_keys))
 
 
 def _check_node_data(path: Path, config: dict[str, Any], names: NodeDataNames) -> tuple[int, int]:

@@ -146,5 +146,4 @@ def recorded_scope(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     first = load_recording(run_dir, next(iter(machine_ranks(run_dir).values()))[0])
     cfg = first.meta.config
-    return "machine" if cfg.buffer.scope == "machine" and cfg.trainers_per_machine > 1 and is_shared(first) \
-        else "trainer"
+    return "machine" if cfg.shares_buffer and is_shared(first) else "trainer"
