@@ -1,24 +1,29 @@
 """Attach Rudder to any DistDGL training loop: one object, one call per minibatch.
 
-    features = BufferedFeatures(g, BufferConfig.from_values({"controller": "llm", "model": "ollama:gemma3:4b"}),
-                                total_minibatches=epochs * len(loader))
-    for input_nodes, seeds, blocks in loader:
-        x, metrics = features.fetch(input_nodes)   # buffer hits + ONE pull for everything else
-        y = features.read(g.ndata["label"], seeds)  # other reads off the sampling thread too
-        ...
+    features = BufferedFeatures(g, controller="llm", total_minibatches=num_epochs * len(loader))
+    for epoch in range(num_epochs):
+        for input_nodes, seeds, blocks, x, metrics in features.iterate(loader, epoch):  # x: the input features
+            y = features.read(g.ndata["labels"], seeds)  # other reads off the sampling thread too
+            ...
     features.close()
 
-The controller runs beside the loop (a daemon thread for the LLM agent), so ``fetch`` never
+Started by ``rudder train --trainer SCRIPT -- ARGS``, the object takes the run's settings (buffer, keep policy,
+controller, model, seed) from the environment and writes the run's metrics, decisions and traces, as the
+built-in trainer does; started otherwise (DGL's launch tool), it takes the keyword settings given.
+
+The controller runs beside the loop (a daemon thread for the LLM agent), so fetching never
 waits for it in asynchronous mode. Every served row equals the DistTensor's row.
 
-With several trainers per machine, pass ``rank=`` and ``trainers_per_machine=T``: the machine's trainers then
-share one buffer of T times the capacity in its /dev/shm (``scope="machine"``, the default; buffer/shared.py).
+With several trainers per machine (``trainers_per_machine=T``, or ``LOCAL_WORLD_SIZE`` as DGL's launch tool
+sets it), the machine's trainers share one buffer of T times the capacity in its /dev/shm (``scope="machine"``,
+the default; buffer/shared.py).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -32,14 +37,21 @@ from rudder_agent.buffer.engine import BufferEngine, warm_up
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.buffer.shared import SHM_DIR, MachineSegment, SharedEngine
+from rudder_agent.attach_settings import AttachSettings
 from rudder_agent.config import BufferConfig
 from rudder_agent.controllers.wiring import open_channel
 from rudder_agent.decision import StaticFacts
 from rudder_agent.dist_reads import DistReader
+from rudder_agent.link import link_bytes
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.paths import SHM_PREFIX_ENV
+from rudder_agent.records.recorder import RunRecorder
+from rudder_agent.records.trace import TraceMeta
 from rudder_agent.registry import make_controller
+from rudder_agent.sampling_thread import SamplingThread
+from rudder_agent.settings.controllers import ControllerSettings
+from rudder_agent.settings.keep import KeepSettings
 from rudder_agent.step import MinibatchStep
 
 log = get_logger(__name__)
@@ -92,15 +104,40 @@ def partition_bounds(g) -> np.ndarray:
 
 
 class BufferedFeatures:
-    """A DistTensor read through this trainer's persistent buffer, steered by a controller."""
+    """A DistTensor read through this trainer's persistent buffer, steered by a controller.
 
-    def __init__(self, g, cfg: BufferConfig, *, total_minibatches: int, dataset: str = "user-graph",
-                 feat: str = "feat", rank: int = 0, verify: bool = False, trainers_per_machine: int = 1):
-        """``trainers_per_machine``: with ``cfg.scope == "machine"`` and more than one, this trainer (lane
-        ``rank % trainers_per_machine`` of its machine) shares one buffer of that many times the capacity with
-        the machine's other trainers (buffer/shared.py)."""
-        self.g, self.cfg, self.rank, self.verify = g, cfg, rank, verify
-        self.feat = g.ndata[feat]
+    Args:
+        g: the trainer's ``dgl.distributed.DistGraph``.
+        buffer: the buffer's settings as one tree; or give ``controller`` and ``policy`` instead (not both).
+        total_minibatches: minibatches this trainer will fetch in all (epochs x minibatches per epoch): the
+            controller plans with it.
+        controller: ``"none"``, ``"fixed"``, ``"massivegnn"``, ``"llm"``, ``"classifier"``, or their settings
+            (e.g. ``AgentConfig(model="ollama:gemma3:4b")``).
+        policy: what to keep: ``"lookahead"``, ``"lfu"``, ``"decay"``, or their settings.
+        feat: the node-data name of the features (``rudder train --feat-key``; default ``feat``).
+        rank: this trainer's rank (default: ``RANK``, else the process group's).
+        verify: compare every served row with a direct DistTensor read.
+        trainers_per_machine: trainers on this machine (default: ``LOCAL_WORLD_SIZE``, else 1).
+        dataset: the graph's name, told to the controller.
+        seed: under it, :meth:`iterate` seeds each epoch's shuffle and the sampling thread as the built-in
+            trainer does, so a run repeats and compares with the built-in one.
+        record: write the run's metric stream (default: when ``rudder train`` started this process).
+
+    Under ``rudder train`` every setting not given is the run's; one given must agree with the run's.
+    """
+
+    def __init__(self, g, buffer: BufferConfig | None = None, *, total_minibatches: int,
+                 controller: ControllerSettings | str | None = None, policy: KeepSettings | str | None = None,
+                 feat: str | None = None, rank: int | None = None, verify: bool | None = None,
+                 trainers_per_machine: int | None = None, dataset: str | None = None, seed: int | None = None,
+                 record: bool | None = None):
+        s = AttachSettings.resolve(buffer=buffer, controller=controller, policy=policy, feat=feat, rank=rank,
+                                   verify=verify, trainers_per_machine=trainers_per_machine, dataset=dataset,
+                                   seed=seed, record=record)
+        cfg = s.buffer
+        self.g, self.cfg, self.rank, self.verify, self.seed = g, cfg, s.rank, s.verify, s.seed
+        rank = s.rank
+        self.feat = g.ndata[s.feat]
         self.read = DistReader()  # every DistTensor read off the sampling thread: reads never change samples
         dim = int(self.feat.shape[1])
         self.row_bytes = dim * torch.tensor([], dtype=self.feat.dtype).element_size()
@@ -109,8 +146,8 @@ class BufferedFeatures:
         self.halo = halo_nodes(g)
         self.controller = make_controller(cfg)
         uses_buffer = self.controller.spec.uses_buffer
-        self.sharing = trainers_per_machine if uses_buffer and cfg.scope == "machine" and trainers_per_machine > 1 \
-            else 1
+        self.sharing = s.trainers_per_machine if uses_buffer and cfg.scope == "machine" and \
+            s.trainers_per_machine > 1 else 1
         self.capacity = self.sharing * math.ceil(cfg.fraction * len(self.halo)) if uses_buffer else 0
         self.segment: MachineSegment | None = None
         scoring = ScoringPolicy.from_settings(cfg.scoring)
@@ -128,7 +165,7 @@ class BufferedFeatures:
             engine = inner = BufferEngine(self.buffer, self.bounds, self.partition, cfg.policy.build(cfg.lookahead))
         lo = self.bounds[self.partition - 1] if self.partition else 0
         self.controller.setup(StaticFacts(
-            dataset=dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
+            dataset=s.dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
             partition=self.partition, local_nodes=int(self.bounds[self.partition] - lo), halo_nodes=len(self.halo),
             capacity=self.capacity, total_minibatches=total_minibatches, feature_dim=dim, buffer_sharers=self.sharing,
         ))
@@ -140,9 +177,18 @@ class BufferedFeatures:
         self._step = MinibatchStep(engine, self.channel, outlook, rank=rank, row_bytes=self.row_bytes)
         self.verified_rows = 0
         self.step = 0
+        self.run = s.run
+        if s.seed is not None:
+            dgl.seed(s.seed + rank)  # this thread's generator first, as the built-in trainer's: see sampling_thread.py
+        self.sampler = SamplingThread(s.seed + rank if s.seed is not None else None)
+        self.recorder = RunRecorder(s.run.out_dir, rank, trace=s.run.trace,
+                                    wire=link_bytes if s.run.network == "netns" else None) \
+            if s.record and s.run is not None else None
+        self._pending: MinibatchMetrics | None = None  # fetched, recorded once the loop comes back (its loss set)
+        self._meta_written = False
         log.info("buffered features ready", controller=self.controller.name, halo=len(self.halo),
                  capacity=self.capacity, shared_by=self.sharing, mode=self.channel.label if self.channel else None,
-                 warm_rows=len(self.warm_ids))
+                 warm_rows=len(self.warm_ids), records=str(s.run.out_dir) if self.recorder else None)
 
     def _warm_starts(self) -> bool:
         return self.buffer is not None and len(self.halo) > 0 and self.controller.spec.warm_starts
@@ -176,12 +222,23 @@ class BufferedFeatures:
         """Input features of one minibatch (hits from the buffer, the rest in ONE pull) and its metrics.
 
         ``upcoming``: input nodes of the minibatches sampled after this one (at most ``window`` are used).
+        When recording, the metrics are written at the next call (or at the epoch's end), so a loss set on
+        them in between (``metrics.loss = float(loss)``) is recorded too.
         """
+        if self.recorder is not None:
+            self._record_pending()
+            if self.recorder.epoch != epoch:
+                self._end_epoch()
+                self.recorder.start_epoch(epoch)
         ahead = [u.numpy() for u in list(upcoming)[: self.window]]
         x, metrics = self._step(input_nodes.numpy(), self._read, epoch=epoch, step=self.step, upcoming=ahead)
         if self.verify:
             self._verify(x, input_nodes)
         self.step += 1
+        if self.recorder is not None:
+            self.recorder.accessed(metrics.step, input_nodes.numpy())
+            self.recorder.decisions(self.decisions())
+            self._pending = metrics
         return x, metrics
 
     def decisions(self) -> list:
@@ -191,11 +248,58 @@ class BufferedFeatures:
     def iterate(self, loader: Iterable, epoch: int = 0) -> Iterator[tuple]:
         """``(input_nodes, seeds, blocks, x, metrics)`` per minibatch of ``loader``, sampling ``window`` ahead.
 
-        The loader is read in order, so the minibatches are the ones it would give without look-ahead.
+        The loader is read in order, so the minibatches are the ones it would give without look-ahead. Sampling
+        and fetching run on the sampling thread while this one waits (no DGL call of two threads at once); with a
+        seed, the epoch's shuffle is seeded from ``seed + epoch``, as in the built-in trainer: the same
+        minibatches, the same rows.
         """
-        for (input_nodes, seeds, blocks), ahead in lookahead(iter(loader), self.window):  # one iter(), as a for loop
+        if self.recorder is not None and self.recorder.epoch != epoch:
+            self._end_epoch()
+            self.recorder.start_epoch(epoch)
+        if self.seed is not None:
+            torch.manual_seed(self.seed + epoch)  # the loader shuffles with torch's global generator
+        it = lookahead(iter(loader), self.window)  # one iter(), as a for loop
+
+        def prepare() -> tuple | None:
+            tic = time.perf_counter()
+            try:
+                (input_nodes, seeds, blocks), ahead = next(it)
+            except StopIteration:
+                return None
+            t_sample = time.perf_counter() - tic
             x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
-            yield input_nodes, seeds, blocks, x, metrics
+            metrics.t_sample = t_sample
+            return input_nodes, seeds, blocks, x, metrics
+
+        for item in self.sampler.results(prepare, depth=0):
+            tic = time.perf_counter()
+            yield item
+            item[-1].t_train = time.perf_counter() - tic
+            self._record_pending()
+        self._end_epoch()
+
+    def _record_pending(self) -> None:
+        if self.recorder is not None and self._pending is not None:
+            self.recorder.minibatch(self._pending)
+            self._pending = None
+
+    def _end_epoch(self) -> None:
+        """Record the open epoch (and, after the first, the trace's meta)."""
+        if self.recorder is None:
+            return
+        self._record_pending()
+        self.recorder.decisions(self.decisions())
+        epoch = self.recorder.end_epoch()
+        if epoch is not None and not self._meta_written:
+            self.recorder.trace_meta(self.trace_meta(epoch.minibatches, self.run))
+            self._meta_written = True
+
+    def trace_meta(self, minibatches_per_epoch: int, config) -> TraceMeta:
+        """What a replay of this trainer's trace needs besides the trace."""
+        return TraceMeta(rank=self.rank, partition=self.partition, part_bounds=self.bounds.tolist(),
+                         capacity=self.capacity, halo_nodes=len(self.halo), feature_dim=int(self.feat.shape[1]),
+                         row_bytes=self.row_bytes, minibatches_per_epoch=minibatches_per_epoch,
+                         facts=self.controller.facts, config=config, warm_ids=self.warm_ids.tolist())
 
     def _verify(self, x: torch.Tensor, input_nodes: torch.Tensor) -> None:
         """Compare every served row with a direct DistTensor read (testing/auditing aid)."""
@@ -217,8 +321,14 @@ class BufferedFeatures:
         return out
 
     def close(self) -> None:
-        """Stop the controller (and its model, if any) and the reader thread; detach from a machine buffer."""
+        """Stop the controller (and its model, if any) and the reader thread; detach from a machine buffer; when
+        recording, end the open epoch and write the controller's summary."""
+        self._end_epoch()
+        self.sampler.close()
         (self.channel or self.controller).close()
         self.read.close()
         if self.segment is not None:
             self.segment.close()
+        if self.recorder is not None:
+            self.recorder.decisions(self.decisions())
+            self.recorder.close(self.summary())

@@ -177,13 +177,23 @@ def train(
     timeout: float = typer.Option(3600.0, help="give up after this many seconds"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
     verify: bool = opt(T, "verify", "--verify"),
-    trainer: Optional[Path] = typer.Option(None, help="run your own trainer script instead (gets --config FILE)"),
+    trainer: Optional[Path] = typer.Option(
+        None, help="run your own DistDGL script on every trainer instead: it gets the ARGS after `--` verbatim, "
+                   "placeholders filled ({ip_config}, {part_config}, {graph_name}, {epochs}, {batch_size}, "
+                   "{fanouts}, {out}, {config}), or `--config {config}` without ARGS"),
+    script_args: Optional[list[str]] = typer.Argument(None, metavar="-- ARGS", show_default=False,
+                                                      help="--trainer: the script's own arguments"),
     options: dict = None,
 ) -> None:
-    """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json."""
+    """Partition (cached), start a local DistDGL cluster and train GraphSAGE; writes summary.json.
+
+    With --trainer SCRIPT, your own script trains instead (DGL's example, a few attach lines added):
+    rudder train --part-config P.json --controller llm --trainer SCRIPT -- --ip_config {ip_config} ...
+    """
     settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out_dir,
                               trace=trace or trace_only, trace_only=trace_only, verify=verify)
-    preflight.train(settings, timeout=timeout, trainer=trainer)  # every setting, before anything is written or started
+    # every setting, before anything is written or started
+    preflight.train(settings, timeout=timeout, trainer=trainer, trainer_args=script_args)
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
             raise RudderError(f"{out_dir} already holds a run; pass --overwrite or choose another --out")
@@ -191,11 +201,11 @@ def train(
     cfg = train_config(settings, parts_given=given(ctx, "parts"))
     from rudder_agent.cluster.training import run_training
 
-    summary = run_training(cfg, timeout, trainer)
-    if summary is None:
+    summary = run_training(cfg, timeout, trainer, script_args)
+    if trainer is not None:  # the script's own output: the end of each trainer's log
         for log in sorted((out_dir / "logs").glob("trainer-*.log")):
             typer.echo(f"--- {log.name}\n{log.read_text()[-2000:]}")
-    else:
+    if summary is not None:
         typer.echo(format_summary(summary))
 
 

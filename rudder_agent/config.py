@@ -7,11 +7,13 @@ options take their defaults, help and bounds from these fields (``rudder_agent.o
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rudder_agent.paths import RUN_CONFIG_ENV
 from rudder_agent.settings.buffer import BufferConfig
 from rudder_agent.settings.upgrade import CONFIG_VERSION, upgrade
 
@@ -186,3 +188,9 @@ class TrainConfig(TrainSettings):
 def read_run_config(path: Path) -> TrainConfig:
     """The config.json of a recorded run, of any version."""
     return TrainConfig.model_validate(upgrade(json.loads(path.read_text())))
+
+
+def launched_run() -> TrainConfig | None:
+    """The settings of the run ``rudder train`` started this process in (None outside such a run)."""
+    path = os.environ.get(RUN_CONFIG_ENV)
+    return read_run_config(Path(path)) if path else None

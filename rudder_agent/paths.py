@@ -24,9 +24,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 """The checkout's root when running from one; for an installed wheel, the site-packages folder."""
 PROMPTS_DIR = PACKAGE_DIR / "prompts"
+"""Packaged prompt templates: ``decision/<version>/{system,user}.md``."""
 SHM_PREFIX_ENV = "RUDDER_SHM_PREFIX"
 """The launcher's shared-memory name prefix of a run (see the module docstring)."""
-"""Packaged prompt templates: ``decision/<version>/{system,user}.md``."""
+RUN_CONFIG_ENV = "RUDDER_RUN_CONFIG"
+"""The run's ``config.json``, named in every trainer's environment by ``rudder train``: a user's script attached
+with :class:`rudder_agent.attach.BufferedFeatures` takes the run's settings from it without reading any file itself."""
 
 
 def checkout_root() -> Path | None:

@@ -122,11 +122,19 @@ def hosts(settings: TrainSettings) -> None:
         raise SettingError("hosts", "ssh was not found on PATH (Debian: apt-get install openssh-client)")
 
 
-def train(settings: TrainSettings, *, timeout: float, trainer: Path | None) -> None:
+def train(settings: TrainSettings, *, timeout: float, trainer: Path | None,
+          trainer_args: list[str] | None = None) -> None:
     """Everything `rudder train` can check before it partitions or starts anything."""
     run_settings(settings, timeout)
     if trainer is not None and not trainer.is_file():
         raise SettingError("trainer", f"{trainer} is not a file")
+    if trainer_args:
+        if trainer is None:
+            raise SettingError("trainer", f"arguments for a trainer script ({' '.join(trainer_args)}) need "
+                                          "--trainer SCRIPT (give them after `--`)")
+        from rudder_agent.cluster.script_args import check
+
+        check(trainer_args)
     controller(settings.buffer)
     if settings.own_graph is None:  # an own graph was checked when its source was resolved
         dataset(settings.dataset)  # last: the dataset registry imports DGL, which the run needs anyway

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
-import dgl
 import numpy as np
 import torch
 
 from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.records.trace import TraceMeta, TraceWriter, write_trace_meta
+from rudder_agent.records.recorder import RunRecorder
 
 CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
 """Testing aid: trainer 0 adds 1 to every buffered row before this step."""
@@ -43,25 +40,14 @@ class Prepared:
 class FeatureSource:
     """Prefetches sampled minibatches with their features; records the access trace if asked."""
 
-    def __init__(self, g, cfg: TrainConfig, rank: int, minibatches_per_epoch: int):
-        self.g, self.cfg, self.rank = g, cfg, rank
+    def __init__(self, g, cfg: TrainConfig, rank: int, minibatches_per_epoch: int, recorder: RunRecorder):
+        self.g, self.cfg, self.rank, self.recorder = g, cfg, rank, recorder
         self.features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * minibatches_per_epoch,
                                          dataset=cfg.dataset, feat=cfg.node_data.feat, rank=rank, verify=cfg.verify,
-                                         trainers_per_machine=cfg.trainers_per_machine)
-        # DGL's RNG is thread-local: seed the sampling thread so runs are reproducible.
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rudder-prefetch",
-                                       initializer=dgl.seed, initargs=(cfg.seed + rank,))
+                                         trainers_per_machine=cfg.trainers_per_machine, seed=cfg.seed,
+                                         record=False)
         self.corrupt_at = int(os.environ[CORRUPT_ENV]) if rank == 0 and CORRUPT_ENV in os.environ else None
-        self.trace = None
-        if cfg.trace:
-            f = self.features
-            self.trace = TraceWriter(cfg.out_dir / f"trace-rank{rank}.rtf")
-            write_trace_meta(cfg.out_dir / f"trace-rank{rank}.json", TraceMeta(
-                rank=rank, partition=f.partition, part_bounds=f.bounds.tolist(), capacity=f.capacity,
-                halo_nodes=len(f.halo), feature_dim=int(f.feat.shape[1]), row_bytes=f.row_bytes,
-                minibatches_per_epoch=minibatches_per_epoch, facts=f.controller.facts, config=cfg,
-                warm_ids=f.warm_ids.tolist(),
-            ))
+        recorder.trace_meta(self.features.trace_meta(minibatches_per_epoch, cfg))
 
     def minibatches(self, loader, epoch: int) -> Iterator[Prepared]:
         """Yield the epoch's minibatches; up to ``prefetch`` later ones are prepared while the caller trains.
@@ -70,12 +56,7 @@ class FeatureSource:
         how early a minibatch's reads start, never what is sampled, fetched or decided.
         """
         it = lookahead(iter(loader), self.features.window)  # iter() here, as before; samples `window` ahead, in order
-        queue = deque(self.pool.submit(self._prepare, it, epoch) for _ in range(self.cfg.prefetch))
-        while (prepared := queue.popleft().result()) is not None:
-            queue.append(self.pool.submit(self._prepare, it, epoch))
-            yield prepared
-        for rest in queue:  # the epoch is over: the rest found the loader exhausted
-            rest.result()
+        yield from self.features.sampler.results(lambda: self._prepare(it, epoch), self.cfg.prefetch)
 
     def _prepare(self, it, epoch: int) -> Prepared | None:
         tic = time.perf_counter()
@@ -91,8 +72,7 @@ class FeatureSource:
         x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
         metrics.t_sample = t_sample
         y = self.features.read(self.g.ndata[self.cfg.node_data.label], seeds).long()
-        if self.trace is not None:
-            self.trace.write(metrics.step, input_nodes.numpy())
+        self.recorder.accessed(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)
 
     def summary(self) -> dict:
@@ -102,7 +82,4 @@ class FeatureSource:
         return self.features.decisions()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
         self.features.close()
-        if self.trace is not None:
-            self.trace.close()

@@ -30,13 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from rudder_agent.cluster import isolation
+from rudder_agent.cluster import isolation, script_args
 from rudder_agent.cluster.hosts import Host, read_hosts, ssh_command
 from rudder_agent.cluster.netns import INNER_IF, EmulatedNetwork
+from rudder_agent.cluster.trainer_env import with_startup
 from rudder_agent.config import TrainConfig
 from rudder_agent.controllers.capabilities import Place, SharedRuntime
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
+from rudder_agent.paths import RUN_CONFIG_ENV
 from rudder_agent.records.stream import read_jsonl
 from rudder_agent.progress import progress
 from rudder_agent.registry import shared_runtime
@@ -162,7 +164,10 @@ class LocalCluster:
     llm_nice: int = 19
     """The shared model server runs at the lowest CPU priority: in async mode training must come first."""
     trainer: Path | None = None
-    """A user's trainer script to run instead of the built-in one; it gets ``--config <run>/config.json``."""
+    """A user's trainer script to run instead of the built-in one."""
+    trainer_args: list[str] | None = None
+    """The script's own command line, placeholders filled (:mod:`rudder_agent.cluster.script_args`); None: its
+    default, ``--config <run>/config.json``."""
     network: EmulatedNetwork | None = None
     """One network namespace per machine with rate-limited links; None = everything on loopback."""
     hosts: list[Host] | None = None
@@ -255,6 +260,7 @@ class LocalCluster:
                 [],
                 is_trainer=False,
             )
+        args = self._trainer_args(ip_config, config_path)
         for rank in range(self.cfg.trainers):
             k = self.cfg.machine_of(rank)
             trainer_env = {
@@ -267,13 +273,27 @@ class LocalCluster:
                 "MASTER_PORT": master_port,
                 "RANK": str(rank),
                 "WORLD_SIZE": str(self.cfg.trainers),
+                "LOCAL_RANK": str(rank % self.cfg.trainers_per_machine),  # as torch.distributed.run sets them
+                "LOCAL_WORLD_SIZE": str(self.cfg.trainers_per_machine),
+                RUN_CONFIG_ENV: str(config_path),  # an attached script's BufferedFeatures reads the run's settings
                 **self._machine_pin(k),
                 **({"GLOO_SOCKET_IFNAME": INNER_IF} if self.network else {}),
+                # a user's script: isolation and gloo's interface in place as its interpreter starts
+                **({"PYTHONPATH": with_startup(env.get("PYTHONPATH"))} if self.trainer else {}),
             }
-            self._start(f"trainer-{rank}", k, self.trainer or "rudder_agent.cluster.trainer", trainer_env,
-                        ["--config", str(config_path)], True)
+            self._start(f"trainer-{rank}", k, self.trainer or "rudder_agent.cluster.trainer", trainer_env, args, True)
         self._write_cluster_json()
         log.info("cluster started", machines=self.cfg.parts, trainers=self.cfg.trainers, run_dir=str(self.run_dir), shm_prefix=self.run_prefix)
+
+    def _trainer_args(self, ip_config: Path, config_path: Path) -> list[str]:
+        """The trainers' command line: the built-in trainer's, or the user script's with its placeholders filled."""
+        if self.trainer is None:
+            return ["--config", str(config_path)]
+        cfg = self.cfg
+        return script_args.fill(self.trainer_args if self.trainer_args is not None else script_args.DEFAULT_ARGS, {
+            "ip_config": str(ip_config), "part_config": str(cfg.part_config), "graph_name": cfg.graph_name,
+            "epochs": str(cfg.epochs), "batch_size": str(cfg.batch_size), "fanouts": ",".join(map(str, cfg.fanouts)),
+            "out": str(cfg.out_dir), "config": str(config_path)})
 
     def _machine_pin(self, machine: int) -> dict[str, str]:
         """The isolation shim's machine id, on loopback only: on the emulated network each machine has its own

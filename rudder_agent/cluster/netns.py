@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rudder_agent.errors import RudderError
+from rudder_agent.link import INNER_IF
 from rudder_agent.log import get_logger
 
 log = get_logger(__name__)
 
-INNER_IF = "eth0"
 SHM_ROOT = Path("/run/rudder-shm")
 """Where each emulated machine's own ``/dev/shm`` (a tmpfs) is mounted on the host."""
 PRIVATE_SHM = 'mount --bind "$0" /dev/shm && exec "$@"'
@@ -40,18 +40,6 @@ def availability() -> str | None:
     if missing:
         return f"the emulated network needs iproute2 ({', '.join(missing)} not found)"
     return None
-
-
-def link_bytes(iface: str = INNER_IF) -> tuple[int, int] | None:
-    """Bytes this machine's link has received and sent so far (sampling, features, gradients: all of it).
-
-    Read inside a machine's namespace, where ``iface`` is its only link; None where there is no such link.
-    """
-    try:
-        return tuple(int((Path("/sys/class/net") / iface / "statistics" / f"{d}_bytes").read_text())
-                     for d in ("rx", "tx"))
-    except (OSError, ValueError):
-        return None
 
 
 def _sh(*cmd: str) -> None:

@@ -25,15 +25,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from rudder_agent.cluster import isolation
 from rudder_agent.cluster.fetch import FeatureSource
-from rudder_agent.cluster.hosts import cluster_interface
-from rudder_agent.cluster.netns import link_bytes
 from rudder_agent.cluster.partition import META_FILE
+from rudder_agent.cluster.trainer_env import prepare
 from rudder_agent.config import TrainConfig
+from rudder_agent.link import link_bytes
 from rudder_agent.log import configure_logging, get_logger
 from rudder_agent.model import GraphSAGE
-from rudder_agent.records.epoch import roll_up
 from rudder_agent.records.evaluation import EvalRecord
-from rudder_agent.records.stream import MetricsWriter
+from rudder_agent.records.recorder import RunRecorder
 
 log = get_logger(__name__)
 
@@ -101,8 +100,8 @@ def run(cfg: TrainConfig) -> None:
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.gnn.lr)
     per_epoch = math.ceil(len(train_nid) / cfg.batch_size)
-    features = FeatureSource(g, cfg, rank, per_epoch)
-    writer = MetricsWriter(cfg.out_dir / f"metrics-rank{rank}.jsonl")
+    recorder = RunRecorder(cfg.out_dir, rank, trace=cfg.trace, wire=link_bytes if cfg.network == "netns" else None)
+    features = FeatureSource(g, cfg, rank, per_epoch, recorder)
 
     try:
         for epoch in range(cfg.epochs):
@@ -110,9 +109,7 @@ def run(cfg: TrainConfig) -> None:
             # epoch, the order of an epoch's minibatches does not depend on whether the last one trained
             # (--trace-only records the stream a full run samples).
             torch.manual_seed(cfg.seed + epoch)
-            tic = time.perf_counter()
-            wire_before = link_bytes() if cfg.network == "netns" else None
-            epoch_rows = []
+            recorder.start_epoch(epoch)
             for mb in features.minibatches(loader, epoch):
                 t0 = time.perf_counter()
                 if cfg.trace_only:
@@ -126,23 +123,9 @@ def run(cfg: TrainConfig) -> None:
                     loss_value = float(loss)
                 mb.metrics.loss = loss_value
                 mb.metrics.t_train = time.perf_counter() - t0
-                writer.write(mb.metrics, "minibatch")
-                for decided in features.decisions():
-                    writer.write(decided, "decision")
-                epoch_rows.append(mb.metrics)
-            wire = link_bytes() if wire_before is not None else None
-            wire_rx, wire_tx = (wire[0] - wire_before[0], wire[1] - wire_before[1]) if wire else (None, None)
-            em = roll_up(rank, epoch, epoch_rows, time.perf_counter() - tic, wire_rx, wire_tx)
-            writer.write(em, "epoch")
-            log.info(
-                "epoch done",
-                epoch=epoch,
-                time_s=round(em.epoch_time_s, 3),
-                loss=None if em.mean_loss is None else round(em.mean_loss, 4),
-                remote_share=round(em.remote_inputs / max(1, sum(m.input_nodes for m in epoch_rows)), 4),
-                comm_rows=em.comm_rows,
-                hits=em.hits,
-            )
+                recorder.minibatch(mb.metrics)
+                recorder.decisions(features.decisions())
+            recorder.end_epoch()
 
         dgl.seed(cfg.seed + rank)  # evaluation samples too: make it independent of what ran before
         val_c, val_t = evaluate(model.module, g, val_nid, cfg, "cpu")
@@ -151,15 +134,13 @@ def run(cfg: TrainConfig) -> None:
         majority = majority_accuracy(g, test_nid, names.label)
         result = EvalRecord(rank=rank, val_acc=val_c / max(1.0, val_t), test_acc=test_c / max(1.0, test_t),
                             majority_test_acc=majority)
-        writer.write(result, "eval")
+        recorder.write(result, "eval")
         log.info("evaluation", val_acc=round(result.val_acc, 4), test_acc=round(result.test_acc, 4),
                  majority_test_acc=round(majority, 4))
     finally:
         features.close()
-        for decided in features.decisions():
-            writer.write(decided, "decision")
-        writer.write({"rank": rank, **features.summary()}, "controller")
-        writer.close()
+        recorder.decisions(features.decisions())
+        recorder.close(features.summary())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,9 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = TrainConfig.model_validate_json(args.config.read_text())
     configure_logging(os.environ.get("RUDDER_LOG_LEVEL", "info"), role=f"trainer-{os.environ.get('RANK', '?')}")
     torch.set_num_threads(int(os.environ.get("RUDDER_TORCH_THREADS", "1")))
-    isolation.initialize(os.environ["DGL_IP_CONFIG"])
-    if "GLOO_SOCKET_IFNAME" not in os.environ and (iface := cluster_interface(Path(os.environ["DGL_IP_CONFIG"]))):
-        os.environ["GLOO_SOCKET_IFNAME"] = iface
+    prepare()  # what a user's script gets at interpreter start (cluster/trainer_env.py)
+    dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])
     try:
         torch.distributed.init_process_group("gloo")  # inside: a failed rendezvous must end the process too
         run(cfg)
