@@ -282,17 +282,27 @@ def compare(
     seed: int = opt(T, "seed", note=" (the same for every run)"),
     timeout: float = typer.Option(3600.0, help="per run, in seconds"),
     overwrite: bool = typer.Option(False, help="re-run variants whose summary.json already exists"),
+    compute_floor_from: Optional[Path] = typer.Option(
+        None, "--compute-floor-from", help="with --network netns: the --out of a rudder compare of the same variants "
+        "and options on loopback; each run's epoch s there (its run of the same name) is its compute floor, beside "
+        "the link floor (the busiest link direction's bytes per epoch / --link-rate). Without it the compute floor "
+        "is - and vs floor is to the link floor alone"),
     options: dict = None,
 ) -> None:
-    """Run several controllers on one partition in one session; print them side by side with ratios to none."""
-    from rudder_agent.compare import compare as run_all, write_comparison
+    """Run several controllers on one partition in one session; print them side by side with ratios to none (and,
+    on the emulated network, to each run's floors)."""
+    from rudder_agent.compare import compare as run_all, loopback_twins, variants, write_comparison
 
     settings = train_settings(ctx, options, dataset=dataset, parts=parts, epochs=epochs, seed=seed, out_dir=out_dir)
     values = buffer_values(options)
-    names, shares = preflight.compare(settings, values, controllers=controllers, fractions=fractions, timeout=timeout)
-    summaries = run_all(train_config(settings, parts_given=given(ctx, "parts")), values, names, shares, timeout,
-                        overwrite)
-    typer.echo(write_comparison(out_dir.resolve(), summaries))
+    names, shares = preflight.compare(settings, values, controllers=controllers, fractions=fractions, timeout=timeout,
+                                      compute_floor_from=compute_floor_from)
+    base = train_config(settings, parts_given=given(ctx, "parts"))
+    twins = None  # each run's loopback twin, checked before anything runs
+    if compute_floor_from is not None:
+        twins = loopback_twins(variants(base, values, names, shares), compute_floor_from)
+    summaries = run_all(base, values, names, shares, timeout, overwrite)
+    typer.echo(write_comparison(out_dir.resolve(), summaries, twins))
 
 
 def format_summary(s: RunSummary) -> str:

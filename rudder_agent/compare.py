@@ -10,6 +10,7 @@ from typing import Any
 from rudder_agent.cluster.training import run_training
 from rudder_agent.config import BufferConfig, TrainConfig, read_run_config
 from rudder_agent.errors import RudderError
+from rudder_agent.records.floors import floors
 from rudder_agent.records.model_share import ModelShare
 from rudder_agent.records.run_summary import RunSummary, read_summary
 from rudder_agent.registry import controller_class
@@ -81,23 +82,66 @@ def compare(base: TrainConfig, values: dict[str, Any], specs: list[Variant], fra
     return [(v.label, run_or_reuse(cfg, overwrite, timeout_s)) for v, cfg in variants(base, values, specs, fractions)]
 
 
-def comparison_table(summaries: list[tuple[str, RunSummary]]) -> str:
-    """Markdown table, one row per (variant label, summary); every ratio is to the `none` run of the same session."""
+TWIN_MAY_DIFFER = frozenset({"network", "link_rate", "out_dir"})
+"""What a run's loopback twin (its compute floor) may have been recorded with otherwise: where it ran."""
+
+
+def loopback_twins(runs: list[tuple[Variant, TrainConfig]], loopback_dir: Path) -> list[RunSummary | None]:
+    """Each run's twin on loopback, for its compute floor: the finished run of the same name (``none``,
+    ``fixed-0.25``) in ``loopback_dir``, a `rudder compare --out` on loopback; None where there is none. A twin
+    recorded elsewhere than on loopback, or with other settings, is refused: its epoch time is no floor."""
+    twins: list[RunSummary | None] = []
+    for _, cfg in runs:
+        twin = Path(loopback_dir) / cfg.out_dir.name
+        summary = read_summary(twin)
+        if summary is None or not (twin / "config.json").is_file():
+            twins.append(None)
+            continue
+        recorded = read_run_config(twin / "config.json")
+        if recorded.network != "loopback" or recorded.hosts is not None:
+            raise RudderError(f"{twin} did not run on loopback: a compute floor is the same run on loopback "
+                              "(record it with rudder compare --network loopback)")
+        if changed := [name for name in TrainConfig.model_fields
+                       if name not in TWIN_MAY_DIFFER and getattr(recorded, name) != getattr(cfg, name)]:
+            raise RudderError(f"{twin} ran with other settings ({', '.join(changed)}) than {cfg.out_dir.name} here: "
+                              "its epoch time is no compute floor for it; record the loopback runs with the same "
+                              "options but --network")
+        twins.append(summary)
+    return twins
+
+
+def emulated(summary: RunSummary) -> bool:
+    """Whether the run was on the emulated network (where its link has a floor)."""
+    return (summary.network or "").startswith("netns")
+
+
+def comparison_table(summaries: list[tuple[str, RunSummary]], twins: list[RunSummary | None] | None = None) -> str:
+    """Markdown table, one row per (variant label, summary); every ratio is to the `none` run of the same session.
+
+    On the emulated network, each run's floors too (:mod:`rudder_agent.records.floors`): its link floor, its
+    compute floor (its loopback twin's epoch, in ``twins`` by position; ``-`` without) and the epoch over the
+    larger of the two."""
     base = next(s for _, s in summaries if s.controller == "none")
     ratio = lambda a, b: f"{a / b:.3f}" if b else "n/a"  # noqa: E731
+    two = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    twins = twins or [None] * len(summaries)
+    floored = any(emulated(s) for _, s in summaries)
     lines = [
         "| variant | policy | buffer | comm rows/epoch | vs none | wire MB/epoch | %-Hits | epoch s | vs none "
-        "| decisions r/s/i/g/n | model asked/answered | decided by model/guard/no-diff/idle/fallback/rule "
+        + "| link floor s | compute floor s | vs floor " * floored
+        + "| decisions r/s/i/g/n | model asked/answered | decided by model/guard/no-diff/idle/fallback/rule "
         "| agent wait s | test acc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|" + "---|---|---|" * floored + "---|---|---|---|---|",
     ]
-    for label, s in summaries:
+    for (label, s), twin in zip(summaries, twins, strict=True):
         d, share = s.decisions, s.model_share or ModelShare()
+        f = floors(s, twin)
         lines.append(
             f"| {label} | {s.policy or '-'} | {100 * s.buffer_fraction:.0f}% | {s.comm_rows_per_epoch:,.0f} "
             f"| {ratio(s.comm_rows_per_epoch, base.comm_rows_per_epoch)} | {wire_mb(s)} | {s.hit_pct:.1f} "
             f"| {s.epoch_time_s:.2f} | {ratio(s.epoch_time_s, base.epoch_time_s)} "
-            f"| {d.get('replace', 0)}/{d.get('skip', 0)}/{d.get('invalid', 0)}/{d.get('guarded', 0)}"
+            + (f"| {two(f.link_s)} | {two(f.compute_s)} | {two(f.ratio)} " if floored else "")
+            + f"| {d.get('replace', 0)}/{d.get('skip', 0)}/{d.get('invalid', 0)}/{d.get('guarded', 0)}"
             f"/{d.get('no-difference', 0)} "
             f"| {share.asked_answered()} | {share.decided_by()} "
             f"| {s.agent_wait_s:.3f} | {s.test_acc:.4f} |"
@@ -123,10 +167,30 @@ def wire_mb(summary: RunSummary) -> str:
     return "-" if wire is None else f"{wire / 1e6:.1f}"
 
 
-def write_comparison(out_dir: Path, summaries: list[tuple[str, RunSummary]]) -> str:
-    """Write ``comparison.md`` beside the runs and return its text."""
+def floors_note(summaries: list[tuple[str, RunSummary]], twins: list[RunSummary | None] | None = None) -> str:
+    """The footnote of the table's floor columns ('' where it has none)."""
+    if not any(emulated(s) for _, s in summaries):
+        return ""
+    twins = twins or [None] * len(summaries)
+    found = [floors(s, twin) for (_, s), twin in zip(summaries, twins, strict=True)]
+    note = ("Floors: link floor = the busiest direction of the busiest machine's link, bytes per epoch (median "
+            "after the first) / the link rate; compute floor = the same variant's epoch s on loopback "
+            "(--compute-floor-from); vs floor = epoch s / the larger floor (1.00: at the floor).")
+    if any(f.compute_s is None for f in found):
+        note += (" Compute floor -: no loopback run of that variant, so its vs floor is to the link floor "
+                 "alone.")
+    if any(f.link_s is None for f in found):
+        note += " Link floor -: no link bytes recorded, or an unshaped link."
+    return note
+
+
+def write_comparison(out_dir: Path, summaries: list[tuple[str, RunSummary]],
+                     twins: list[RunSummary | None] | None = None) -> str:
+    """Write ``comparison.md`` beside the runs and return its text (``twins``: each run's loopback twin, or None,
+    for its compute floor)."""
     trainers = summaries[0][1].trainers_per_machine or 1
-    text = (f"{comparison_table(summaries)}\n\nPer machine ({trainers} trainer(s) each):\n\n"
-            f"{machine_table(summaries)}")
+    note = floors_note(summaries, twins)
+    text = "\n\n".join([comparison_table(summaries, twins), *([note] if note else []),
+                         f"Per machine ({trainers} trainer(s) each):", machine_table(summaries)])
     (out_dir / "comparison.md").write_text(text + "\n")
     return text

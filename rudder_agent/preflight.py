@@ -18,7 +18,6 @@ option is named after the field it sets (:mod:`rudder_agent.settings`).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,6 @@ from pydantic import ValidationError
 from rudder_agent.config import BufferConfig, TrainSettings
 from rudder_agent.errors import RudderError, SettingError
 from rudder_agent.settings.buffer import buffer_setting_names
-
-TC_RATE = re.compile(r"\d+(\.\d+)?([kmgt]i?)?(bit|bps)", re.IGNORECASE)
-"""A rate as `tc` reads it: 1gbit, 200mbit, 12.5mbps, 1gibit."""
 
 
 def option_for(field: str) -> str:
@@ -96,9 +92,12 @@ def run_settings(settings: TrainSettings, timeout: float) -> None:
 
         if reason := availability():  # no root or no iproute2: a setting this host cannot run, like any other
             raise SettingError("network", reason)
-        if not TC_RATE.fullmatch(settings.link_rate or ""):
-            raise SettingError("link_rate",
-                               f"{settings.link_rate!r} is not a rate tc understands, e.g. 1gbit or 200mbit")
+        from rudder_agent.records.floors import rate_bytes_per_s
+
+        try:  # the rate tc is given, and the link floor's divisor
+            rate_bytes_per_s(settings.link_rate)
+        except RudderError as err:
+            raise SettingError("link_rate", str(err)) from None
     if settings.hosts is not None:
         hosts(settings)
 
@@ -141,14 +140,23 @@ def train(settings: TrainSettings, *, timeout: float, trainer: Path | None,
 
 
 def compare(settings: TrainSettings, values: dict[str, Any], *, controllers: str, fractions: str,
-            timeout: float) -> tuple[list, list[float]]:
+            timeout: float, compute_floor_from: Path | None = None) -> tuple[list, list[float]]:
     """Everything `rudder compare` can check first; its variants and buffer fractions, parsed.
 
-    ``values``: the buffer settings given (by name), each variant's base."""
+    ``values``: the buffer settings given (by name), each variant's base. ``compute_floor_from``: a loopback
+    compare's directory, for the compute floors of a compare on the emulated network (its runs are matched and
+    checked once the partition is known)."""
     from rudder_agent.compare import PRESETS, parse_variants
     from rudder_agent.registry import LIVE
 
     run_settings(settings, timeout)
+    if compute_floor_from is not None:
+        if settings.network != "netns" or settings.hosts is not None:
+            raise SettingError("compute_floor_from", "only with --network netns: the floors are the emulated "
+                                                     "network's (a loopback run is its own compute floor)")
+        if not Path(compute_floor_from).is_dir():
+            raise SettingError("compute_floor_from", f"{compute_floor_from} is not a directory (give the --out of "
+                                                     "a rudder compare on loopback)")
     specs = parse_variants(controllers)
     unknown = [v.label for v in specs if v.controller not in LIVE]
     if not any(c.strip() for c in controllers.split(",")) or unknown:

@@ -74,6 +74,11 @@ class RunSummary(BaseModel):
     wire_bytes_per_epoch: float | None = Field(
         None, description="every machine's inbound link, summed (emulated network only): features, sampling, "
                           "gradients")
+    link_bytes_per_epoch: float | None = Field(
+        None, description="the busiest direction (in or out) of the busiest machine's link, bytes per epoch, median "
+                          "after the first epoch (emulated network only): the bytes behind the link floor")
+    link_rate_bytes_s: float | None = Field(
+        None, description="each link's rate in bytes/s, per direction (emulated network with a rate only)")
     epoch_time_s: float | None = Field(None, description="the slowest trainer's, median after the first epoch")
     epoch_times_s: list[float] = Field(default_factory=list)
     agent_wait_s: float | None = None

@@ -10,6 +10,7 @@ import numpy as np
 
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.epoch import median_after_first
+from rudder_agent.records.floors import rate_bytes_per_s
 from rudder_agent.records.replayed import ReplayBlock
 from rudder_agent.records.run import RunRecords, read_run
 from rudder_agent.records.model_share import ModelShare
@@ -50,6 +51,12 @@ def summarize_records(run: RunRecords) -> RunSummary:
             key = (cfg.machine_of(e.rank), e.epoch)
             wire_by_machine[key] = max(wire_by_machine.get(key, 0), e.wire_rx_bytes)
     wire = list(wire_by_machine.values())
+    # each direction of each link is shaped to the rate: the floor is the busiest one's bytes, per epoch
+    busiest: dict[int, int] = {}
+    for e in epochs:
+        for sent in (e.wire_rx_bytes, e.wire_tx_bytes):
+            if sent is not None:
+                busiest[e.epoch] = max(busiest.get(e.epoch, 0), sent)
     return RunSummary.model_validate({
         "dataset": cfg.dataset,
         "parts": cfg.parts,
@@ -78,6 +85,8 @@ def summarize_records(run: RunRecords) -> RunSummary:
         "comm_bytes": total("comm_bytes") + warm_rows * row_bytes,
         "comm_rows_per_epoch": comm_rows / n_epochs if n_epochs else 0.0,
         "wire_bytes_per_epoch": sum(wire) / n_epochs if wire and n_epochs else None,
+        "link_bytes_per_epoch": median_after_first(busiest[k] for k in sorted(busiest)) if busiest else None,
+        "link_rate_bytes_s": link_rate(cfg),
         "epoch_time_s": median_after_first(epoch_time[k] for k in sorted(epoch_time)),
         "epoch_times_s": [epoch_time[k] for k in sorted(epoch_time)],
         "agent_wait_s": float(sum(m.t_wait for m in minibatches)),
@@ -107,6 +116,11 @@ def network_label(cfg) -> str:
     if cfg.hosts is not None:
         return "ssh"
     return cfg.network if cfg.network == "loopback" else f"netns@{cfg.link_rate or 'unlimited'}"
+
+
+def link_rate(cfg) -> float | None:
+    """Each link's rate in bytes/s on the emulated network (None elsewhere, or unshaped)."""
+    return rate_bytes_per_s(cfg.link_rate) if network_label(cfg).startswith("netns@") and cfg.link_rate else None
 
 
 def machine_totals(minibatches: Sequence[MinibatchMetrics], controllers: list[dict], machine_of: Callable[[int], int],

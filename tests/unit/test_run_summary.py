@@ -10,7 +10,8 @@ from rudder_agent.records.run_summary import RunSummary, read_summary
 KEYS = ["dataset", "parts", "trainers_per_machine", "buffer_scope", "share_cost", "part_method", "epochs", "batch_size", "fanouts", "network", "controller",
         "buffer_fraction", "policy", "window", "minibatches", "input_nodes", "remote_inputs", "remote_share", "hits",
         "hit_pct", "miss_rows", "replace_rows", "warm_rows", "comm_rows", "comm_bytes", "comm_rows_per_epoch",
-        "wire_bytes_per_epoch", "epoch_time_s", "epoch_times_s", "agent_wait_s", "window_ids_bytes",
+        "wire_bytes_per_epoch", "link_bytes_per_epoch", "link_rate_bytes_s", "epoch_time_s", "epoch_times_s",
+        "agent_wait_s", "window_ids_bytes",
         "keep_ms_median", "val_acc", "test_acc", "majority_test_acc", "capacity", "machines", "decisions", "model_share", "requests",
         "dropped_requests", "unanswered", "agent_cpu_s", "latency_p50_s", "latency_p95_s", "replacement_interval",
         "applied", "verified_rows", "keep_memory_bytes", "agent"]

@@ -111,7 +111,7 @@ def launched(monkeypatch, tmp_path):
         config_path=tmp_path / f"{dataset}-{parts}-{method}.json", graph_name=dataset))
     monkeypatch.setattr(training, "run_training", lambda cfg, timeout, trainer=None, trainer_args=None: seen.append(cfg))
     monkeypatch.setattr(compare, "compare", lambda base, values, *args: seen.append((base, values)) or [])
-    monkeypatch.setattr(compare, "write_comparison", lambda out, summaries: "")
+    monkeypatch.setattr(compare, "write_comparison", lambda out, summaries, twins=None: "")
     return seen
 
 
