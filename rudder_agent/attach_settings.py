@@ -52,6 +52,9 @@ class AttachSettings:
             raise RudderError("give the buffer's settings once: buffer=BufferConfig(...), or controller= and "
                               "policy=, not both")
         run = launched_run() if run is True else (run or None)
+        if record and run is None:
+            raise RudderError("record=True needs the run `rudder train` starts this script in (its run directory); "
+                              "outside one, read features.summary() and the metrics fetch returns")
         own = buffer_settings(buffer, controller, policy)
         if run is not None:
             if own is not None and own != run.buffer:
@@ -89,9 +92,10 @@ def buffer_settings(buffer: BufferConfig | None, controller: ControllerSettings 
 
 
 def changed(settings: BufferConfig, other: BufferConfig) -> str:
-    """``settings``' values that differ from ``other``'s, as ``name=value`` pairs."""
+    """``settings``' values that differ from ``other``'s, as ``name=value`` pairs (a variant's own settings go
+    with its tag: ``controller=llm`` says them)."""
     mine, theirs = settings.values(), other.values()
-    return ", ".join(f"{k}={v}" for k, v in mine.items() if theirs.get(k) != v) or "the same values"
+    return ", ".join(f"{k}={v}" for k, v in mine.items() if k in theirs and theirs[k] != v)
 
 
 def agree(name: str, given: Any, run_value: Any) -> None:

@@ -8,7 +8,10 @@ their own. A reference run that fails, fails every test that asks for it, with t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+from functools import cached_property
 from pathlib import Path
 
 from rudder_agent.cluster.netns import availability
@@ -31,6 +34,15 @@ trainer with its own buffer, so that every minibatch's rows are the same whateve
 T2_SHARED = [*CORA_T2, *LOOKAHEAD]
 """The default scope: each machine's two trainers share one buffer (the default keep policy, a window of 3)."""
 
+THEIRS = ["--part-config", "{theirs}", "--feat-key", "features", "--label-key", "labels", "--batch-size", "20",
+          "--epochs", "2", "--controller", "fixed", "--trace", "--verify"]
+"""cora partitioned by dgl.distributed.partition_graph into 2 (no --parts: the partition's); 70 training nodes a
+trainer, 4 minibatches an epoch."""
+THEIRS_SCRIPT_ARGS = ["--", "--graph_name", "{graph_name}", "--ip_config", "{ip_config}", "--part_config",
+                      "{part_config}", "--num_epochs", "{epochs}", "--batch_size", "{batch_size}", "--fan_out",
+                      "{fanouts}"]
+"""What examples/distdgl_graphsage.py is given by `rudder train --trainer` (its own arguments, DGL's names)."""
+
 REFERENCE: dict[str, list[str]] = {
     # DistDGL as shipped
     "none": [*TINY, *EXACT, "--controller", "none"],
@@ -49,6 +61,9 @@ REFERENCE: dict[str, list[str]] = {
     # ... and one buffer per machine, shared by its two trainers (on loopback: the host's /dev/shm holds both
     # machines' buffers, named apart)
     "fixed-lookahead-t2-shared": T2_SHARED,
+    # a partition made by DGL's own tooling under DGL's example names (features, labels), trained as it lies by the
+    # built-in trainer: what a user's DGL-style script (examples/distdgl_graphsage.py) must fetch, row for row
+    "builtin-theirs": THEIRS,
     # the agent with scripted answers (SCRIPT), synchronous: every request answered, in order; no trace, so
     # `rudder replay-metrics` replays it from its recorded windows alone
     "llm-scripted-sync": [*TINY, "--epochs", "2", "--verify", "--controller", "llm", "--model", "scripted:{script}",
@@ -71,10 +86,16 @@ class ReferenceRuns:
         self.script = root / "script.jsonl"
         self.script.write_text("".join(json.dumps(answer) + "\n" for answer in SCRIPT))
 
+    @cached_property
+    def theirs(self) -> Path:
+        """cora partitioned by DGL's own tooling, its node data under DGL's example names: the partition JSON."""
+        return their_partition(self.root / "theirs")
+
     def __call__(self, name: str) -> Path:
         if name not in self.built:
             out = self.root / name
-            args = [arg.format(script=self.script) for arg in REFERENCE[name]]
+            args = [arg.format(script=self.script, theirs=self.theirs if "{theirs}" in arg else "")
+                    for arg in REFERENCE[name]]
             proc = rudder("train", *args, "--out", str(out), timeout=600)
             self.built[name] = out if proc.returncode == 0 else AssertionError(
                 f"reference run {name} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -82,3 +103,16 @@ class ReferenceRuns:
         if isinstance(result, AssertionError):
             raise result
         return result
+
+
+def their_partition(folder: Path) -> Path:
+    """cora as a DGL user partitions it (DGL's example names its node data features and labels): the JSON."""
+    import dgl
+
+    from rudder_agent.data import load_dataset
+
+    g = load_dataset("cora").graph.clone()
+    g.ndata["features"], g.ndata["labels"] = g.ndata.pop("feat"), g.ndata.pop("label")
+    with contextlib.redirect_stdout(io.StringIO()):
+        dgl.distributed.partition_graph(g, "theirs", 2, str(folder), part_method="metis")
+    return folder / "theirs.json"

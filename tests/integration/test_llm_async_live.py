@@ -71,7 +71,7 @@ def async_run(tmp_path_factory, isolated_cache) -> tuple[Path, str, int, dict[in
     if watch.renice_error:
         pytest.skip(f"cannot give the model server a fair CPU share here ({watch.renice_error})")
     assert watch.reniced == list(servers)
-    write_summary(out)  # what `rudder train` writes after its built-in trainer (not after a --trainer script)
+    write_summary(out)  # what `rudder train` writes at the end (the test launches it itself)
     return out, log, proc.pid, servers
 
 

@@ -1,13 +1,12 @@
 """Training on your own graph through the real `rudder` CLI and real DistDGL: a dgl.save_graphs file (node data
-under other names), a GraphSAINT folder and a partition made beforehand by dgl.distributed.partition_graph.
+under other names) and a GraphSAINT folder. A partition made beforehand by dgl.distributed.partition_graph is
+trained in test_user_script.py, by the built-in trainer and by a DGL-style script.
 
 Each run trains long enough (EPOCHS, one minibatch per trainer and epoch) to beat the majority class on
 cora's test nodes: the node data reached training under the right names, labels and masks included."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -89,28 +88,3 @@ def test_train_on_a_graphsaint_folder(tmp_path: Path, cora: dgl.DGLGraph) -> Non
     assert (summary["dataset"], summary["minibatches"]) == ("graph:saintcora", minibatches)
     assert_trained(summary)
     assert json.loads((out / "config.json").read_text())["own_graph"]["graph"] == str(folder)
-
-
-def test_train_on_an_existing_partition(tmp_path: Path, cora: dgl.DGLGraph) -> None:
-    """A partition made by DGL's own tooling with its own node-data names (DGL's example: `features`, `labels`),
-    trained as it lies with --feat-key/--label-key, through a buffer whose every served row is checked."""
-    theirs = cora.clone()
-    theirs.ndata["features"], theirs.ndata["labels"] = theirs.ndata.pop("feat"), theirs.ndata.pop("label")
-    with contextlib.redirect_stdout(io.StringIO()):
-        dgl.distributed.partition_graph(theirs, "theirs", 2, str(tmp_path / "theirs"), part_method="metis")
-    config = tmp_path / "theirs" / "theirs.json"
-    out = tmp_path / "run"
-    proc = rudder("train", "--part-config", str(config), "--feat-key", "features", "--label-key", "labels",
-                  "--epochs", EPOCHS, "--batch-size", str(BATCH), "--controller", "fixed", "--verify",
-                  "--out", str(out))  # no --parts: the partition's
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    minibatches = expected_minibatches(cora)
-    assert summary_line(proc.stdout) == f"graph:theirs x2 [fixed]: {EPOCHS} epochs, {minibatches} minibatches"
-    summary = json.loads((out / "summary.json").read_text())
-    assert (summary["dataset"], summary["parts"], summary["minibatches"]) == ("graph:theirs", 2, minibatches)
-    assert summary["verified_rows"] == summary["input_nodes"] > 0 and summary["hits"] > 0
-    assert_trained(summary)
-    recorded = json.loads((out / "config.json").read_text())
-    assert recorded["own_graph"]["part_config"] == str(config) and recorded["graph_name"] == "theirs"
-    assert json.loads(Path(recorded["part_config"]).read_text())["part-0"]["part_graph"] == str(
-        tmp_path / "theirs" / "part0" / "graph.dgl")  # the partition's own files, used where they lie

@@ -16,8 +16,9 @@ from rudder_agent.cluster.netns import availability
 from rudder_agent.records.run_summary import read_summary
 from rudder_agent.records.trace import read_trace
 from tests.integration.helpers import alive, cluster_record, finish, minibatches, rudder, start_rudder, wait_for_file
-from tests.integration.reference import T2_DECAY
+from tests.integration.reference import T2_DECAY, THEIRS_SCRIPT_ARGS
 from tests.integration.ssh_hosts import SshHosts, unavailable
+from tests.integration.test_user_script import EXAMPLE, assert_same_rows, their_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.host_wide,
               pytest.mark.skipif(availability() is not None, reason=str(availability())),
@@ -62,6 +63,18 @@ def test_a_run_over_ssh_fetches_exactly_the_rows_of_the_same_run_launched_locall
     assert s.comm_rows == read_summary(local).comm_rows
     assert "machine_id_from=address" in (remote / "logs" / "trainer-3.log").read_text()
     assert_nothing_left(hosts, remote)
+
+
+def test_a_users_dgl_script_over_ssh_fetches_exactly_the_rows_of_the_builtin_trainer(reference, hosts, tmp_path):
+    """examples/distdgl_graphsage.py (plain dgl.distributed.initialize, its own arguments) on each host over ssh."""
+    run = tmp_path / "script"
+    proc = rudder("train", *their_args(reference), "--hosts", str(hosts.hosts_file), "--ssh-config",
+                  str(hosts.ssh_config), "--out", str(run), "--trainer", str(EXAMPLE), *THEIRS_SCRIPT_ARGS,
+                  timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert_same_rows(run, reference("builtin-theirs"))
+    assert read_summary(run).network == "ssh"
+    assert [hosts.shm(k) for k in range(hosts.machines)] == [[]] * hosts.machines
 
 
 def test_ctrl_c_stops_every_process_on_every_host(hosts, tmp_path):

@@ -23,9 +23,11 @@ from rudder_agent.classifiers.features import CURRENT_SCHEMA
 from rudder_agent.cli import app
 from rudder_agent.cluster import netns
 from rudder_agent.config import TrainConfig
+from rudder_agent.paths import PROJECT_ROOT
 from tests.integration.helpers import rudder
 
 BASE = ["--dataset", "cora", "--parts", "2", "--epochs", "1"]
+EXAMPLE = PROJECT_ROOT / "examples" / "distdgl_graphsage.py"
 SUBPROCESS = ("model-unknown-kind", "network-needs-root")
 """Cases also run as a child process through `python -m rudder_agent.cli`, exactly as a user starts it."""
 
@@ -90,6 +92,10 @@ CASES = [  # (id, command line, option the message must name, words it must cont
     ("llm-timeout", ["train", *BASE, "--controller", "llm", "--llm-timeout", "0"], "--llm-timeout", "greater than 0"),
     ("dataset", ["train", "--dataset", "nope", "--parts", "2"], "--dataset", "unknown dataset"),
     ("trainer", ["train", *BASE, "--trainer", "/nonexistent/loop.py"], "--trainer", "not a file"),
+    ("trainer-placeholder", ["train", *BASE, "--trainer", str(EXAMPLE), "--", "--ip_config", "{{ip_conifg}}"],
+     "--trainer", "unknown placeholder {ip_conifg} in the script's arguments; known: {ip_config}"),
+    ("trainer-args-alone", ["train", *BASE, "--", "--ip_config", "{{ip_config}}"], "--trainer",
+     "need --trainer SCRIPT"),
     ("timeout", ["train", *BASE, "--timeout", "0"], "--timeout", "positive"),
     ("link-rate", ["train", *BASE, "--network", "netns", "--link-rate", "fast"], "--link-rate",
      "not a rate tc understands"),
