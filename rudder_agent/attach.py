@@ -259,24 +259,25 @@ class BufferedFeatures:
         if self.seed is not None:
             torch.manual_seed(self.seed + epoch)  # the loader shuffles with torch's global generator
         it = lookahead(iter(loader), self.window)  # one iter(), as a for loop
-
-        def prepare() -> tuple | None:
-            tic = time.perf_counter()
-            try:
-                (input_nodes, seeds, blocks), ahead = next(it)
-            except StopIteration:
-                return None
-            t_sample = time.perf_counter() - tic
-            x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
-            metrics.t_sample = t_sample
-            return input_nodes, seeds, blocks, x, metrics
-
-        for item in self.sampler.results(prepare, depth=0):
+        for item in self.sampler.results(lambda: self.next_minibatch(it, epoch), depth=0):
             tic = time.perf_counter()
             yield item
             item[-1].t_train = time.perf_counter() - tic
             self._record_pending()
         self._end_epoch()
+
+    def next_minibatch(self, it: Iterator[tuple], epoch: int) -> tuple | None:
+        """Sample the next minibatch of ``lookahead(loader, window)`` and fetch its features (on the sampling
+        thread): ``(input_nodes, seeds, blocks, x, metrics)``, or None when the loader is exhausted."""
+        tic = time.perf_counter()
+        try:
+            (input_nodes, seeds, blocks), ahead = next(it)
+        except StopIteration:
+            return None
+        t_sample = time.perf_counter() - tic
+        x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
+        metrics.t_sample = t_sample
+        return input_nodes, seeds, blocks, x, metrics
 
     def _record_pending(self) -> None:
         if self.recorder is not None and self._pending is not None:

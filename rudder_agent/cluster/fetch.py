@@ -11,7 +11,6 @@ plus the overlap.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -59,18 +58,13 @@ class FeatureSource:
         yield from self.features.sampler.results(lambda: self._prepare(it, epoch), self.cfg.prefetch)
 
     def _prepare(self, it, epoch: int) -> Prepared | None:
-        tic = time.perf_counter()
-        try:
-            (input_nodes, seeds, blocks), ahead = next(it)
-        except StopIteration:
+        if (got := self.features.next_minibatch(it, epoch)) is None:
             return None
-        t_sample = time.perf_counter() - tic
+        input_nodes, seeds, blocks, x, metrics = got
         if self.corrupt_at == self.features.step and self.features.buffer is not None:
-            f = self.features
+            f = self.features  # before the next fetch (nothing touches the rows between two fetches)
             rows = f.segment.rows if f.segment is not None else f.buffer._rows
             rows[torch.from_numpy(np.flatnonzero(f.buffer.slot_ids >= 0))] += 1  # served hits now differ
-        x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
-        metrics.t_sample = t_sample
         y = self.features.read(self.g.ndata[self.cfg.node_data.label], seeds).long()
         self.recorder.accessed(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)
