@@ -123,7 +123,9 @@ class BufferedFeatures:
             trainer does, so a run repeats and compares with the built-in one.
         record: write the run's metric stream (default: when ``rudder train`` started this process).
 
-    Under ``rudder train`` every setting not given is the run's; one given must agree with the run's.
+    Under ``rudder train`` every setting not given is the run's; the buffer's settings, ``rank`` and
+    ``trainers_per_machine`` given must agree with the run's (else RudderError names both), while ``feat``,
+    ``verify``, ``seed`` and ``record`` given are the script's own choice.
     """
 
     def __init__(self, g, buffer: BufferConfig | None = None, *, total_minibatches: int,

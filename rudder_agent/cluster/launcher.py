@@ -275,6 +275,7 @@ class LocalCluster:
                 "WORLD_SIZE": str(self.cfg.trainers),
                 "LOCAL_RANK": str(rank % self.cfg.trainers_per_machine),  # as torch.distributed.run sets them
                 "LOCAL_WORLD_SIZE": str(self.cfg.trainers_per_machine),
+                "GROUP_RANK": str(k),
                 RUN_CONFIG_ENV: str(config_path),  # an attached script's BufferedFeatures reads the run's settings
                 **self._machine_pin(k),
                 **({"GLOO_SOCKET_IFNAME": INNER_IF} if self.network else {}),
