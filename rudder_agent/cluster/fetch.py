@@ -22,6 +22,7 @@ from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.recorder import RunRecorder
+from rudder_agent.stages import wall
 
 CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
 """Testing aid: trainer 0 adds 1 to every buffered row before this step."""
@@ -64,14 +65,18 @@ class FeatureSource:
             (input_nodes, seeds, blocks), ahead = next(it)
         except StopIteration:
             return None
-        t_sample = time.perf_counter() - tic
+        sampled = time.perf_counter()
         if self.corrupt_at == self.features.step and self.features.buffer is not None:
             f = self.features
             rows = f.segment.rows if f.segment is not None else f.buffer._rows
             rows[torch.from_numpy(np.flatnonzero(f.buffer.slot_ids >= 0))] += 1  # served hits now differ
+        fetching = time.perf_counter()
         x, metrics = self.features.fetch(input_nodes, epoch, [a[0] for a in ahead])
-        metrics.t_sample = t_sample
         y = self.features.read(self.g.ndata[self.cfg.node_data.label], seeds).long()
+        ready = time.perf_counter()
+        metrics.t_sample = sampled - tic
+        metrics.ts_sample_start, metrics.ts_sample_end = wall(tic), wall(sampled)  # the timeline (stages.py)
+        metrics.ts_fetch_start, metrics.ts_fetch_end = wall(fetching), wall(ready)
         self.recorder.accessed(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)
 
