@@ -52,6 +52,7 @@ from rudder_agent.registry import make_controller
 from rudder_agent.sampling_thread import SamplingThread
 from rudder_agent.settings.controllers import ControllerSettings
 from rudder_agent.settings.keep import KeepSettings
+from rudder_agent.stages import wall
 from rudder_agent.step import MinibatchStep
 
 log = get_logger(__name__)
@@ -276,9 +277,11 @@ class BufferedFeatures:
             (input_nodes, seeds, blocks), ahead = next(it)
         except StopIteration:
             return None
-        t_sample = time.perf_counter() - tic
+        sampled = time.perf_counter()
         x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
-        metrics.t_sample = t_sample
+        metrics.t_sample = sampled - tic
+        metrics.ts_sample_start, metrics.ts_sample_end = wall(tic), wall(sampled)  # the timeline (stages.py)
+        metrics.ts_fetch_start, metrics.ts_fetch_end = wall(sampled), wall(time.perf_counter())
         return input_nodes, seeds, blocks, x, metrics
 
     def _record_pending(self) -> None:

@@ -33,9 +33,12 @@ class MinibatchMetrics(BaseModel):
     expected_hits: str | None = Field(None, description="predicted direction of %-Hits (for Pass@1)")
     expected_comm: str | None = Field(None, description="predicted direction of comm rows (for Pass@1)")
     loss: float | None = None
-    t_sample: float = 0.0
-    t_fetch: float = 0.0
-    t_train: float = 0.0
+    t_sample: float = Field(0.0, description="sampling thread: seconds the loader took to give this minibatch "
+                                             "(with a look-ahead window: sampling the one W ahead)")
+    t_fetch: float = Field(0.0, description="sampling thread: seconds fetching its features through the buffer "
+                                            "(lookup, the one read, assembly; not t_wait)")
+    t_train: float = Field(0.0, description="main thread: seconds training on it (t_forward + t_backward + "
+                                            "t_allreduce_wait + t_optimizer in the built-in trainer)")
     t_wait: float = Field(0.0, description="seconds the trainer waited on the controller")
     t_keep: float = Field(0.0, description="CPU seconds of the keep policy's round and plan (part of t_fetch)")
     machine_op: int = Field(-1, description="machine-shared buffer: this minibatch's place in its machine's order "
@@ -46,6 +49,25 @@ class MinibatchMetrics(BaseModel):
     t_share_hold: float = Field(0.0, description="machine-shared buffer: seconds holding its lock")
     t_share_wait: float = Field(0.0, description="machine-shared buffer: seconds waiting for other trainers' rows")
     state_bytes: int = Field(0, description="machine-shared buffer: size of the state snapshot it loads and stores")
+    # Stage timers (rudder_agent/stages.py says what each includes); 0 in records written without them.
+    t_pull: float = Field(0.0, description="sampling thread: seconds of its one DistTensor read (part of t_fetch): "
+                                           "remote misses and replacement rows over the link, local rows and hits' "
+                                           "stand-ins from shared memory")
+    t_batch_wait: float = Field(0.0, description="main thread: seconds it waited for this minibatch to be ready "
+                                                 "(training idle: sampling or fetching behind)")
+    t_forward: float = Field(0.0, description="main thread: forward pass and loss (part of t_train)")
+    t_backward: float = Field(0.0, description="main thread: backward computation, DDP's overlapped all-reduce "
+                                               "inside (part of t_train)")
+    t_allreduce_wait: float = Field(0.0, description="main thread: backward's wait for the gradient all-reduce "
+                                                     "after the computation ended (part of t_train)")
+    t_optimizer: float = Field(0.0, description="main thread: optimizer step (part of t_train)")
+    ts_sample_start: float = Field(0.0, description="wall clock (Unix seconds) the sampling thread asked the "
+                                                    "loader for this minibatch")
+    ts_sample_end: float = Field(0.0, description="wall clock the loader gave it")
+    ts_fetch_start: float = Field(0.0, description="wall clock its fetch started (sampling thread)")
+    ts_fetch_end: float = Field(0.0, description="wall clock it was ready: features and labels read")
+    ts_train_start: float = Field(0.0, description="wall clock the main thread had it and started training")
+    ts_train_end: float = Field(0.0, description="wall clock the main thread's training on it ended")
 
     @property
     def hit_pct(self) -> float:

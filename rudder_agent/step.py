@@ -61,11 +61,14 @@ class MinibatchStep:
         with self.outlook.lock:  # a controller thread may fork the engine: never mid-step
             plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace",
                                        upcoming=upcoming)
-            x = self.engine.complete(plan, read_rows(plan.pull_ids))
+            pulling = time.perf_counter()
+            rows = read_rows(plan.pull_ids)
+            t_pull = time.perf_counter() - pulling
+            x = self.engine.complete(plan, rows)
             self.outlook.advance(ids, upcoming)
         if self.timed:
             extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, "t_keep": self.engine.keep_cpu_s,
-                     **extra}
+                     "t_pull": t_pull, **extra}
         if plan.share is not None:  # a machine-shared buffer: its order, waits and refetches
             extra = {**extra, **plan.share.fields()}
         metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=step,

@@ -11,6 +11,7 @@ plus the overlap.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -21,6 +22,7 @@ from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.recorder import RunRecorder
+from rudder_agent.stages import wall
 
 CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
 """Testing aid: trainer 0 adds 1 to every buffered row before this step."""
@@ -66,6 +68,7 @@ class FeatureSource:
             rows = f.segment.rows if f.segment is not None else f.buffer._rows
             rows[torch.from_numpy(np.flatnonzero(f.buffer.slot_ids >= 0))] += 1  # served hits now differ
         y = self.features.read(self.g.ndata[self.cfg.node_data.label], seeds).long()
+        metrics.ts_fetch_end = wall(time.perf_counter())  # the labels too: ready to train (stages.py)
         self.recorder.accessed(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)
 

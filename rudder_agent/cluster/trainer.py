@@ -3,7 +3,8 @@
 Started by the local launcher (``rudder train``) or by DGL's ``tools/launch.py`` on a real
 cluster: ``python -m rudder_agent.cluster.trainer --config run/config.json``. The loop reads
 like DGL's ``examples/distributed/graphsage``; the only change is where input features
-come from (:class:`rudder_agent.cluster.fetch.FeatureSource`).
+come from (:class:`rudder_agent.cluster.fetch.FeatureSource`), and its stages are timed for
+a timeline (:class:`rudder_agent.stages.TrainStages`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import math
 import os
 import sys
 import traceback
-import time
 from pathlib import Path
 
 import dgl
@@ -33,6 +33,7 @@ from rudder_agent.log import configure_logging, get_logger
 from rudder_agent.model import GraphSAGE
 from rudder_agent.records.evaluation import EvalRecord
 from rudder_agent.records.recorder import RunRecorder
+from rudder_agent.stages import TrainStages
 
 log = get_logger(__name__)
 
@@ -102,6 +103,7 @@ def run(cfg: TrainConfig) -> None:
     per_epoch = math.ceil(len(train_nid) / cfg.batch_size)
     recorder = RunRecorder(cfg.out_dir, rank, trace=cfg.trace, wire=link_bytes if cfg.network == "netns" else None)
     features = FeatureSource(g, cfg, rank, per_epoch, recorder)
+    stages = TrainStages()
 
     try:
         for epoch in range(cfg.epochs):
@@ -110,19 +112,21 @@ def run(cfg: TrainConfig) -> None:
             # (--trace-only records the stream a full run samples).
             torch.manual_seed(cfg.seed + epoch)
             recorder.start_epoch(epoch)
-            for mb in features.minibatches(loader, epoch):
-                t0 = time.perf_counter()
+            for mb in stages.timed(features.minibatches(loader, epoch)):  # times the wait for each minibatch
                 if cfg.trace_only:
                     loss_value = None
                 else:
-                    logits = model(mb.blocks, mb.x)
-                    loss = F.cross_entropy(logits, mb.y)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
+                    with stages.forward():
+                        logits = model(mb.blocks, mb.x)
+                        loss = F.cross_entropy(logits, mb.y)
+                        optimizer.zero_grad()
+                    with stages.backward(loss):  # the computation, then DDP's wait for the gradient all-reduce
+                        loss.backward()
+                    with stages.optimizer():
+                        optimizer.step()
                     loss_value = float(loss)
                 mb.metrics.loss = loss_value
-                mb.metrics.t_train = time.perf_counter() - t0
+                stages.record(mb.metrics)  # t_train and its stages (rudder_agent/stages.py)
                 recorder.minibatch(mb.metrics)
                 recorder.decisions(features.decisions())
             recorder.end_epoch()
