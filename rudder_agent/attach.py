@@ -43,6 +43,7 @@ from rudder_agent.controllers.wiring import open_channel
 from rudder_agent.decision import StaticFacts
 from rudder_agent.dist_reads import DistReader
 from rudder_agent.link import link_bytes
+from rudder_agent.link_gate import LinkGate
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.paths import SHM_PREFIX_ENV
@@ -123,6 +124,9 @@ class BufferedFeatures:
         seed: under it, :meth:`iterate` seeds each epoch's shuffle and the sampling thread as the built-in
             trainer does, so a run repeats and compares with the built-in one.
         record: write the run's metric stream (default: when ``rudder train`` started this process).
+        pull_chunk_bytes: read the rows the buffer does not serve in chunks of this many bytes, each after
+            ``self.gate`` (closed by the training loop around its backward pass: the all-reduce goes first on a
+            slow link); 0: one read.
 
     Under ``rudder train`` every setting not given is the run's; the buffer's settings, ``rank`` and
     ``trainers_per_machine`` given must agree with the run's (else RudderError names both), while ``feat``,
@@ -133,7 +137,7 @@ class BufferedFeatures:
                  controller: ControllerSettings | str | None = None, policy: KeepSettings | str | None = None,
                  feat: str | None = None, rank: int | None = None, verify: bool | None = None,
                  trainers_per_machine: int | None = None, dataset: str | None = None, seed: int | None = None,
-                 record: bool | None = None):
+                 record: bool | None = None, pull_chunk_bytes: int = 0):
         s = AttachSettings.resolve(buffer=buffer, controller=controller, policy=policy, feat=feat, rank=rank,
                                    verify=verify, trainers_per_machine=trainers_per_machine, dataset=dataset,
                                    seed=seed, record=record)
@@ -141,6 +145,7 @@ class BufferedFeatures:
         self.g, self.cfg, self.rank, self.verify, self.seed = g, cfg, s.rank, s.verify, s.seed
         rank = s.rank
         self.feat = g.ndata[s.feat]
+        self.pull_chunk_bytes, self.gate = pull_chunk_bytes, LinkGate()
         self.read = DistReader()  # every DistTensor read off the sampling thread: reads never change samples
         dim = int(self.feat.shape[1])
         self.row_bytes = dim * torch.tensor([], dtype=self.feat.dtype).element_size()
@@ -212,8 +217,17 @@ class BufferedFeatures:
         return ids
 
     def _read(self, ids: np.ndarray) -> torch.Tensor:
-        """ONE DistTensor read: the rows the buffer does not serve, each hit as a local stand-in row (no traffic)."""
-        return self.read(self.feat, ids)
+        """ONE DistTensor read: the rows the buffer does not serve, each hit as a local stand-in row (no traffic).
+
+        With ``pull_chunk_bytes``, in chunks of that many bytes, each after the link gate (link_gate.py)."""
+        rows = max(1, self.pull_chunk_bytes // self.row_bytes) if self.pull_chunk_bytes else len(ids)
+        if len(ids) <= rows:
+            return self.read(self.feat, ids)
+        chunks = []
+        for lo in range(0, len(ids), rows):
+            self.gate.wait()
+            chunks.append(self.read(self.feat, ids[lo:lo + rows]))
+        return torch.cat(chunks)
 
     @property
     def window(self) -> int:

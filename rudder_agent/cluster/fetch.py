@@ -21,11 +21,19 @@ import torch
 from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
+from rudder_agent.records.floors import rate_bytes_per_s
 from rudder_agent.records.recorder import RunRecorder
 from rudder_agent.stages import wall
 
 CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
 """Testing aid: trainer 0 adds 1 to every buffered row before this step."""
+
+
+def pull_chunk_bytes(cfg: TrainConfig) -> int:
+    """Bytes of one pull chunk: ``pull_chunk_ms`` of the emulated link's rate (0 where the rate is not known)."""
+    if cfg.network != "netns" or not cfg.pull_chunk_ms or not cfg.link_rate:
+        return 0
+    return int(rate_bytes_per_s(cfg.link_rate) * cfg.pull_chunk_ms / 1000)
 
 
 @dataclass
@@ -46,7 +54,8 @@ class FeatureSource:
         self.features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * minibatches_per_epoch,
                                          dataset=cfg.dataset, feat=cfg.node_data.feat, rank=rank, verify=cfg.verify,
                                          trainers_per_machine=cfg.trainers_per_machine, seed=cfg.seed,
-                                         record=False)
+                                         record=False, pull_chunk_bytes=pull_chunk_bytes(cfg))
+        self.link_gate = self.features.gate  # the training loop closes it around its backward pass
         self.corrupt_at = int(os.environ[CORRUPT_ENV]) if rank == 0 and CORRUPT_ENV in os.environ else None
         recorder.trace_meta(self.features.trace_meta(minibatches_per_epoch, cfg))
 

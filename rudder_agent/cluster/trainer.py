@@ -120,7 +120,8 @@ def run(cfg: TrainConfig) -> None:
                         logits = model(mb.blocks, mb.x)
                         loss = F.cross_entropy(logits, mb.y)
                         optimizer.zero_grad()
-                    with stages.backward(loss):  # the computation, then DDP's wait for the gradient all-reduce
+                    # the computation, then DDP's wait for the gradient all-reduce, which pulls let go first
+                    with features.link_gate.closed(), stages.backward(loss):
                         loss.backward()
                     with stages.optimizer():
                         optimizer.step()
