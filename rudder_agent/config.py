@@ -133,9 +133,10 @@ class TrainSettings(BaseModel):
     verify: bool = Field(False, description="compare every served feature row with a direct DistTensor read")
     prefetch: int = Field(1, ge=1, le=16, description="minibatches sampled and fetched ahead of training (each holds "
                                                      "its blocks and features until trained on)")
-    pull_chunk_ms: float = Field(40.0, ge=0.0, description="--network netns: each pull in chunks of this many "
-                                                          "milliseconds of the link, the gradient all-reduce let "
-                                                          "through between them (0: one pull)")
+    pull_chunk_ms: float = Field(0.0, ge=0.0, description="--network netns: each pull in chunks of this many "
+                                                         "milliseconds of the link, the gradient all-reduce let "
+                                                         "through between them (0, the default: one pull; "
+                                                         "measured slower, docs/benchmarks.md)")
     version: Literal[2] = Field(CONFIG_VERSION, description="shape of the recorded config.json "
                                                            "(older ones load through settings.upgrade)")
 

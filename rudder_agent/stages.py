@@ -48,6 +48,7 @@ from typing import TypeVar
 
 import torch
 
+from rudder_agent.link_gate import LinkGate
 from rudder_agent.metrics import MinibatchMetrics
 
 _WALL_OFFSET = time.time() - time.perf_counter()
@@ -72,6 +73,7 @@ class TrainStages:
         self._reset()
 
     def _reset(self) -> None:
+        self._gate: LinkGate | None = None
         self.waited_since = self.arrived = 0.0
         self.t_forward = self.t_backward = self.t_allreduce_wait = self.t_optimizer = 0.0
         self._computed: float | None = None
@@ -96,11 +98,17 @@ class TrainStages:
         self.t_forward = time.perf_counter() - tic
 
     @contextmanager
-    def backward(self, loss: torch.Tensor) -> Iterator[None]:
-        """Times ``loss.backward()`` inside, split where the computation ends and DDP's wait begins."""
+    def backward(self, loss: torch.Tensor, gate: LinkGate | None = None) -> Iterator[None]:
+        """Times ``loss.backward()`` inside, split where the computation ends and DDP's wait begins; ``gate`` is
+        closed from that point (DDP launches the all-reduce) to the end, so that pulls let the all-reduce go first."""
+        self._gate = gate
         loss.register_hook(self._queue_computed)
         tic = time.perf_counter()
-        yield
+        try:
+            yield
+        finally:
+            if gate is not None:
+                gate.open()
         toc = time.perf_counter()
         computed = self._computed if self._computed is not None else toc
         self.t_backward, self.t_allreduce_wait = computed - tic, toc - computed
@@ -112,6 +120,8 @@ class TrainStages:
 
     def _note_computed(self) -> None:
         self._computed = time.perf_counter()
+        if self._gate is not None:
+            self._gate.close()
 
     @contextmanager
     def optimizer(self) -> Iterator[None]:

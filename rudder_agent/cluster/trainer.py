@@ -121,7 +121,7 @@ def run(cfg: TrainConfig) -> None:
                         loss = F.cross_entropy(logits, mb.y)
                         optimizer.zero_grad()
                     # the computation, then DDP's wait for the gradient all-reduce, which pulls let go first
-                    with features.link_gate.closed(), stages.backward(loss):
+                    with stages.backward(loss, gate=features.link_gate):
                         loss.backward()
                     with stages.optimizer():
                         optimizer.step()

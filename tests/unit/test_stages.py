@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from rudder_agent.buffer.engine import BufferEngine
 from rudder_agent.buffer.persistent import PersistentBuffer
+from rudder_agent.link_gate import LinkGate
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.stages import TrainStages, wall
 from rudder_agent.step import MinibatchStep
@@ -78,7 +79,7 @@ def late_allreduce(state, bucket):  # no annotations: DDP checks them, and this 
     return fut
 
 
-def train(net: torch.nn.Module, minibatches, stages: TrainStages) -> list[MinibatchMetrics]:
+def train(net: torch.nn.Module, minibatches, stages: TrainStages, gate: LinkGate | None = None) -> list[MinibatchMetrics]:
     """The built-in trainer's loop (rudder_agent/cluster/trainer.py) over (x, y, metrics) minibatches."""
     optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
     out = []
@@ -86,7 +87,7 @@ def train(net: torch.nn.Module, minibatches, stages: TrainStages) -> list[Miniba
         with stages.forward():
             loss = F.cross_entropy(net(x), y)
             optimizer.zero_grad()
-        with stages.backward(loss):
+        with stages.backward(loss, gate=gate):
             loss.backward()
         with stages.optimizer():
             optimizer.step()
@@ -135,6 +136,26 @@ def test_the_wait_for_the_gradient_allreduce_is_split_off_backward(ddp_group):
     for m in train(DistributedDataParallel(model()), batches(3), TrainStages()):
         assert m.t_allreduce_wait < DELAY * 0.5
         assert_contiguous(m)
+
+
+def test_the_link_gate_is_closed_while_the_allreduce_is_in_flight_and_open_otherwise(ddp_group):
+    """Pulls wait at the gate from the end of backward's computation to the end of DDP's wait (link_gate.py)."""
+    gate, at_completion = LinkGate(), []
+
+    def watched_allreduce(state, bucket):
+        fut: torch.futures.Future = torch.futures.Future()
+
+        def complete():
+            at_completion.append(gate._open.is_set())
+            fut.set_result(bucket.buffer())
+
+        threading.Timer(DELAY, complete).start()
+        return fut
+
+    net = DistributedDataParallel(model())
+    net.register_comm_hook(None, watched_allreduce)
+    train(net, batches(3), TrainStages(), gate)
+    assert at_completion == [False] * 3 and gate._open.is_set()
 
 
 def test_the_timers_change_nothing_trained(ddp_group):
