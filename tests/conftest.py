@@ -14,7 +14,7 @@ from tests.integration.reference import ReferenceRuns
 HOST_GROUP = frozenset(f"tests/integration/{name}.py" for name in (
     "test_buffer_live", "test_classifier_live", "test_cluster", "test_launcher_failures", "test_llm_async_live",
     "test_llm_live", "test_lookahead_live", "test_netns", "test_open_loop_live", "test_replay_fidelity",
-    "test_trainers_per_machine", "test_ssh_hosts", "test_machine_buffer", "test_user_script"))
+    "test_trainers_per_machine", "test_ssh_hosts", "test_machine_buffer"))
 """Test files one worker runs, one test after another, when the suite runs on several (pytest-xdist, `make test`):
 those that read the session's reference runs (built once, by that worker) and those with tests marked
 host_wide (they make or count network namespaces, as the fixed-decay reference run does, or time a live model).

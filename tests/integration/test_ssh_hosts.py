@@ -68,7 +68,7 @@ def test_a_run_over_ssh_fetches_exactly_the_rows_of_the_same_run_launched_locall
 def test_a_users_dgl_script_over_ssh_fetches_exactly_the_rows_of_the_builtin_trainer(reference, hosts, tmp_path):
     """examples/distdgl_graphsage.py (plain dgl.distributed.initialize, its own arguments) on each host over ssh."""
     run = tmp_path / "script"
-    proc = rudder("train", *their_args(reference), "--hosts", str(hosts.hosts_file), "--ssh-config",
+    proc = rudder("train", *their_args(reference.theirs), "--hosts", str(hosts.hosts_file), "--ssh-config",
                   str(hosts.ssh_config), "--out", str(run), "--trainer", str(EXAMPLE), *THEIRS_SCRIPT_ARGS,
                   timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

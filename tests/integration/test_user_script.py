@@ -39,7 +39,7 @@ from rudder_agent.paths import PROJECT_ROOT
 from rudder_agent.records.run_summary import read_summary
 from rudder_agent.records.trace import read_trace
 from tests.integration.helpers import minibatches, rudder
-from tests.integration.reference import THEIRS, THEIRS_SCRIPT_ARGS
+from tests.integration.reference import THEIRS, THEIRS_SCRIPT_ARGS, their_partition
 
 pytestmark = pytest.mark.integration
 
@@ -80,15 +80,30 @@ def assert_same_rows(run: Path, builtin: Path) -> None:
     assert (s.comm_rows, s.hits, s.minibatches) == (ref.comm_rows, ref.hits, ref.minibatches) and s.hits > 0
 
 
-def their_args(reference) -> list[str]:
-    return [arg.format(theirs=reference.theirs) for arg in THEIRS]
+def their_args(partition: Path) -> list[str]:
+    return [arg.format(theirs=partition) for arg in THEIRS]
 
 
 @pytest.fixture(scope="module")
-def script_run(reference, tmp_path_factory) -> tuple[Path, str]:
+def theirs(tmp_path_factory) -> Path:
+    """cora partitioned by DGL's own tooling (this file's own: it runs beside the session's reference runs)."""
+    return their_partition(tmp_path_factory.mktemp("theirs"))
+
+
+@pytest.fixture(scope="module")
+def builtin(theirs, tmp_path_factory) -> Path:
+    """The built-in trainer on it (what the reference run `builtin-theirs` is for the ssh test)."""
+    out = tmp_path_factory.mktemp("builtin") / "run"
+    proc = rudder("train", *their_args(theirs), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def script_run(theirs, tmp_path_factory) -> tuple[Path, str]:
     """The example script trained on the local cluster: (run directory, what `rudder train` printed)."""
     out = tmp_path_factory.mktemp("script") / "run"
-    proc = rudder("train", *their_args(reference), "--out", str(out), "--trainer", str(EXAMPLE), *THEIRS_SCRIPT_ARGS)
+    proc = rudder("train", *their_args(theirs), "--out", str(out), "--trainer", str(EXAMPLE), *THEIRS_SCRIPT_ARGS)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout
 
@@ -107,21 +122,21 @@ def test_the_attach_lines_are_the_whole_change() -> None:
     assert all(line in readme for line in changed), [line for line in changed if line not in readme]
 
 
-def test_a_partition_made_by_dgl_trains_as_it_lies(reference) -> None:
+def test_a_partition_made_by_dgl_trains_as_it_lies(theirs, builtin) -> None:
     """The built-in trainer reads DGL's names (--feat-key, --label-key) from the partition's own files."""
-    run = reference("builtin-theirs")
+    run = builtin
     s = read_summary(run)
     assert (s.dataset, s.parts, s.minibatches) == ("graph:theirs", 2, 16)
     assert s.verified_rows == s.input_nodes > 0 and s.hits > 0 and s.remote_inputs > 0
     recorded = json.loads((run / "config.json").read_text())
-    assert recorded["own_graph"]["part_config"] == str(reference.theirs) and recorded["graph_name"] == "theirs"
+    assert recorded["own_graph"]["part_config"] == str(theirs) and recorded["graph_name"] == "theirs"
     assert json.loads(Path(recorded["part_config"]).read_text())["part-0"]["part_graph"] == str(
-        reference.theirs.parent / "part0" / "graph.dgl")  # the partition's own files, used where they lie
+        theirs.parent / "part0" / "graph.dgl")  # the partition's own files, used where they lie
 
 
-def test_the_script_fetches_exactly_the_rows_of_the_builtin_trainer(reference, script_run) -> None:
+def test_the_script_fetches_exactly_the_rows_of_the_builtin_trainer(builtin, script_run) -> None:
     run, _ = script_run
-    assert_same_rows(run, reference("builtin-theirs"))
+    assert_same_rows(run, builtin)
 
 
 def test_the_script_prints_its_own_output_and_the_runs_summary(script_run) -> None:
@@ -135,9 +150,8 @@ def test_the_script_prints_its_own_output_and_the_runs_summary(script_run) -> No
     assert "graph:theirs x2 [fixed]: 2 epochs, 16 minibatches" in stdout
 
 
-def test_the_scripts_run_is_read_by_bounds_like_the_builtin_trainers(reference, script_run) -> None:
+def test_the_scripts_run_is_read_by_bounds_like_the_builtin_trainers(builtin, script_run) -> None:
     run, _ = script_run
-    printed = [rudder("bounds", str(r)) for r in (run, reference("builtin-theirs"))]
+    printed = [rudder("bounds", str(r)) for r in (run, builtin)]
     assert all(p.returncode == 0 for p in printed), [p.stdout + p.stderr for p in printed]
-    assert printed[0].stdout.replace(str(run), "RUN") == printed[1].stdout.replace(
-        str(reference("builtin-theirs")), "RUN")
+    assert printed[0].stdout.replace(str(run), "RUN") == printed[1].stdout.replace(str(builtin), "RUN")
