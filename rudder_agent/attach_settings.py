@@ -56,17 +56,17 @@ class AttachSettings:
             raise RudderError("record=True needs the run `rudder train` starts this script in (its run directory); "
                               "outside one, read features.summary() and the metrics fetch returns")
         own = buffer_settings(buffer, controller, policy)
+        if run is not None and own is not None and own != run.buffer:
+            raise RudderError(f"this script sets the buffer's settings ({changed(own, run.buffer)}) and the run "
+                              f"`rudder train` started it in sets {changed(run.buffer, own)}: give them on the "
+                              f"`rudder train` command line and leave them out of the script")
+        env_rank = int(os.environ["RANK"]) if "RANK" in os.environ else None  # the launcher's, or the launch tool's
         if run is not None:
-            if own is not None and own != run.buffer:
-                raise RudderError(f"this script sets the buffer's settings ({changed(own, run.buffer)}) and the run "
-                                  f"`rudder train` started it in sets {changed(run.buffer, own)}: give them on the "
-                                  f"`rudder train` command line and leave them out of the script")
             agree("trainers_per_machine", trainers_per_machine, run.trainers_per_machine)
-            agree("rank", rank, int(os.environ.get("RANK", 0)))  # the launcher's
-        env_rank = int(os.environ["RANK"]) if "RANK" in os.environ else None
+            agree("rank", rank, env_rank if env_rank is not None else 0)
         return cls(
             buffer=run.buffer if run is not None else own or BufferConfig(),
-            rank=pick(rank, env_rank, torch_rank()),
+            rank=pick(rank, env_rank) if rank is not None or env_rank is not None else torch_rank(),
             trainers_per_machine=pick(trainers_per_machine, run and run.trainers_per_machine,
                                       int(os.environ.get("LOCAL_WORLD_SIZE", 1))),
             verify=pick(verify, run and run.verify, False),

@@ -21,8 +21,8 @@ import torch
 from rudder_agent.attach import BufferedFeatures, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
-from rudder_agent.records.floors import rate_bytes_per_s
 from rudder_agent.records.recorder import RunRecorder
+from rudder_agent.records.summary import link_rate
 from rudder_agent.stages import wall
 
 CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
@@ -31,9 +31,8 @@ CORRUPT_ENV = "RUDDER_TESTING_CORRUPT_AT_STEP"
 
 def pull_chunk_bytes(cfg: TrainConfig) -> int:
     """Bytes of one pull chunk: ``pull_chunk_ms`` of the emulated link's rate (0 where the rate is not known)."""
-    if cfg.network != "netns" or not cfg.pull_chunk_ms or not cfg.link_rate:
-        return 0
-    return int(rate_bytes_per_s(cfg.link_rate) * cfg.pull_chunk_ms / 1000)
+    rate = link_rate(cfg)
+    return int(rate * cfg.pull_chunk_ms / 1000) if rate and cfg.pull_chunk_ms else 0
 
 
 @dataclass

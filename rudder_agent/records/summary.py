@@ -120,7 +120,7 @@ def network_label(cfg) -> str:
 
 def link_rate(cfg) -> float | None:
     """Each link's rate in bytes/s on the emulated network (None elsewhere, or unshaped)."""
-    return rate_bytes_per_s(cfg.link_rate) if network_label(cfg).startswith("netns@") and cfg.link_rate else None
+    return rate_bytes_per_s(cfg.link_rate) if cfg.network == "netns" and cfg.link_rate else None
 
 
 def machine_totals(minibatches: Sequence[MinibatchMetrics], controllers: list[dict], machine_of: Callable[[int], int],
