@@ -25,6 +25,7 @@ import math
 import os
 import time
 from collections import deque
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -54,7 +55,8 @@ from rudder_agent.sampling_thread import SamplingThread
 from rudder_agent.settings.controllers import ControllerSettings
 from rudder_agent.settings.keep import KeepSettings
 from rudder_agent.stages import wall
-from rudder_agent.step import MinibatchStep
+from rudder_agent.peer_rows import Request, open_peer_rows
+from rudder_agent.step import MinibatchStep, Planned
 
 log = get_logger(__name__)
 
@@ -105,6 +107,29 @@ def partition_bounds(g) -> np.ndarray:
     return np.asarray([int(pb.partid2nids(p)[-1]) + 1 for p in range(pb.num_partitions())], dtype=np.int64)
 
 
+@dataclass(slots=True)
+class PlannedMinibatch:
+    """A sampled minibatch whose buffer step is planned; its features come with :meth:`BufferedFeatures.fill`."""
+
+    input_nodes: torch.Tensor
+    seeds: torch.Tensor
+    blocks: list
+    planned: Planned
+    asked: Request  # its rows, asked of the peers as it was planned
+    truth: torch.Tensor | None  # --verify: the DistTensor's rows, read on the sampling thread
+
+    @property
+    def metrics(self) -> MinibatchMetrics:
+        return self.planned.metrics
+
+
+def _stamp(metrics: MinibatchMetrics, tic: float, sampled: float) -> None:
+    """The sampling timer and the timeline's stamps up to the fetch's start (stages.py)."""
+    metrics.t_sample = sampled - tic
+    metrics.ts_sample_start, metrics.ts_sample_end = wall(tic), wall(sampled)
+    metrics.ts_fetch_start = wall(sampled)
+
+
 class BufferedFeatures:
     """A DistTensor read through this trainer's persistent buffer, steered by a controller.
 
@@ -124,6 +149,10 @@ class BufferedFeatures:
         seed: under it, :meth:`iterate` seeds each epoch's shuffle and the sampling thread as the built-in
             trainer does, so a run repeats and compares with the built-in one.
         record: write the run's metric stream (default: when ``rudder train`` started this process).
+        pull_from: where the rows the buffer does not serve are read: ``"peers"`` (the default), from the owning
+            machine's trainers over a socket of their own (peer_rows.py; needs the process group and DGL's
+            ``DGL_IP_CONFIG``, else DistDGL's read), so the built-in trainer pulls one minibatch while it samples
+            the next; ``"servers"``, DistDGL's RPC read.
         pull_chunk_bytes: read the rows the buffer does not serve in chunks of this many bytes, each after
             ``self.gate`` (closed by the training loop around its backward pass: the all-reduce goes first on a
             slow link); 0: one read.
@@ -137,10 +166,10 @@ class BufferedFeatures:
                  controller: ControllerSettings | str | None = None, policy: KeepSettings | str | None = None,
                  feat: str | None = None, rank: int | None = None, verify: bool | None = None,
                  trainers_per_machine: int | None = None, dataset: str | None = None, seed: int | None = None,
-                 record: bool | None = None, pull_chunk_bytes: int = 0):
+                 record: bool | None = None, pull_from: str | None = None, pull_chunk_bytes: int = 0):
         s = AttachSettings.resolve(buffer=buffer, controller=controller, policy=policy, feat=feat, rank=rank,
                                    verify=verify, trainers_per_machine=trainers_per_machine, dataset=dataset,
-                                   seed=seed, record=record)
+                                   seed=seed, record=record, pull_from=pull_from)
         cfg = s.buffer
         self.g, self.cfg, self.rank, self.verify, self.seed = g, cfg, s.rank, s.verify, s.seed
         rank = s.rank
@@ -152,6 +181,8 @@ class BufferedFeatures:
         self.bounds = partition_bounds(g)
         self.partition = g.get_partition_book().partid
         self.halo = halo_nodes(g)
+        peers = open_peer_rows(self.feat, self.bounds, self.partition) if s.pull_from == "peers" else None
+        self.peers, self.row_server = peers or (None, None)
         self.controller = make_controller(cfg)
         uses_buffer = self.controller.spec.uses_buffer
         self.sharing = s.trainers_per_machine if uses_buffer and cfg.scope == "machine" and \
@@ -222,12 +253,21 @@ class BufferedFeatures:
         With ``pull_chunk_bytes``, in chunks of that many bytes, each after the link gate (link_gate.py)."""
         rows = max(1, self.pull_chunk_bytes // self.row_bytes) if self.pull_chunk_bytes else len(ids)
         if len(ids) <= rows:
-            return self.read(self.feat, ids)
+            return self._pull(ids)
         chunks = []
         for lo in range(0, len(ids), rows):
             self.gate.wait()
-            chunks.append(self.read(self.feat, ids[lo:lo + rows]))
+            chunks.append(self._pull(ids[lo:lo + rows]))
         return torch.cat(chunks)
+
+    def _pull(self, ids: np.ndarray) -> torch.Tensor:
+        return self.peers(ids) if self.peers is not None else self.read(self.feat, ids)
+
+    @property
+    def pipelined(self) -> bool:
+        """Whether a minibatch can be planned while the last one's rows are pulled (:meth:`plan_next`): pulls from
+        peers (DistDGL's RPC would run on two threads at once) into a buffer of this trainer's own."""
+        return self.peers is not None and self.sharing == 1 and not self.pull_chunk_bytes
 
     @property
     def window(self) -> int:
@@ -293,10 +333,37 @@ class BufferedFeatures:
             return None
         sampled = time.perf_counter()
         x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
-        metrics.t_sample = sampled - tic
-        metrics.ts_sample_start, metrics.ts_sample_end = wall(tic), wall(sampled)  # the timeline (stages.py)
-        metrics.ts_fetch_start, metrics.ts_fetch_end = wall(sampled), wall(time.perf_counter())
+        _stamp(metrics, tic, sampled)
+        metrics.ts_fetch_end = wall(time.perf_counter())
         return input_nodes, seeds, blocks, x, metrics
+
+    def plan_next(self, it: Iterator[tuple], epoch: int) -> PlannedMinibatch | None:
+        """The first half of a pipelined fetch (:attr:`pipelined`), on the sampling thread: sample the next
+        minibatch, plan and commit its buffer step, and read what only DistDGL reads (with ``verify``, its rows);
+        None when the loader is exhausted. Its rows come with :meth:`fill`, on one other thread, in this order."""
+        if self.recorder is not None:
+            raise RuntimeError("a pipelined fetch records through its caller (record=False)")
+        tic = time.perf_counter()
+        try:
+            (input_nodes, seeds, blocks), ahead = next(it)
+        except StopIteration:
+            return None
+        sampled = time.perf_counter()
+        upcoming = [a[0].numpy() for a in ahead[: self.window]]
+        planned = self._step.plan(input_nodes.numpy(), epoch=epoch, step=self.step, upcoming=upcoming)
+        self.step += 1
+        _stamp(planned.metrics, tic, sampled)
+        asked = self.peers.request(planned.plan.pull_ids)  # the peers answer while the next minibatch samples
+        truth = self.read(self.feat, input_nodes) if self.verify else None
+        return PlannedMinibatch(input_nodes, seeds, blocks, planned, asked, truth)
+
+    def fill(self, mb: PlannedMinibatch) -> torch.Tensor:
+        """The second half, in plan order: the planned rows as the peers answer, assembled into the features."""
+        x = self._step.fill(mb.planned, lambda _: self.peers.collect(mb.asked))
+        if mb.truth is not None:
+            self._check(x, mb.truth)
+        mb.planned.metrics.ts_fetch_end = wall(time.perf_counter())
+        return x
 
     def _record_pending(self) -> None:
         if self.recorder is not None and self._pending is not None:
@@ -323,7 +390,9 @@ class BufferedFeatures:
 
     def _verify(self, x: torch.Tensor, input_nodes: torch.Tensor) -> None:
         """Compare every served row with a direct DistTensor read (testing/auditing aid)."""
-        truth = self.read(self.feat, input_nodes)
+        self._check(x, self.read(self.feat, input_nodes))
+
+    def _check(self, x: torch.Tensor, truth: torch.Tensor) -> None:
         if not torch.equal(x, truth):
             bad = int((x != truth).any(dim=1).sum())
             raise ServedRowMismatch(f"{bad} of {len(x)} served feature rows differ from the DistTensor")
@@ -347,6 +416,8 @@ class BufferedFeatures:
         self.sampler.close()
         (self.channel or self.controller).close()
         self.read.close()
+        if self.peers is not None:  # this trainer's row server goes with the process (its peers may still read)
+            self.peers.close()
         if self.segment is not None:
             self.segment.close()
         if self.recorder is not None:

@@ -30,6 +30,8 @@ class AttachSettings:
     verify: bool
     dataset: str
     feat: str
+    pull_from: str
+    """Where remote rows are read: ``peers`` (peer_rows.py) or ``servers`` (DistDGL's RPC)."""
     seed: int | None
     """Seeds each epoch's shuffle and the sampling thread's generator in ``iterate`` (None: the script's own)."""
     record: bool
@@ -42,7 +44,7 @@ class AttachSettings:
                 policy: KeepSettings | str | None = None, rank: int | None = None,
                 trainers_per_machine: int | None = None, verify: bool | None = None, dataset: str | None = None,
                 feat: str | None = None, seed: int | None = None, record: bool | None = None,
-                run: TrainConfig | None | bool = True) -> AttachSettings:
+                pull_from: str | None = None, run: TrainConfig | None | bool = True) -> AttachSettings:
         """Keyword settings first, then the run's (``run=True``: read from the environment), then defaults.
 
         Raises RudderError for ``buffer`` given with ``controller``/``policy``, and for a setting that differs
@@ -73,6 +75,7 @@ class AttachSettings:
             dataset=pick(dataset, run and run.dataset, "user-graph"),
             feat=pick(feat, run and run.node_data.feat, "feat"),
             seed=pick(seed, run and run.seed, None),
+            pull_from=pick(pull_from, run and run.pull_from, "peers"),
             record=pick(record, run is not None, False),
             run=run,
         )

@@ -87,6 +87,7 @@ RUN = {  # train, compare: how the cluster trains
     "hidden": (int, opt(G, "hidden")),
     "lr": (float, opt(G, "lr")),
     "prefetch": (int, opt(T, "prefetch")),
+    "pull_from": (str, opt(T, "pull_from")),
     "pull_chunk_ms": (float, opt(T, "pull_chunk_ms")),
     "network": (str, opt(T, "network")),
     "link_rate": (str, opt(T, "link_rate")),
@@ -221,7 +222,8 @@ def train_settings(ctx: typer.Context, options: dict[str, Any], *, dataset: str,
     source = own_graph(ctx, **graph)
     return TrainSettings(
         part_method=run["part_method"], trainers_per_machine=run["trainers_per_machine"], batch_size=run["batch_size"], fanouts=parse_fanouts(run["fanouts"]),
-        gnn=GNNConfig(hidden=run["hidden"], lr=run["lr"]), prefetch=run["prefetch"], pull_chunk_ms=run["pull_chunk_ms"],
+        gnn=GNNConfig(hidden=run["hidden"], lr=run["lr"]), prefetch=run["prefetch"], pull_from=run["pull_from"],
+        pull_chunk_ms=run["pull_chunk_ms"],
         network=run["network"],
         link_rate=run["link_rate"], hosts=run["hosts"], ssh_config=run["ssh_config"], buffer=BufferConfig.from_values(buffer_values(options)), **settings,
         **dataset_settings(dataset, source))

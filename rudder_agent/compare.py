@@ -82,7 +82,7 @@ def compare(base: TrainConfig, values: dict[str, Any], specs: list[Variant], fra
     return [(v.label, run_or_reuse(cfg, overwrite, timeout_s)) for v, cfg in variants(base, values, specs, fractions)]
 
 
-TWIN_MAY_DIFFER = frozenset({"network", "link_rate", "pull_chunk_ms", "out_dir"})
+TWIN_MAY_DIFFER = frozenset({"network", "link_rate", "pull_from", "pull_chunk_ms", "out_dir"})
 """What a run's loopback twin (its compute floor) may have been recorded with otherwise: where it ran."""
 
 

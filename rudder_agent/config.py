@@ -133,6 +133,10 @@ class TrainSettings(BaseModel):
     verify: bool = Field(False, description="compare every served feature row with a direct DistTensor read")
     prefetch: int = Field(1, ge=1, le=16, description="minibatches sampled and fetched ahead of training (each holds "
                                                      "its blocks and features until trained on)")
+    pull_from: Literal["peers", "servers"] = Field(
+        "peers", description="where a trainer reads remote feature rows: peers, the owning machine's trainers over "
+                             "a socket of their own, so a pull is in flight while the next minibatch samples; "
+                             "servers, DistDGL's RPC, one request at a time with the sampling")
     pull_chunk_ms: float = Field(0.0, ge=0.0, description="--network netns: each pull in chunks of this many "
                                                          "milliseconds of the link, the gradient all-reduce let "
                                                          "through between them (0, the default: one pull; "

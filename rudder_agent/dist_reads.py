@@ -22,9 +22,23 @@ class DistReader:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rudder-read")
 
     def __call__(self, tensor, ids: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """``tensor[ids]``, read on the reader thread."""
+        """``tensor[ids]``: from this machine's shared memory when every id is this machine's (no RPC, on the
+        calling thread: a trainer's labels, as a rule), else read on the reader thread."""
         index = torch.from_numpy(ids) if isinstance(ids, np.ndarray) else ids
+        if (local := local_rows(tensor, index)) is not None:
+            return local
         return self._pool.submit(tensor.__getitem__, index).result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def local_rows(tensor, index: torch.Tensor) -> torch.Tensor | None:
+    """``tensor[index]`` from this machine's part of a DistTensor, the part DistDGL itself reads locally; None where
+    an id is another machine's (or ``tensor`` is not a DistTensor)."""
+    policy, store = getattr(tensor, "_part_policy", None), getattr(getattr(tensor, "kvstore", None), "data_store", None)
+    if policy is None or store is None or tensor._name not in store:
+        return None
+    if index.shape[0] and not bool((policy.to_partid(index) == policy.part_id).all()):
+        return None
+    return store[tensor._name][policy.to_local(index)]

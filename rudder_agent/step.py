@@ -9,13 +9,14 @@ read and the channel's clock.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from rudder_agent.buffer.counterfactual import Outlook
-from rudder_agent.buffer.engine import BufferEngine
+from rudder_agent.buffer.engine import BufferEngine, FetchPlan
 from rudder_agent.controllers.channel import DecisionChannel
 from rudder_agent.decision import DecisionOutcome, DecisionRecord
 from rudder_agent.metrics import MinibatchMetrics, minibatch_record
@@ -37,6 +38,14 @@ def no_rows(ids: np.ndarray) -> None:
     return None
 
 
+@dataclass(slots=True)
+class Planned:
+    """A minibatch planned and committed, its rows still to pull (:meth:`MinibatchStep.fill`)."""
+
+    plan: FetchPlan
+    metrics: MinibatchMetrics
+
+
 class MinibatchStep:
     """Runs the per-minibatch protocol for one trainer (or one replayed rank)."""
 
@@ -54,13 +63,9 @@ class MinibatchStep:
         ``upcoming``: the input ids of the minibatches already sampled after this one (the look-ahead window).
         """
         tic = time.perf_counter()
-        outcome, t_wait = self.channel.decision_for(step) if self.channel is not None else (None, 0.0)
-        if outcome is None and self.channel is not None and self.channel.replaces_between_answers \
-                and not self.engine.keep.fetches_rows:
-            outcome = IDLE  # no fresh answer: keep re-ranking, which fetches nothing under this policy
+        outcome, t_wait = self._decision(step)
         with self.outlook.lock:  # a controller thread may fork the engine: never mid-step
-            plan = self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace",
-                                       upcoming=upcoming)
+            plan = self._prepare(ids, outcome, upcoming)
             pulling = time.perf_counter()
             rows = read_rows(plan.pull_ids)
             t_pull = time.perf_counter() - pulling
@@ -69,13 +74,54 @@ class MinibatchStep:
         if self.timed:
             extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, "t_keep": self.engine.keep_cpu_s,
                      "t_pull": t_pull, **extra}
+        return x, self._offer(plan, outcome, epoch, step, extra)
+
+    def plan(self, ids: np.ndarray, *, epoch: int, step: int, upcoming: Sequence[np.ndarray] = ()) -> Planned:
+        """The first half of a pipelined step: decide, plan and commit minibatch ``step`` (ids only), offer its
+        metrics; the pulled rows come with :meth:`fill`, called in plan order (a plain BufferEngine only).
+
+        The channel sees the same metrics, and the engine the same ids, as with :meth:`__call__`: what is
+        decided and fetched does not change, only when the rows arrive.
+        """
+        tic = time.perf_counter()
+        outcome, t_wait = self._decision(step)
+        with self.outlook.lock:
+            plan = self._prepare(ids, outcome, upcoming)
+            self.engine.commit(plan)
+            self.outlook.advance(ids, upcoming)
+        extra = {"t_fetch": time.perf_counter() - tic - t_wait, "t_wait": t_wait, "t_keep": self.engine.keep_cpu_s}
+        return Planned(plan, self._offer(plan, outcome, epoch, step, extra))
+
+    def fill(self, planned: Planned, read_rows: ReadRows) -> torch.Tensor:
+        """The second half: read the planned rows and assemble the features (timed into the metrics)."""
+        tic = time.perf_counter()
+        rows = read_rows(planned.plan.pull_ids)
+        pulled = time.perf_counter()
+        x = self.engine.fill(planned.plan, rows)
+        m = planned.metrics
+        m.t_pull = pulled - tic
+        m.t_fetch = (m.t_fetch or 0.0) + time.perf_counter() - tic
+        return x
+
+    def _decision(self, step: int) -> tuple[DecisionOutcome | None, float]:
+        outcome, t_wait = self.channel.decision_for(step) if self.channel is not None else (None, 0.0)
+        if outcome is None and self.channel is not None and self.channel.replaces_between_answers \
+                and not self.engine.keep.fetches_rows:
+            outcome = IDLE  # no fresh answer: keep re-ranking, which fetches nothing under this policy
+        return outcome, t_wait
+
+    def _prepare(self, ids: np.ndarray, outcome: DecisionOutcome | None, upcoming: Sequence[np.ndarray]):
+        return self.engine.prepare(ids, replace=outcome is not None and outcome.decision == "replace",
+                                   upcoming=upcoming)
+
+    def _offer(self, plan, outcome: DecisionOutcome | None, epoch: int, step: int, extra: dict) -> MinibatchMetrics:
         if plan.share is not None:  # a machine-shared buffer: its order, waits and refetches
             extra = {**extra, **plan.share.fields()}
         metrics = minibatch_record(plan.counts, outcome, rank=self.rank, epoch=epoch, step=step,
                                    row_bytes=self.row_bytes, requested=self.channel is not None, **extra)
         if self.channel is not None:
             self.channel.offer(metrics)
-        return x, metrics
+        return metrics
 
     def decisions(self) -> list[DecisionRecord]:
         """Requests answered since the last call, for the metrics stream (kind=decision)."""

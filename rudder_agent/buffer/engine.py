@@ -138,18 +138,37 @@ class BufferEngine:
 
         The features are the first rows of ``pulled_rows`` (the read's own fresh tensor), hits written in place.
         """
-        buf = self.buffer
-        if pulled_rows is None:
-            if buf is not None and plan.replacement is not None:
-                buf.apply_replacement(plan.replacement, None)
+        if pulled_rows is None:  # replay: ids only (a buffer that keeps features refuses)
+            if self.buffer is not None and plan.replacement is not None:
+                self.buffer.apply_replacement(plan.replacement, None)
             return None
-        if pulled_rows.shape[0] != plan.pull_ids.shape[0]:
-            raise ValueError(f"pulled {pulled_rows.shape[0]} rows for {plan.pull_ids.shape[0]} pull ids")
+        self._check(plan, pulled_rows)
+        self.commit(plan)
+        return self.fill(plan, pulled_rows)
+
+    def commit(self, plan: FetchPlan) -> None:
+        """The planned replacement's ids and scores: the next :meth:`prepare` sees them. Its rows come with
+        :meth:`fill`, which a pipelined fetch runs later, on another thread, in the order the plans were made."""
+        if self.buffer is not None and plan.replacement is not None:
+            self.buffer.commit_replacement(plan.replacement)
+
+    def fill(self, plan: FetchPlan, pulled_rows: torch.Tensor) -> torch.Tensor:
+        """The input features from the pulled rows (hits from the buffer), then the committed replacement's rows.
+
+        Fills run in plan order, so a hit is always read after the fill that wrote its row and before any later
+        fill overwrites it: the features are the ones an unpipelined fetch serves.
+        """
+        self._check(plan, pulled_rows)
         pulled_rows = pulled_rows.contiguous()
         out = self.assemble(plan, pulled_rows)
-        if plan.replacement is not None:
-            self.write_replacement(plan, pulled_rows)
+        if plan.replacement is not None and len(plan.replacement):
+            self.buffer.write_rows(plan.replacement, pulled_rows, take=plan.insert_src)
         return out
+
+    @staticmethod
+    def _check(plan: FetchPlan, pulled_rows: torch.Tensor) -> None:
+        if pulled_rows.shape[0] != plan.pull_ids.shape[0]:
+            raise ValueError(f"pulled {pulled_rows.shape[0]} rows for {plan.pull_ids.shape[0]} pull ids")
 
     def assemble(self, plan: FetchPlan, pulled_rows: torch.Tensor) -> torch.Tensor:
         """The input features in place: the first ``len(input_nodes)`` pulled rows, hits copied over their stand-ins."""
@@ -157,11 +176,6 @@ class BufferEngine:
         if plan.hit_pos.shape[0]:
             self.buffer.gather_into(out, plan.hit_pos, plan.hit_slots)
         return out
-
-    def write_replacement(self, plan: FetchPlan, pulled_rows: torch.Tensor) -> None:
-        """Apply the planned replacement, each inserted row copied once, straight from the pulled rows."""
-        rows = pulled_rows if len(plan.replacement) else None
-        self.buffer.apply_replacement(plan.replacement, rows, take=plan.insert_src)
 
 
 def warm_up(make_keep: Callable[[], KeepPolicy], window: int) -> None:

@@ -201,6 +201,13 @@ class PersistentBuffer:
         if plan.version != self._version:
             raise RuntimeError("stale ReplacementPlan: the buffer changed since it was planned")
         self._write_rows(plan.evict_slots, rows, take)
+        self.commit_replacement(plan)
+
+    def commit_replacement(self, plan: ReplacementPlan) -> None:
+        """Apply the planned ids and scores only; the rows follow through :meth:`write_rows` (a pipelined fetch:
+        the next minibatch is planned against these ids while this one's rows are still being pulled)."""
+        if plan.version != self._version:
+            raise RuntimeError("stale ReplacementPlan: the buffer changed since it was planned")
         t = self._table
         self._occupancy += _replace(self._slot_ids, self._scores, t.keys, t.vals, t.shift, t.mask,
                                    plan.evict_slots, plan.insert_ids, self.policy.delta)
@@ -236,6 +243,11 @@ class PersistentBuffer:
         plan = ReplacementPlan(free, ids[take], self._version)
         self.apply_replacement(plan, None if rows is None else rows[torch.from_numpy(take)])
         return len(plan)
+
+    def write_rows(self, plan: ReplacementPlan, rows: torch.Tensor, take: np.ndarray | None = None) -> None:
+        """The rows of a replacement committed by :meth:`commit_replacement`: ``rows[take[i]]`` (default
+        ``rows[i]``) into the slot that took ``plan.insert_ids[i]``."""
+        self._write_rows(plan.evict_slots, rows, take)
 
     def _write_rows(self, slots: np.ndarray, rows: torch.Tensor | None, take: np.ndarray | None) -> None:
         """Copy ``rows[take]`` (default: ``rows``) into slots, checking they match the plan and the buffer's layout."""

@@ -1,10 +1,13 @@
 """Where the trainer's minibatches come from: the asynchronous prefetcher.
 
-While the trainer trains on minibatch i, one worker thread samples minibatch i+1 (with a
+While the trainer trains on minibatch i, the sampling thread samples minibatch i+1 (with a
 look-ahead policy, i+1+W: the W minibatches after the one it prepares stay sampled) and
-fetches its features through :class:`rudder_agent.attach.BufferedFeatures` (buffer
-lookup, the controller's latest decision, ONE DistTensor read for everything the buffer
-does not serve); with ``--prefetch P`` it goes on up to minibatch i+P. With the ``none`` controller there is no buffer: DistDGL as shipped,
+plans its fetch through :class:`rudder_agent.attach.BufferedFeatures` (buffer lookup, the
+controller's latest decision, the replacement's ids); the pull thread reads what the buffer does
+not serve, from the owning machines' trainers (peer_rows.py), while the sampling thread goes on
+to minibatch i+2. With ``--prefetch P`` they go on up to minibatch i+P (sampling one further).
+Reading through DistDGL (``--pull-from servers``) or into a machine-shared buffer, one thread
+samples and reads in turn. With the ``none`` controller there is no buffer: DistDGL as shipped,
 plus the overlap.
 """
 
@@ -12,13 +15,14 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from rudder_agent.attach import BufferedFeatures, lookahead
+from rudder_agent.attach import BufferedFeatures, PlannedMinibatch, lookahead
 from rudder_agent.config import TrainConfig
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.records.recorder import RunRecorder
@@ -53,7 +57,10 @@ class FeatureSource:
         self.features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * minibatches_per_epoch,
                                          dataset=cfg.dataset, feat=cfg.node_data.feat, rank=rank, verify=cfg.verify,
                                          trainers_per_machine=cfg.trainers_per_machine, seed=cfg.seed,
-                                         record=False, pull_chunk_bytes=pull_chunk_bytes(cfg))
+                                         record=False, pull_from=cfg.pull_from,
+                                         pull_chunk_bytes=pull_chunk_bytes(cfg))
+        self._pulls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rudder-pull") \
+            if self.features.pipelined else None
         self.link_gate = self.features.gate  # the training loop closes it around its backward pass
         self.corrupt_at = int(os.environ[CORRUPT_ENV]) if rank == 0 and CORRUPT_ENV in os.environ else None
         recorder.trace_meta(self.features.trace_meta(minibatches_per_epoch, cfg))
@@ -65,20 +72,43 @@ class FeatureSource:
         how early a minibatch's reads start, never what is sampled, fetched or decided.
         """
         it = lookahead(iter(loader), self.features.window)  # iter() here, as before; samples `window` ahead, in order
-        yield from self.features.sampler.results(lambda: self._prepare(it, epoch), self.cfg.prefetch)
+        if self._pulls is None:
+            yield from self.features.sampler.results(lambda: self._prepare(it, epoch), self.cfg.prefetch)
+            return
+        # planned one further than pulled: the sampling thread plans i+2 while the pull thread reads i+1
+        for pulled in self.features.sampler.results(lambda: self._plan(it, epoch), self.cfg.prefetch + 1):
+            yield pulled.result()
+
+    def _plan(self, it, epoch: int) -> Future | None:
+        """On the sampling thread: sample and plan the next minibatch, read its labels; hand its pull on."""
+        if (mb := self.features.plan_next(it, epoch)) is None:
+            return None
+        y = self.features.read(self.g.ndata[self.cfg.node_data.label], mb.seeds).long()
+        self.recorder.accessed(mb.metrics.step, mb.input_nodes.numpy())
+        return self._pulls.submit(self._fill, mb, y)
+
+    def _fill(self, mb: PlannedMinibatch, y: torch.Tensor) -> Prepared:
+        """On the pull thread, in plan order: the minibatch's rows, from the buffer and the peers."""
+        if self.corrupt_at == mb.metrics.step:
+            self._corrupt()
+        return Prepared(mb.blocks, self.features.fill(mb), y, mb.metrics)
 
     def _prepare(self, it, epoch: int) -> Prepared | None:
         if (got := self.features.next_minibatch(it, epoch)) is None:
             return None
         input_nodes, seeds, blocks, x, metrics = got
-        if self.corrupt_at == self.features.step and self.features.buffer is not None:
-            f = self.features  # before the next fetch (nothing touches the rows between two fetches)
-            rows = f.segment.rows if f.segment is not None else f.buffer._rows
-            rows[torch.from_numpy(np.flatnonzero(f.buffer.slot_ids >= 0))] += 1  # served hits now differ
+        if self.corrupt_at == self.features.step:  # before the next fetch (nothing touches the rows between two)
+            self._corrupt()
         y = self.features.read(self.g.ndata[self.cfg.node_data.label], seeds).long()
         metrics.ts_fetch_end = wall(time.perf_counter())  # the labels too: ready to train (stages.py)
         self.recorder.accessed(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)
+
+    def _corrupt(self) -> None:
+        f = self.features
+        if f.buffer is not None:
+            rows = f.segment.rows if f.segment is not None else f.buffer._rows
+            rows[torch.from_numpy(np.flatnonzero(f.buffer.slot_ids >= 0))] += 1  # served hits now differ
 
     def summary(self) -> dict:
         return self.features.summary()
@@ -87,4 +117,6 @@ class FeatureSource:
         return self.features.decisions()
 
     def close(self) -> None:
+        if self._pulls is not None:
+            self._pulls.shutdown(wait=True)
         self.features.close()
