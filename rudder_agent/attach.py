@@ -359,6 +359,7 @@ class BufferedFeatures:
 
     def fill(self, mb: PlannedMinibatch) -> torch.Tensor:
         """The second half, in plan order: the planned rows as the peers answer, assembled into the features."""
+        mb.metrics.ts_pull_start = wall(time.perf_counter())
         x = self._step.fill(mb.planned, lambda _: self.peers.collect(mb.asked))
         if mb.truth is not None:
             self._check(x, mb.truth)

@@ -66,6 +66,10 @@ class MinibatchMetrics(BaseModel):
     ts_sample_end: float = Field(0.0, description="wall clock the loader gave it")
     ts_fetch_start: float = Field(0.0, description="wall clock its fetch started (sampling thread)")
     ts_fetch_end: float = Field(0.0, description="wall clock it was ready: features and labels read")
+    ts_plan_end: float = Field(0.0, description="pulling from peers: wall clock the sampling thread's part of the "
+                                                "fetch ended (planned, rows asked for, labels read); 0: one thread")
+    ts_pull_start: float = Field(0.0, description="pulling from peers: wall clock the pull thread started on it "
+                                                  "(its rows received and assembled until ts_fetch_end)")
     ts_train_start: float = Field(0.0, description="wall clock the main thread had it and started training")
     ts_train_end: float = Field(0.0, description="wall clock the main thread's training on it ended")
 

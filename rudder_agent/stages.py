@@ -1,8 +1,9 @@
 """Stage timers of one minibatch: when each thread of a trainer did what, for a timeline (kind=minibatch fields).
 
-Two threads of a trainer work on minibatches (:mod:`rudder_agent.cluster.fetch`): the sampling thread samples
-minibatch i+1 and fetches its features while the main thread trains on minibatch i. The sampling thread's stamps
-are taken in :class:`rudder_agent.cluster.fetch.FeatureSource`; the main thread's by :class:`TrainStages`.
+The threads of a trainer work on minibatches (:mod:`rudder_agent.cluster.fetch`): the sampling thread samples
+minibatch i+1 and fetches its features (pulling from peers, it plans minibatch i+2 while a pull thread receives
+i+1's rows) while the main thread trains on minibatch i. The fetch's stamps are taken in
+:class:`rudder_agent.attach.BufferedFeatures`; the main thread's by :class:`TrainStages`.
 
 Every timer reads ``time.perf_counter()`` (monotonic, so a duration is the difference of two readings); a
 *stamp* (the ``ts_*`` fields) is that reading moved onto the wall clock by one offset taken as this module is
@@ -13,9 +14,12 @@ What the sampling thread's timers include (one minibatch after the other, up to 
 
 - ``t_sample`` (``ts_sample_start``..``ts_sample_end``): the loader's ``next()``. With a look-ahead window W it
   samples the minibatch W ahead; the ones in between were sampled before.
-- ``ts_fetch_start``..``ts_fetch_end``: the buffer's step (the controller's decision, lookup, the one DistTensor
-  read, assembly: ``t_wait + t_fetch``, of which ``t_pull`` is the read) and the read of the seeds' labels; at
-  its end the minibatch is ready for the main thread.
+- ``ts_fetch_start``..``ts_fetch_end``: the buffer's step (the controller's decision, lookup, the one read of
+  the rows the buffer does not serve, assembly: ``t_wait + t_fetch``, of which ``t_pull`` is the read) and the
+  read of the seeds' labels; at its end the minibatch is ready for the main thread. Pulling from peers, the
+  span covers the plan on the sampling thread and the fill on the pull thread (with the wait between them, when
+  the pull thread is still on earlier minibatches); ``t_fetch`` is the two parts' time, ``t_pull`` the fill's
+  wait for the peers' rows (asked for when the minibatch was planned).
 
 What the main thread's timers include (``t_forward + t_backward + t_allreduce_wait + t_optimizer = t_train``, up
 to the microseconds of reading the loss):

@@ -85,6 +85,7 @@ class FeatureSource:
             return None
         y = self.features.read(self.g.ndata[self.cfg.node_data.label], mb.seeds).long()
         self.recorder.accessed(mb.metrics.step, mb.input_nodes.numpy())
+        mb.metrics.ts_plan_end = wall(time.perf_counter())
         return self._pulls.submit(self._fill, mb, y)
 
     def _fill(self, mb: PlannedMinibatch, y: torch.Tensor) -> Prepared:

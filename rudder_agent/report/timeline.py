@@ -27,7 +27,7 @@ from rudder_agent.records.run import read_rank
 Span = tuple[float, float]
 """Start and end, wall-clock seconds."""
 
-SAMPLING, MAIN = "sampling thread", "main thread"
+SAMPLING, PULL, MAIN = "sampling thread", "pull thread", "main thread"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,10 @@ def _training_stage(name: str, color: str, i: int) -> Stage:
 
 STAGES: list[Stage] = [
     Stage(SAMPLING, "sample", "tab:blue", lambda m: (m.ts_sample_start, m.ts_sample_end)),
-    Stage(SAMPLING, "fetch", "tab:orange", lambda m: (m.ts_fetch_start, m.ts_fetch_end)),
+    # pulling from peers the sampling thread's part of the fetch ends with the plan; the pull thread does the rest
+    Stage(SAMPLING, "fetch", "tab:orange", lambda m: (m.ts_fetch_start, m.ts_plan_end or m.ts_fetch_end)),
+    Stage(PULL, "pull and assemble", "tab:cyan", lambda m: (m.ts_pull_start, m.ts_fetch_end) if m.ts_pull_start
+          else (0.0, 0.0)),
     Stage(MAIN, "wait for batch", "tab:red", lambda m: (m.ts_train_start - m.t_batch_wait, m.ts_train_start)),
     *(_training_stage(name, color, i) for i, (name, color) in enumerate(
         (("forward", "tab:green"), ("backward", "tab:olive"), ("all-reduce wait", "tab:purple"),
@@ -164,9 +167,12 @@ def stage_table(records: Sequence[MinibatchMetrics]) -> StageTable:
             spans: list[Span] | None = None) -> None:
         while_training = overlap(spans, training) / length(spans) if spans and length(spans) > 0 else None
         rows.append(StageRow(thread, stage, statistics.median(per_minibatch) if per_minibatch else None, total,
-                             total / epoch_s, while_training if thread == SAMPLING else None))
+                             total / epoch_s, while_training if thread in (SAMPLING, PULL) else None))
 
+    pipelined = any(m.ts_pull_start for m in records)
     for stage in STAGES:
+        if stage.thread == PULL and not pipelined:
+            continue
         spans = [stage.span(m) for m in records]
         durations = [b - a for a, b in spans]
         add(stage.thread, stage.name, durations, sum(durations), spans)
@@ -176,6 +182,8 @@ def stage_table(records: Sequence[MinibatchMetrics]) -> StageTable:
                 add(SAMPLING, name, values, sum(values))
             busy = length([s.span(m) for s in STAGES if s.thread == SAMPLING for m in records])
             add(SAMPLING, "idle (queue full or done)", None, max(0.0, epoch_s - busy))
+        if stage.thread == PULL:
+            add(PULL, "idle (waiting for a plan)", None, max(0.0, epoch_s - length(spans)))
     main = sum(r.total_s for r in rows if r.thread == MAIN)
     add(MAIN, "other (records, loop)", None, max(0.0, epoch_s - main))
     return StageTable(len(records), epoch_s, rows)
@@ -232,7 +240,7 @@ def window(records: Sequence[MinibatchMetrics], first: int, count: int) -> Span:
     return WAIT.span(shown[0])[0], shown[-1].ts_train_end
 
 
-ROWS = {SAMPLING: 1, MAIN: 0}
+ROWS = {SAMPLING: 1, MAIN: 0, PULL: 2}
 
 
 def draw_timeline(runs: Sequence[TimelineRun], epoch: int, first: int, count: int, out: Path) -> Path:
@@ -250,11 +258,14 @@ def draw_timeline(runs: Sequence[TimelineRun], epoch: int, first: int, count: in
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (run, records, (t0, _)) in zip(axes, panels):
         index = {m.step: i for i, m in enumerate(records)}
+        threads = [MAIN, SAMPLING, *([PULL] if any(m.ts_pull_start for m in records) else [])]
         for stage in STAGES:
+            if stage.thread not in threads:
+                continue
             y = ROWS[stage.thread]
             bars = [(a - t0, b - a) for a, b in (stage.span(m) for m in records) if b > a]
             ax.broken_barh(bars, (y - 0.35, 0.7), facecolors=stage.color, edgecolor="white", linewidth=0.3)
-            if stage.name in ("fetch", "forward"):
+            if stage.name in ("fetch", "forward", "pull and assemble"):
                 for m in records:
                     a, b = stage.span(m)
                     if t0 <= a <= t0 + width:
@@ -264,8 +275,8 @@ def draw_timeline(runs: Sequence[TimelineRun], epoch: int, first: int, count: in
                      f"{100 * (table.fetch_overlap or 0):.0f}% of fetch time overlapped training", fontsize=9,
                      loc="left")
         ax.set_xlim(0, width)
-        ax.set_ylim(-0.6, 1.75)
-        ax.set_yticks([ROWS[MAIN], ROWS[SAMPLING]], [MAIN, SAMPLING])
+        ax.set_ylim(-0.6, len(threads) - 0.25)
+        ax.set_yticks([ROWS[t] for t in threads], threads)
         ax.set_xlabel(f"seconds from the wait for minibatch {first} (rank {records[0].rank})", fontsize=8)
     fig.legend(handles=[Patch(color=s.color, label=s.name) for s in STAGES], loc="outside lower center",
                ncol=len(STAGES), fontsize="small")

@@ -166,3 +166,21 @@ def test_the_command_prints_the_tables_and_writes_figure_and_json(tmp_path, caps
     assert tables["fixed"]["waited"] == approx(0.1) and tables["fixed"]["minibatches"] == 3
     assert timeline_main([str(tmp_path / "nowhere")]) == 2
     assert "holds no minibatch records of rank 0" in capsys.readouterr().err
+
+
+def test_a_pipelined_fetch_shows_the_pull_thread_and_ends_the_sampling_threads_part_at_the_plan(tmp_path):
+    """Pulling from peers: sampling thread [sample, plan], pull thread [pull start, ready], the next sample
+    overlapping the last pull.
+
+    sampling: sample [0, .1] plan [.1, .15] | sample [.15, .25] plan [.25, .3]
+    pull:     pull [.15, .5]               | pull [.5, .8]
+    main:     wait [0, .5] train [.5, .8]  | wait 0, train [.8, 1.1]
+    """
+    records = [record(0, (0.0, 0.1), (0.1, 0.5), 0.5, 0.5, ts_plan_end=T0 + 0.15, ts_pull_start=T0 + 0.15),
+               record(1, (0.15, 0.25), (0.25, 0.8), 0.0, 0.8, ts_plan_end=T0 + 0.3, ts_pull_start=T0 + 0.5)]
+    rows = {(r.thread, r.stage.strip()): r for r in stage_table(records).rows}
+    assert rows[("sampling thread", "fetch")].total_s == approx(0.05 + 0.05)
+    assert rows[("pull thread", "pull and assemble")].total_s == approx(0.35 + 0.3)
+    assert rows[("pull thread", "idle (waiting for a plan)")].total_s == approx(1.1 - 0.65)
+    assert rows[("sampling thread", "idle (queue full or done)")].total_s == approx(1.1 - 0.3)
+    assert ("pull thread", "pull and assemble") not in {(r.thread, r.stage) for r in stage_table(fetch_bound()).rows}
