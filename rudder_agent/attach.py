@@ -26,7 +26,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import dgl
@@ -55,7 +55,7 @@ from rudder_agent.sampling_thread import SamplingThread
 from rudder_agent.settings.controllers import ControllerSettings
 from rudder_agent.settings.keep import KeepSettings
 from rudder_agent.stages import wall
-from rudder_agent.peer_rows import Request, open_peer_rows
+from rudder_agent.peer_rows import PeerRows, Request, open_peer_rows
 from rudder_agent.step import MinibatchStep, Planned
 
 log = get_logger(__name__)
@@ -183,6 +183,7 @@ class BufferedFeatures:
         self.halo = halo_nodes(g)
         peers = open_peer_rows(self.feat, self.bounds, self.partition) if s.pull_from == "peers" else None
         self.peers, self.row_server = peers or (None, None)
+        self._other_peers: list[PeerRows] = []
         self.controller = make_controller(cfg)
         uses_buffer = self.controller.spec.uses_buffer
         self.sharing = s.trainers_per_machine if uses_buffer and cfg.scope == "machine" and \
@@ -262,6 +263,16 @@ class BufferedFeatures:
 
     def _pull(self, ids: np.ndarray) -> torch.Tensor:
         return self.peers(ids) if self.peers is not None else self.read(self.feat, ids)
+
+    def peer_reader(self, tensor) -> Callable[[torch.Tensor | np.ndarray], torch.Tensor]:
+        """Rows of another DistTensor partitioned as the nodes (the labels), read as the features are: from peers on
+        a connection of their own (this machine's from its shared memory), else through :attr:`read`. Every trainer
+        calls it at the same point (the peers exchange addresses)."""
+        opened = open_peer_rows(tensor, self.bounds, self.partition) if self.peers is not None else None
+        if opened is None:
+            return lambda ids: self.read(tensor, ids)
+        self._other_peers.append(opened[0])
+        return opened[0]
 
     @property
     def pipelined(self) -> bool:
@@ -417,8 +428,9 @@ class BufferedFeatures:
         self.sampler.close()
         (self.channel or self.controller).close()
         self.read.close()
-        if self.peers is not None:  # this trainer's row server goes with the process (its peers may still read)
-            self.peers.close()
+        for peers in [self.peers, *self._other_peers]:  # this trainer's row servers go with the process (its
+            if peers is not None:  # peers may still read)
+                peers.close()
         if self.segment is not None:
             self.segment.close()
         if self.recorder is not None:

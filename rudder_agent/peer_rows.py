@@ -116,6 +116,10 @@ class RowServer:
 
     def close(self) -> None:
         self._closed.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: a closed fd alone would not
+        except OSError:
+            pass
         self._sock.close()
         for conn in self._conns:
             try:
@@ -144,6 +148,7 @@ class PeerRows:
             raise ValueError(f"the local partition holds {local.shape[0]} rows, its id range "
                              f"{int(self.bounds[partition]) - self.lo}")
         self.peers = peers
+        self._local_2d = local.reshape(local.shape[0], -1)
         self._socks: dict[int, socket.socket] = {}
 
     def _sock(self, part: int) -> socket.socket:
@@ -187,15 +192,16 @@ class PeerRows:
         """The rows of a :meth:`request`, in the order of its ids: this machine's read locally, the others'
         received from their peers."""
         out = torch.empty((req.ids.shape[0], *self.local.shape[1:]), dtype=self.local.dtype)
-        copy_rows(out, req.mine, self.local, req.ids[req.mine] - self.lo)  # one pass, without the GIL
+        flat = out.view(out.shape[0], self._local_2d.shape[1])  # rows of any shape (labels: one value) as 2-D
+        copy_rows(flat, req.mine, self._local_2d, req.ids[req.mine] - self.lo)  # one pass, without the GIL
         for p, pos in req.asked:
             sock = self._socks[p]
             n = _recv_count(sock)
             if n != len(pos):
                 raise PeerRowsError(f"partition {p}'s row server answered {n} rows for {len(pos)} ids")
-            got = torch.empty((len(pos), *self.local.shape[1:]), dtype=self.local.dtype)
+            got = torch.empty((len(pos), flat.shape[1]), dtype=self.local.dtype)
             _recv_exact(sock, _bytes_of(got))
-            copy_rows(out, pos, got, np.arange(len(pos)))
+            copy_rows(flat, pos, got, np.arange(len(pos)))
         return out
 
     def close(self) -> None:

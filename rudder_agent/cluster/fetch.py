@@ -61,6 +61,7 @@ class FeatureSource:
                                          pull_chunk_bytes=pull_chunk_bytes(cfg))
         self._pulls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rudder-pull") \
             if self.features.pipelined else None
+        self.labels = self.features.peer_reader(g.ndata[cfg.node_data.label])  # as the features: beside the RPC
         self.link_gate = self.features.gate  # the training loop closes it around its backward pass
         self.corrupt_at = int(os.environ[CORRUPT_ENV]) if rank == 0 and CORRUPT_ENV in os.environ else None
         recorder.trace_meta(self.features.trace_meta(minibatches_per_epoch, cfg))
@@ -83,7 +84,7 @@ class FeatureSource:
         """On the sampling thread: sample and plan the next minibatch, read its labels; hand its pull on."""
         if (mb := self.features.plan_next(it, epoch)) is None:
             return None
-        y = self.features.read(self.g.ndata[self.cfg.node_data.label], mb.seeds).long()
+        y = self.labels(mb.seeds).long()
         self.recorder.accessed(mb.metrics.step, mb.input_nodes.numpy())
         mb.metrics.ts_plan_end = wall(time.perf_counter())
         return self._pulls.submit(self._fill, mb, y)
@@ -100,7 +101,7 @@ class FeatureSource:
         input_nodes, seeds, blocks, x, metrics = got
         if self.corrupt_at == self.features.step:  # before the next fetch (nothing touches the rows between two)
             self._corrupt()
-        y = self.features.read(self.g.ndata[self.cfg.node_data.label], seeds).long()
+        y = self.labels(seeds).long()
         metrics.ts_fetch_end = wall(time.perf_counter())  # the labels too: ready to train (stages.py)
         self.recorder.accessed(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)

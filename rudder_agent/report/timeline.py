@@ -178,11 +178,15 @@ def stage_table(records: Sequence[MinibatchMetrics]) -> StageTable:
         add(stage.thread, stage.name, durations, sum(durations), spans)
         if stage.name == "fetch":
             for name, field in (("  of which pull", "t_pull"), ("  of which controller wait", "t_wait")):
+                if field == "t_pull" and pipelined:
+                    continue  # the pull thread's
                 values = [getattr(m, field) for m in records]
                 add(SAMPLING, name, values, sum(values))
             busy = length([s.span(m) for s in STAGES if s.thread == SAMPLING for m in records])
             add(SAMPLING, "idle (queue full or done)", None, max(0.0, epoch_s - busy))
         if stage.thread == PULL:
+            values = [m.t_pull for m in records]
+            add(PULL, "  of which waiting for rows", values, sum(values))
             add(PULL, "idle (waiting for a plan)", None, max(0.0, epoch_s - length(spans)))
     main = sum(r.total_s for r in rows if r.thread == MAIN)
     add(MAIN, "other (records, loop)", None, max(0.0, epoch_s - main))

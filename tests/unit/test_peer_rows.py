@@ -91,3 +91,16 @@ def test_the_machine_address_is_its_line_of_the_ip_config(tmp_path):
     assert machine_address(1, str(ip_config)) == "10.0.0.3"
     assert machine_address(2, str(ip_config)) is None
     assert machine_address(0, str(tmp_path / "missing")) is None
+
+
+def test_rows_of_one_value_each_labels_come_exactly_too():
+    labels = torch.randint(0, 40, (1000,), generator=torch.Generator().manual_seed(5))
+    servers = [RowServer(labels[lo:hi].clone(), lo) for lo, hi in ((0, 300), (300, 700), (700, 1000))]
+    try:
+        rows = PeerRows(labels[300:700].clone(), BOUNDS, 1, [("127.0.0.1", s.port) for s in servers])
+        ids = np.random.default_rng(2).integers(0, 1000, 800)
+        got = rows(ids)
+        assert got.shape == (800,) and torch.equal(got, labels[ids])
+    finally:
+        for s in servers:
+            s.close()
