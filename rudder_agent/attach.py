@@ -123,6 +123,17 @@ class PlannedMinibatch:
         return self.planned.metrics
 
 
+def _sample(it: Iterator[tuple]) -> tuple | None:
+    """The next ``(input_nodes, seeds, blocks, ahead, tic, sampled)`` of ``lookahead(loader, window)``, timed;
+    None when the loader is exhausted."""
+    tic = time.perf_counter()
+    try:
+        (input_nodes, seeds, blocks), ahead = next(it)
+    except StopIteration:
+        return None
+    return input_nodes, seeds, blocks, ahead, tic, time.perf_counter()
+
+
 def _stamp(metrics: MinibatchMetrics, tic: float, sampled: float) -> None:
     """The sampling timer and the timeline's stamps up to the fetch's start (stages.py)."""
     metrics.t_sample = sampled - tic
@@ -337,12 +348,9 @@ class BufferedFeatures:
     def next_minibatch(self, it: Iterator[tuple], epoch: int) -> tuple | None:
         """Sample the next minibatch of ``lookahead(loader, window)`` and fetch its features (on the sampling
         thread): ``(input_nodes, seeds, blocks, x, metrics)``, or None when the loader is exhausted."""
-        tic = time.perf_counter()
-        try:
-            (input_nodes, seeds, blocks), ahead = next(it)
-        except StopIteration:
+        if (got := _sample(it)) is None:
             return None
-        sampled = time.perf_counter()
+        input_nodes, seeds, blocks, ahead, tic, sampled = got
         x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
         _stamp(metrics, tic, sampled)
         metrics.ts_fetch_end = wall(time.perf_counter())
@@ -354,12 +362,9 @@ class BufferedFeatures:
         None when the loader is exhausted. Its rows come with :meth:`fill`, on one other thread, in this order."""
         if self.recorder is not None:
             raise RuntimeError("a pipelined fetch records through its caller (record=False)")
-        tic = time.perf_counter()
-        try:
-            (input_nodes, seeds, blocks), ahead = next(it)
-        except StopIteration:
+        if (got := _sample(it)) is None:
             return None
-        sampled = time.perf_counter()
+        input_nodes, seeds, blocks, ahead, tic, sampled = got
         upcoming = [a[0].numpy() for a in ahead[: self.window]]
         planned = self._step.plan(input_nodes.numpy(), epoch=epoch, step=self.step, upcoming=upcoming)
         self.step += 1
