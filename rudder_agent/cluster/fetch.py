@@ -69,8 +69,9 @@ class FeatureSource:
     def minibatches(self, loader, epoch: int) -> Iterator[Prepared]:
         """Yield the epoch's minibatches; up to ``prefetch`` later ones are prepared while the caller trains.
 
-        One worker prepares them in order (sampling stays on one thread), so a deeper queue changes only
-        how early a minibatch's reads start, never what is sampled, fetched or decided.
+        One thread samples and plans them in order (and, pulling from peers, one other fills them in that order),
+        so a deeper queue changes only how early a minibatch's reads start, never what is sampled, fetched or
+        decided.
         """
         it = lookahead(iter(loader), self.features.window)  # iter() here, as before; samples `window` ahead, in order
         if self._pulls is None:
