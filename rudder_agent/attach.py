@@ -25,8 +25,8 @@ import math
 import os
 import time
 from collections import deque
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import dgl
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from rudder_agent.buffer.counterfactual import Outlook
-from rudder_agent.buffer.engine import BufferEngine, warm_up
+from rudder_agent.buffer.engine import BufferEngine, partition_start, warm_up
 from rudder_agent.buffer.persistent import PersistentBuffer
 from rudder_agent.buffer.policy import ScoringPolicy
 from rudder_agent.buffer.shared import SHM_DIR, MachineSegment, SharedEngine
@@ -48,6 +48,7 @@ from rudder_agent.link_gate import LinkGate
 from rudder_agent.log import get_logger
 from rudder_agent.metrics import MinibatchMetrics
 from rudder_agent.paths import SHM_PREFIX_ENV
+from rudder_agent.peer_rows import PeerRows, Request, open_peer_rows
 from rudder_agent.records.recorder import RunRecorder
 from rudder_agent.records.trace import TraceMeta
 from rudder_agent.registry import make_controller
@@ -55,7 +56,6 @@ from rudder_agent.sampling_thread import SamplingThread
 from rudder_agent.settings.controllers import ControllerSettings
 from rudder_agent.settings.keep import KeepSettings
 from rudder_agent.stages import wall
-from rudder_agent.peer_rows import PeerRows, Request, open_peer_rows
 from rudder_agent.step import MinibatchStep, Planned
 
 log = get_logger(__name__)
@@ -193,8 +193,8 @@ class BufferedFeatures:
         self.partition = g.get_partition_book().partid
         self.halo = halo_nodes(g)
         peers = open_peer_rows(self.feat, self.bounds, self.partition) if s.pull_from == "peers" else None
-        self.peers, self.row_server = peers or (None, None)
-        self._other_peers: list[PeerRows] = []
+        self.peers = peers
+        self._peer_reads: list[PeerRows] = [peers] if peers is not None else []  # closed with this object
         self.controller = make_controller(cfg)
         uses_buffer = self.controller.spec.uses_buffer
         self.sharing = s.trainers_per_machine if uses_buffer and cfg.scope == "machine" and \
@@ -214,7 +214,7 @@ class BufferedFeatures:
         else:
             self.buffer = PersistentBuffer(self.capacity, dim, scoring, dtype=self.feat.dtype) if uses_buffer else None
             engine = inner = BufferEngine(self.buffer, self.bounds, self.partition, cfg.policy.build(cfg.lookahead))
-        lo = self.bounds[self.partition - 1] if self.partition else 0
+        lo = partition_start(self.bounds, self.partition)
         self.controller.setup(StaticFacts(
             dataset=s.dataset, num_nodes=g.num_nodes(), num_edges=g.num_edges(), num_parts=len(self.bounds),
             partition=self.partition, local_nodes=int(self.bounds[self.partition] - lo), halo_nodes=len(self.halo),
@@ -279,11 +279,11 @@ class BufferedFeatures:
         """Rows of another DistTensor partitioned as the nodes (the labels), read as the features are: from peers on
         a connection of their own (this machine's from its shared memory), else through :attr:`read`. Every trainer
         calls it at the same point (the peers exchange addresses)."""
-        opened = open_peer_rows(tensor, self.bounds, self.partition) if self.peers is not None else None
-        if opened is None:
+        rows = open_peer_rows(tensor, self.bounds, self.partition) if self.peers is not None else None
+        if rows is None:
             return lambda ids: self.read(tensor, ids)
-        self._other_peers.append(opened[0])
-        return opened[0]
+        self._peer_reads.append(rows)
+        return rows
 
     @property
     def pipelined(self) -> bool:
@@ -433,9 +433,8 @@ class BufferedFeatures:
         self.sampler.close()
         (self.channel or self.controller).close()
         self.read.close()
-        for peers in [self.peers, *self._other_peers]:  # this trainer's row servers go with the process (its
-            if peers is not None:  # peers may still read)
-                peers.close()
+        for rows in self._peer_reads:  # this trainer's row servers go with the process (its peers may still read)
+            rows.close()
         if self.segment is not None:
             self.segment.close()
         if self.recorder is not None:

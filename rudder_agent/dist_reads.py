@@ -33,12 +33,20 @@ class DistReader:
         self._pool.shutdown(wait=True)
 
 
+def local_part(tensor) -> torch.Tensor | None:
+    """This machine's part of a DistTensor, in its shared memory: the part DistDGL itself reads locally (None for
+    anything else). The one place that reaches into DGL 2.1's private attributes for it."""
+    store = getattr(getattr(tensor, "kvstore", None), "data_store", None)
+    name = getattr(tensor, "_name", None)
+    return store[name] if store is not None and name in store else None
+
+
 def local_rows(tensor, index: torch.Tensor) -> torch.Tensor | None:
-    """``tensor[index]`` from this machine's part of a DistTensor, the part DistDGL itself reads locally; None where
-    an id is another machine's (or ``tensor`` is not a DistTensor)."""
-    policy, store = getattr(tensor, "_part_policy", None), getattr(getattr(tensor, "kvstore", None), "data_store", None)
-    if policy is None or store is None or tensor._name not in store:
+    """``tensor[index]`` from this machine's part of a DistTensor; None where an id is another machine's (or
+    ``tensor`` is not a DistTensor)."""
+    policy, part = getattr(tensor, "_part_policy", None), local_part(tensor)
+    if policy is None or part is None:
         return None
     if index.shape[0] and not bool((policy.to_partid(index) == policy.part_id).all()):
         return None
-    return store[tensor._name][policy.to_local(index)]
+    return part[policy.to_local(index)]

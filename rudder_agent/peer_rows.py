@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rudder_agent.buffer.engine import partition_start
 from rudder_agent.buffer.persistent import copy_rows
+from rudder_agent.dist_reads import local_part
 from rudder_agent.errors import RudderError
 from rudder_agent.log import get_logger
 
@@ -46,13 +48,11 @@ def _recv_exact(sock: socket.socket, view: memoryview) -> None:
 
 
 def _recv_count(sock: socket.socket) -> int | None:
+    """The next row count on ``sock``; None where the peer closed the connection between two messages."""
     head = bytearray(_COUNT.size)
-    view = memoryview(head)
-    while view.nbytes:
-        got = sock.recv_into(view)
-        if not got:
-            return None
-        view = view[got:]
+    if not (got := sock.recv_into(head)):
+        return None
+    _recv_exact(sock, memoryview(head)[got:])
     return _COUNT.unpack(head)[0]
 
 
@@ -143,7 +143,7 @@ class PeerRows:
         if len(peers) != len(bounds):
             raise ValueError(f"{len(peers)} peers for {len(bounds)} partitions")
         self.local, self.bounds, self.partition = local, np.asarray(bounds, dtype=np.int64), partition
-        self.lo = int(self.bounds[partition - 1]) if partition else 0
+        self.lo = partition_start(self.bounds, partition)
         if local.shape[0] != int(self.bounds[partition]) - self.lo:
             raise ValueError(f"the local partition holds {local.shape[0]} rows, its id range "
                              f"{int(self.bounds[partition]) - self.lo}")
@@ -219,9 +219,10 @@ def machine_address(partition: int, ip_config: str | None = None) -> str | None:
     return lines[partition][0] if partition < len(lines) else None
 
 
-def open_peer_rows(feat, bounds: np.ndarray, partition: int) -> tuple[PeerRows, RowServer] | None:
+def open_peer_rows(feat, bounds: np.ndarray, partition: int) -> PeerRows | None:
     """Serve this machine's rows of DistTensor ``feat`` and connect to the other machines' servers; every
-    trainer calls it at the same point (an all-gather of addresses over the process group).
+    trainer calls it at the same point (an all-gather of addresses over the process group). The server lives
+    as long as the process (its threads are daemons): peers may still read after this trainer is done.
 
     None (reads stay DistDGL's) without a process group or an ip_config, where every trainer then gets None.
     """
@@ -229,9 +230,8 @@ def open_peer_rows(feat, bounds: np.ndarray, partition: int) -> tuple[PeerRows, 
     address = machine_address(partition)
     if not (dist.is_available() and dist.is_initialized()):
         return None
-    local = feat.kvstore.data_store[feat._name]  # the partition's rows in this machine's shared memory
-    lo = int(bounds[partition - 1]) if partition else 0
-    server = RowServer(local, lo) if address else None
+    local = local_part(feat)  # the partition's rows in this machine's shared memory
+    server = RowServer(local, partition_start(bounds, partition)) if address else None
     table: list = [None] * dist.get_world_size()
     dist.all_gather_object(table, (partition, address, server.port if server else None))
     if any(addr is None for _, addr, _ in table):
@@ -248,4 +248,4 @@ def open_peer_rows(feat, bounds: np.ndarray, partition: int) -> tuple[PeerRows, 
         raise PeerRowsError(f"no trainer serves partition {missing[0]}'s rows")
     peers = [servers[p][lane % len(servers[p])] for p in range(len(bounds))]
     log.info("peer rows ready", partition=partition, port=server.port, lane=lane)
-    return PeerRows(local, bounds, partition, peers), server
+    return PeerRows(local, bounds, partition, peers)

@@ -100,7 +100,7 @@ class MinibatchStep:
         x = self.engine.fill(planned.plan, rows)
         m = planned.metrics
         m.t_pull = pulled - tic
-        m.t_fetch = (m.t_fetch or 0.0) + time.perf_counter() - tic
+        m.t_fetch += time.perf_counter() - tic  # the plan's part, then this one
         return x
 
     def _decision(self, step: int) -> tuple[DecisionOutcome | None, float]:

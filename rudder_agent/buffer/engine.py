@@ -72,6 +72,12 @@ class FetchPlan:
 _NONE = np.empty(0, dtype=np.int64)
 
 
+def partition_start(bounds: np.ndarray, part: int) -> int:
+    """The first global id of partition ``part`` (``bounds``: cumulative upper id bounds, ids contiguous per
+    partition)."""
+    return int(bounds[part - 1]) if part else 0
+
+
 class BufferEngine:
     """Runs the buffer protocol for one trainer; ``buffer=None`` is DistDGL as shipped."""
 
@@ -86,7 +92,7 @@ class BufferEngine:
         self.keep_cpu_s = 0.0  # of the last prepare: the keep policy's round and plan, CPU time of the calling thread
         self.my_part = my_part
         self.lane = lane
-        self.local_lo = int(bounds[my_part - 1]) if my_part else 0
+        self.local_lo = partition_start(bounds, my_part)
         self.local_hi = int(bounds[my_part])
         if buffer is not None and buffer.track_features and self.local_hi == self.local_lo:
             raise ValueError("a buffer with features needs a partition that owns a node (hits read a local stand-in)")

@@ -68,6 +68,11 @@ WAIT = next(s for s in STAGES if s.name == "wait for batch")
 TRAINING: Callable[[MinibatchMetrics], Span] = lambda m: (m.ts_train_start, m.ts_train_end)  # noqa: E731
 
 
+def pipelined(records: Iterable[MinibatchMetrics]) -> bool:
+    """Whether a pull thread filled these minibatches (pulls from peers: ``ts_pull_start`` stamped)."""
+    return any(m.ts_pull_start for m in records)
+
+
 def timed(records: Iterable[MinibatchMetrics]) -> bool:
     """Whether the records carry the stage timers (written by a trainer that has them, all of them stamped)."""
     records = list(records)
@@ -169,16 +174,16 @@ def stage_table(records: Sequence[MinibatchMetrics]) -> StageTable:
         rows.append(StageRow(thread, stage, statistics.median(per_minibatch) if per_minibatch else None, total,
                              total / epoch_s, while_training if thread in (SAMPLING, PULL) else None))
 
-    pipelined = any(m.ts_pull_start for m in records)
+    pulled = pipelined(records)
     for stage in STAGES:
-        if stage.thread == PULL and not pipelined:
+        if stage.thread == PULL and not pulled:
             continue
         spans = [stage.span(m) for m in records]
         durations = [b - a for a, b in spans]
         add(stage.thread, stage.name, durations, sum(durations), spans)
         if stage.name == "fetch":
             for name, field in (("  of which pull", "t_pull"), ("  of which controller wait", "t_wait")):
-                if field == "t_pull" and pipelined:
+                if field == "t_pull" and pulled:
                     continue  # the pull thread's
                 values = [getattr(m, field) for m in records]
                 add(SAMPLING, name, values, sum(values))
@@ -262,7 +267,7 @@ def draw_timeline(runs: Sequence[TimelineRun], epoch: int, first: int, count: in
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (run, records, (t0, _)) in zip(axes, panels):
         index = {m.step: i for i, m in enumerate(records)}
-        threads = [MAIN, SAMPLING, *([PULL] if any(m.ts_pull_start for m in records) else [])]
+        threads = [MAIN, SAMPLING, *([PULL] if pipelined(records) else [])]
         for stage in STAGES:
             if stage.thread not in threads:
                 continue
