@@ -65,24 +65,37 @@ class ServedRowMismatch(AssertionError):
     """A feature row served to the model differs from the DistTensor's row (never expected)."""
 
 
-def lookahead(items: Iterable, window: int) -> Iterator[tuple]:
-    """``(item, next_items)`` for every item, where ``next_items`` are the up to ``window`` items read after it.
+def lookahead(epochs: Iterable[tuple[int, Iterable]], window: int) -> Iterator[tuple]:
+    """``(epoch, item, next_items)`` for every item of every ``(epoch, items)``, where ``next_items`` are the up to
+    ``window`` items of the same epoch read after it.
 
-    At most ``window + 1`` items are held at once; items are read in order, one at a time. An iterator
-    is used as it is: calling iter() again on a DistDataLoader would reshuffle its seeds.
+    Items are read in order, one at a time, and at most ``window + 1`` are held: an epoch's first items are read
+    while the last epoch's last ones are handed out, but a window ends with its epoch (as replays see it). Each
+    epoch's items are iterated once, as a for loop would, and an iterator is read as it is: a DistDataLoader is
+    its own iterator and reshuffles on every iter().
     """
-    it = items if isinstance(items, Iterator) else iter(items)
+    stream = ((epoch, item) for epoch, items in epochs for item in _read_once(items))
     queue: deque = deque()
     while True:
         while len(queue) <= window:
             try:
-                queue.append(next(it))
+                queue.append(next(stream))
             except StopIteration:
                 break
         if not queue:
             return
-        current = queue.popleft()
-        yield current, list(queue)
+        epoch, current = queue.popleft()
+        yield epoch, current, [item for e, item in queue if e == epoch]
+
+
+def _read_once(items: Iterable) -> Iterator:
+    """``items``' items, with at most one iter(): none on an iterator (reading its ``__next__`` until it stops)."""
+    if not isinstance(items, Iterator):
+        return iter(items)
+    return iter(items.__next__, _READ_ONCE_END)  # stops at StopIteration too, never calling iter(items)
+
+
+_READ_ONCE_END = object()
 
 
 def halo_nodes(g) -> np.ndarray:
@@ -124,14 +137,14 @@ class PlannedMinibatch:
 
 
 def _sample(it: Iterator[tuple]) -> tuple | None:
-    """The next ``(input_nodes, seeds, blocks, ahead, tic, sampled)`` of ``lookahead(loader, window)``, timed;
-    None when the loader is exhausted."""
+    """The next ``(epoch, input_nodes, seeds, blocks, ahead, tic, sampled)`` of ``lookahead(epochs, window)``,
+    timed; None when the loaders are exhausted."""
     tic = time.perf_counter()
     try:
-        (input_nodes, seeds, blocks), ahead = next(it)
+        epoch, (input_nodes, seeds, blocks), ahead = next(it)
     except StopIteration:
         return None
-    return input_nodes, seeds, blocks, ahead, tic, time.perf_counter()
+    return epoch, input_nodes, seeds, blocks, ahead, tic, time.perf_counter()
 
 
 def _stamp(metrics: MinibatchMetrics, tic: float, sampled: float) -> None:
@@ -337,26 +350,26 @@ class BufferedFeatures:
             self.recorder.start_epoch(epoch)
         if self.seed is not None:
             torch.manual_seed(self.seed + epoch)  # the loader shuffles with torch's global generator
-        it = lookahead(iter(loader), self.window)  # one iter(), as a for loop
-        for item in self.sampler.results(lambda: self.next_minibatch(it, epoch), depth=0):
+        it = lookahead([(epoch, iter(loader))], self.window)  # one iter(), as a for loop
+        for item in self.sampler.results(lambda: self.next_minibatch(it), depth=0):
             tic = time.perf_counter()
             yield item
             item[-1].t_train = time.perf_counter() - tic
             self._record_pending()
         self._end_epoch()
 
-    def next_minibatch(self, it: Iterator[tuple], epoch: int) -> tuple | None:
-        """Sample the next minibatch of ``lookahead(loader, window)`` and fetch its features (on the sampling
-        thread): ``(input_nodes, seeds, blocks, x, metrics)``, or None when the loader is exhausted."""
+    def next_minibatch(self, it: Iterator[tuple]) -> tuple | None:
+        """Sample the next minibatch of ``lookahead(epochs, window)`` and fetch its features (on the sampling
+        thread): ``(input_nodes, seeds, blocks, x, metrics)``, or None when the loaders are exhausted."""
         if (got := _sample(it)) is None:
             return None
-        input_nodes, seeds, blocks, ahead, tic, sampled = got
+        epoch, input_nodes, seeds, blocks, ahead, tic, sampled = got
         x, metrics = self.fetch(input_nodes, epoch, [a[0] for a in ahead])
         _stamp(metrics, tic, sampled)
         metrics.ts_fetch_end = wall(time.perf_counter())
         return input_nodes, seeds, blocks, x, metrics
 
-    def plan_next(self, it: Iterator[tuple], epoch: int) -> PlannedMinibatch | None:
+    def plan_next(self, it: Iterator[tuple]) -> PlannedMinibatch | None:
         """The first half of a pipelined fetch (:attr:`pipelined`), on the sampling thread: sample the next
         minibatch, plan and commit its buffer step, and read what only DistDGL reads (with ``verify``, its rows);
         None when the loader is exhausted. Its rows come with :meth:`fill`, on one other thread, in this order."""
@@ -364,7 +377,7 @@ class BufferedFeatures:
             raise RuntimeError("a pipelined fetch records through its caller (record=False)")
         if (got := _sample(it)) is None:
             return None
-        input_nodes, seeds, blocks, ahead, tic, sampled = got
+        epoch, input_nodes, seeds, blocks, ahead, tic, sampled = got
         upcoming = [a[0].numpy() for a in ahead[: self.window]]
         planned = self._step.plan(input_nodes.numpy(), epoch=epoch, step=self.step, upcoming=upcoming)
         self.step += 1

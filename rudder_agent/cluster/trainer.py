@@ -93,8 +93,9 @@ def run(cfg: TrainConfig) -> None:
              machine_id_from="shim" if isolation.pinned() else "address", shm_device=os.stat("/dev/shm").st_dev)
 
     sampler = dgl.dataloading.NeighborSampler(cfg.fanouts)
+    # shuffled by the FeatureSource, each epoch from its own generator (fetch.epoch_order)
     loader = dgl.dataloading.DistNodeDataLoader(
-        g, train_nid, sampler, batch_size=cfg.batch_size, shuffle=True, drop_last=False
+        g, train_nid, sampler, batch_size=cfg.batch_size, shuffle=False, drop_last=False
     )
     model = DistributedDataParallel(
         GraphSAGE(feat_dim, cfg.gnn.hidden, n_classes, len(cfg.fanouts), cfg.gnn.dropout)
@@ -102,17 +103,14 @@ def run(cfg: TrainConfig) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.gnn.lr)
     per_epoch = math.ceil(len(train_nid) / cfg.batch_size)
     recorder = RunRecorder(cfg.out_dir, rank, trace=cfg.trace, wire=link_bytes if cfg.network == "netns" else None)
-    features = FeatureSource(g, cfg, rank, per_epoch, recorder)
+    features = FeatureSource(g, cfg, rank, loader, per_epoch, recorder)
     stages = TrainStages()
 
     try:
         for epoch in range(cfg.epochs):
-            # The loader shuffles with torch's global generator, which dropout also draws from: seeded per
-            # epoch, the order of an epoch's minibatches does not depend on whether the last one trained
-            # (--trace-only records the stream a full run samples).
-            torch.manual_seed(cfg.seed + epoch)
+            torch.manual_seed(cfg.seed + epoch)  # dropout's draws; the epoch's order has a generator of its own
             recorder.start_epoch(epoch)
-            for mb in stages.timed(features.minibatches(loader, epoch)):  # times the wait for each minibatch
+            for mb in stages.timed(features.minibatches(epoch)):  # times the wait for each minibatch
                 if cfg.trace_only:
                     loss_value = None
                 else:

@@ -140,15 +140,33 @@ def test_lookahead_reads_in_order_and_holds_at_most_w_plus_one():
             yield i
 
     seen = []
-    for item, ahead in lookahead(source(), 2):
+    for epoch, item, ahead in lookahead([(0, source())], 2):
         assert len(read) - item <= 3  # the item itself and at most 2 ahead were read
-        seen.append((item, ahead))
-    assert seen == [(0, [1, 2]), (1, [2, 3]), (2, [3, 4]), (3, [4]), (4, [])]
-    assert [a for a, _ in lookahead(range(3), 0)] == [0, 1, 2]
+        seen.append((epoch, item, ahead))
+    assert seen == [(0, 0, [1, 2]), (0, 1, [2, 3]), (0, 2, [3, 4]), (0, 3, [4]), (0, 4, [])]
+    assert [a for _, a, _ in lookahead([(0, range(3))], 0)] == [0, 1, 2]
+
+
+def test_lookahead_reads_the_next_epoch_early_but_its_windows_end_with_their_epoch():
+    """The sampling thread samples an epoch's first minibatches while the last epoch's are planned; a keep
+    policy's window must still see only its own epoch's (replays do)."""
+    read: list[tuple[int, int]] = []
+
+    def epoch(e, n):
+        for i in range(n):
+            read.append((e, i))
+            yield i
+
+    seen = []
+    for e, item, ahead in lookahead(((e, epoch(e, 3)) for e in range(2)), 2):
+        seen.append((e, item, ahead, read[-1]))
+    assert [s[:3] for s in seen] == [(0, 0, [1, 2]), (0, 1, [2]), (0, 2, []), (1, 0, [1, 2]), (1, 1, [2]),
+                                     (1, 2, [])]
+    assert seen[1][3] == (1, 0) and seen[2][3] == (1, 1)  # epoch 1's first two read before epoch 0 ended
 
 
 def test_lookahead_never_restarts_an_iterator():
-    """DistDataLoader reshuffles on every iter(): an iterator handed over must be read as it is."""
+    """DistDataLoader reshuffles on every iter(): each epoch's items are iterated once."""
 
     class Reshuffles:
         def __init__(self):
@@ -166,8 +184,11 @@ def test_lookahead_never_restarts_an_iterator():
             return self.items[self.pos - 1]
 
     loader = Reshuffles()
-    assert [item for item, _ in lookahead(iter(loader), 2)] == [0, 1, 2] and loader.iters == 1
-    assert [item for item, _ in lookahead(iter(loader), 0)] == [0, 1, 2] and loader.iters == 2  # next epoch
+    assert [item for _, item, _ in lookahead([(0, iter(loader))], 2)] == [0, 1, 2] and loader.iters == 1
+    assert [item for _, item, _ in lookahead([(1, iter(loader))], 0)] == [0, 1, 2] and loader.iters == 2
+    # epochs started lazily, each when the last is read out (the trainer's FeatureSource)
+    assert [item for _, item, _ in lookahead(((e, iter(loader)) for e in (2, 3)), 1)] == [0, 1, 2] * 2
+    assert loader.iters == 4
 
 
 def test_a_copied_access_log_keeps_its_columns_views_of_one_table():

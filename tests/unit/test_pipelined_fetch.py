@@ -39,7 +39,7 @@ def with_peers(f, server: RowServer):
 def serial(controller: str, **cfg):
     f = features(controller, **cfg)
     out = []
-    for (input_nodes, _, _), ahead in lookahead(minibatches(), f.window):
+    for _, (input_nodes, _, _), ahead in lookahead([(0, minibatches())], f.window):
         x, m = f.fetch(input_nodes, 0, [a[0] for a in ahead])
         out.append((x, m))
     return f, out
@@ -50,9 +50,9 @@ def test_planned_all_ahead_then_filled_in_order_equals_the_serial_fetch(peer, co
     ref, expected = serial(controller, **cfg)
     f = with_peers(features(controller, **cfg), peer)
     assert f.pipelined
-    it = lookahead(iter(minibatches()), f.window)
+    it = lookahead([(0, minibatches())], f.window)
     planned = []
-    while (mb := f.plan_next(it, 0)) is not None:
+    while (mb := f.plan_next(it)) is not None:
         planned.append(mb)
     served = [f.fill(mb) for mb in planned]
     assert len(served) == len(STREAM)
@@ -71,8 +71,8 @@ def test_planned_all_ahead_then_filled_in_order_equals_the_serial_fetch(peer, co
 
 def test_a_corrupted_buffered_row_is_caught_by_the_pipelined_fetch_too(peer):
     f = with_peers(features("fixed"), peer)
-    it = lookahead(iter(minibatches()), f.window)
-    planned = [f.plan_next(it, 0) for _ in range(6)]
+    it = lookahead([(0, minibatches())], f.window)
+    planned = [f.plan_next(it) for _ in range(6)]
     for mb in planned[:3]:
         f.fill(mb)
     f.buffer._rows[f.buffer.slot_ids >= 0] += 1.0
