@@ -99,7 +99,8 @@ class FeatureSource:
         if self._stream is None:
             self._stream = self._all_minibatches()
         for _ in range(self.per_epoch):
-            mb = next(self._stream)
+            if (mb := next(self._stream, None)) is None:
+                raise RuntimeError(f"the loader gave fewer than {self.per_epoch} minibatches in epoch {epoch}")
             if mb.metrics.epoch != epoch:
                 raise RuntimeError(f"epoch {epoch} asked for, minibatch {mb.metrics.step} is of epoch "
                                    f"{mb.metrics.epoch}: epochs must be asked for in order")
