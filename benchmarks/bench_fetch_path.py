@@ -182,6 +182,16 @@ def cpu() -> float:
     return time.process_time()
 
 
+def write_replacement(engine, plan, rows: torch.Tensor) -> None:
+    """The replacement (ids and scores, then rows), as the engine's complete() applies it after assembling."""
+    if isinstance(engine, OldEngine):
+        engine.write_replacement(plan, rows)
+        return
+    engine.commit(plan)
+    if len(plan.replacement):
+        engine.buffer.write_rows(plan.replacement, rows, take=plan.insert_src)
+
+
 def run_one(engine, ids: np.ndarray, replace: bool, table: torch.Tensor) -> tuple[dict, torch.Tensor, object]:
     """One minibatch through ``engine``, stage by stage; returns CPU seconds per stage, the features, the plan."""
     t = {}
@@ -193,7 +203,7 @@ def run_one(engine, ids: np.ndarray, replace: bool, table: torch.Tensor) -> tupl
     x = engine.assemble(plan, rows)
     t3 = cpu()
     if plan.replacement is not None:
-        engine.write_replacement(plan, rows)
+        write_replacement(engine, plan, rows)
     t4 = cpu()
     t["prepare"], t["read"], t["assemble"] = t1 - t0, t2 - t1, t3 - t2
     if plan.replacement is not None and len(plan.replacement):
@@ -211,7 +221,7 @@ def allocations(engine, world: World, hit_rate: float, k: int) -> float:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             engine.assemble(plan, rows)
             if plan.replacement is not None:
-                engine.write_replacement(plan, rows)
+                write_replacement(engine, plan, rows)
         count += sum(e.name in ("aten::empty", "aten::empty_strided") for e in prof.events())
     return count / k
 
