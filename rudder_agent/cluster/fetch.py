@@ -68,7 +68,7 @@ class FeatureSource:
         if loader.shuffle:
             raise ValueError("FeatureSource shuffles each epoch itself (epoch_order): give it a loader with "
                              "shuffle=False")
-        self.g, self.cfg, self.rank, self.recorder = g, cfg, rank, recorder
+        self.cfg, self.recorder = cfg, recorder
         self.per_epoch = minibatches_per_epoch
         self.features = BufferedFeatures(g, cfg.buffer, total_minibatches=cfg.epochs * minibatches_per_epoch,
                                          dataset=cfg.dataset, feat=cfg.node_data.feat, rank=rank, verify=cfg.verify,
@@ -118,8 +118,7 @@ class FeatureSource:
         """On the sampling thread: sample and plan the next minibatch, read its labels; hand its pull on."""
         if (mb := self.features.plan_next(self._sampled)) is None:
             return None
-        y = self.labels(mb.seeds).long()
-        self.recorder.accessed(mb.metrics.step, mb.input_nodes.numpy())
+        y = self._labels(mb.seeds, mb.metrics.step, mb.input_nodes)
         mb.metrics.ts_plan_end = wall(time.perf_counter())
         return self._pulls.submit(self._fill, mb, y)
 
@@ -135,10 +134,14 @@ class FeatureSource:
         input_nodes, seeds, blocks, x, metrics = got
         if self.corrupt_at == self.features.step:  # before the next fetch (nothing touches the rows between two)
             self._corrupt()
-        y = self.labels(seeds).long()
+        y = self._labels(seeds, metrics.step, input_nodes)
         metrics.ts_fetch_end = wall(time.perf_counter())  # the labels too: ready to train (stages.py)
-        self.recorder.accessed(metrics.step, input_nodes.numpy())
         return Prepared(blocks, x, y, metrics)
+
+    def _labels(self, seeds: torch.Tensor, step: int, input_nodes: torch.Tensor) -> torch.Tensor:
+        """On the sampling thread, either fetch shape: the seeds' labels; the minibatch's inputs into the trace."""
+        self.recorder.accessed(step, input_nodes.numpy())
+        return self.labels(seeds).long()
 
     def _corrupt(self) -> None:
         f = self.features
